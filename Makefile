@@ -1,0 +1,49 @@
+# The README's commands. `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export SLOTFILL_DATA_DIR ?= $(abspath ../shared/data)
+export SLOTFILL_MODEL_STORE ?= $(abspath model_store)
+export SLOTFILL_DEMO_DATA_DIR ?= $(abspath data/demo)
+
+.PHONY: run test install lint typecheck pytest migrate demo-models bench stress clean
+
+$(BIN)/slotfill: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/slotfill
+
+install: $(BIN)/slotfill
+
+migrate: install
+	$(BIN)/alembic upgrade head
+
+demo-models: install
+	$(BIN)/slotfill bootstrap
+
+run: migrate demo-models
+	$(BIN)/slotfill serve --host 127.0.0.1 --port 8000
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+	cd $(CURDIR) && SLOTFILL_DATABASE_URL=sqlite:///$(CURDIR)/build/alembic-check.db sh -c 'mkdir -p build && rm -f build/alembic-check.db && $(BIN)/alembic upgrade head && $(BIN)/alembic check'
+
+bench: install
+	$(BIN)/python -m benchmarks.run_all
+
+stress: install
+	$(BIN)/pytest -q -m stress tests/stress
+
+clean:
+	rm -rf $(VENV) build model_store slotfill.db
