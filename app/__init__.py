@@ -1,0 +1,1 @@
+"""HTTP service: FastAPI app factory, model registry, request log. Imports `models/` only."""

@@ -1,0 +1,53 @@
+"""Deployment settings: one object, read from `SLOTFILL_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RedactionMode(StrEnum):
+    """How the request log stores the utterance text."""
+
+    full = "full"
+    redact_slots = "redact_slots"
+    hash = "hash"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; defaults give the embedded SQLite setup."""
+
+    model_config = SettingsConfigDict(env_prefix="SLOTFILL_", extra="ignore")
+
+    model_store: Path = Field(Path("model_store"), description="Directory of trained artifacts")
+    default_model: str = Field("demo", description="Tagger used when a request names none")
+    models: list[str] = Field(
+        default_factory=list,
+        description="Taggers to serve (names in the model store); empty = every tagger found",
+    )
+    sentiment_model: str | None = Field(
+        "demo-sentiment", description="Sentiment model name in the store; empty disables sentiment"
+    )
+    database_url: str = Field("sqlite:///./slotfill.db", description="SQLAlchemy URL of the log DB")
+    data_dir: Path = Field(Path("data"), description="Directory of named training data sets")
+    demo_data_dir: Path = Field(Path("data/demo"), description="Bundled demo data set")
+    max_text_chars: int = Field(2000, ge=1, description="Longest accepted utterance")
+    max_batch_items: int = Field(64, ge=1, description="Most texts in one batch request")
+    max_body_bytes: int = Field(65536, ge=1, description="Largest accepted request body")
+    max_concurrency: int = Field(64, ge=1, description="In-flight requests before 503")
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
+    log_redaction: RedactionMode = Field(RedactionMode.full, description="Request-log text mode")
+    log_queue_size: int = Field(10000, ge=1, description="Request-log rows buffered in memory")
+    log_batch_size: int = Field(200, ge=1, description="Rows per database write")
+    log_spill_dir: Path = Field(Path("spill"), description="Rows wait here while the DB is down")
+    admin_token: SecretStr | None = Field(None, description="Bearer token; unset disables admin")
+    redis_url: str | None = Field(None, description="RQ queue for training jobs; unset = local")
+    version_poll_seconds: float = Field(2.0, gt=0, description="Active-version poll period")
+
+
+def get_settings() -> Settings:
+    """Build settings from the environment (call once, pass the object down)."""
+    return Settings()

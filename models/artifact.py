@@ -1,0 +1,175 @@
+"""The one on-disk model format: a directory with ``manifest.json`` and safetensors weights.
+
+Nothing is pickled. Loading checks the format version, the task against an explicit table
+of model types, the weights' SHA-256 against the manifest, and loads the state strictly,
+so a corrupt, truncated, edited or mismatched artifact fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.sentiment import LSTMSentimentClassifier, SentimentConfig
+from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
+from models.vocab import LabelSet, Vocab
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "model.safetensors"
+Task = Literal["slots", "sentiment"]
+TASKS: tuple[str, ...] = ("slots", "sentiment")
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, corrupt, truncated or of another format."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded artifact: its manifest and a ready predictor."""
+
+    path: Path
+    manifest: dict[str, Any]
+    predictor: SlotTaggerPredictor | SentimentPredictor
+
+    @property
+    def task(self) -> str:
+        """``slots`` or ``sentiment``."""
+        return str(self.manifest["task"])
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether weights load and behave the same."""
+    import safetensors
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "safetensors": safetensors.__version__}
+
+
+def save_artifact(
+    out_dir: Path,
+    *,
+    task: Task,
+    model: BiLSTMCRFTagger | LSTMSentimentClassifier,
+    vocabs: dict[str, Vocab],
+    labels: dict[str, list[str]],
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    data: dict[str, Any],
+) -> Path:
+    """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
+
+    ``out_dir`` must not exist yet or be empty: artifacts are immutable.
+    """
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        safetensors.torch.save_file(state, str(staging / WEIGHTS), metadata={"task": task})
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "task": task,
+            "model_config": model.config.to_dict(),
+            "vocabs": {name: v.to_dict() for name, v in vocabs.items()},
+            "labels": labels,
+            "training": training,
+            "metrics": metrics,
+            "history": history,
+            "data": data,
+            "libraries": library_versions(),
+            "created_at": datetime.now(UTC).isoformat(),
+            "weights_sha256": file_sha256(staging / WEIGHTS),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        for f in staging.iterdir():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+        if out_dir.exists():
+            out_dir.rmdir()
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Parse and validate ``manifest.json`` of the artifact at ``path``."""
+    manifest_path = path / MANIFEST
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: no such artifact directory")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ArtifactError(f"{path}: {MANIFEST} is missing") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{manifest_path}: not valid JSON ({err})") from err
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{manifest_path}: expected a JSON object")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: artifact format version {version!r}, this slotfill reads version {FORMAT_VERSION}"
+        )
+    if manifest.get("task") not in TASKS:
+        raise ArtifactError(f"{path}: unknown task {manifest.get('task')!r}, expected one of {TASKS}")
+    for key in ("model_config", "vocabs", "labels", "weights_sha256"):
+        if key not in manifest:
+            raise ArtifactError(f"{manifest_path}: missing field {key!r}")
+    return manifest
+
+
+def load_artifact(path: Path) -> Artifact:
+    """Load an artifact and build its predictor (CPU, eval mode)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise ArtifactError(f"{path}: {WEIGHTS} is missing")
+    if file_sha256(weights) != manifest["weights_sha256"]:
+        raise ArtifactError(f"{weights}: checksum does not match the manifest (corrupt or edited)")
+    try:
+        state = safetensors.torch.load_file(str(weights), device="cpu")
+        vocabs = {name: Vocab.from_dict(v) for name, v in manifest["vocabs"].items()}
+        predictor = _build(manifest, vocabs)
+        predictor.model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(f"{path}: cannot load weights ({err})") from err
+    predictor.model.eval()
+    return Artifact(path, manifest, predictor)
+
+
+def _build(manifest: dict[str, Any], vocabs: dict[str, Vocab]) -> SlotTaggerPredictor | SentimentPredictor:
+    """The explicit table of model types."""
+    labels = manifest["labels"]
+    if manifest["task"] == "slots":
+        tags = LabelSet(labels["tags"])
+        tagger = BiLSTMCRFTagger(TaggerConfig(**manifest["model_config"]), tags.labels)
+        return SlotTaggerPredictor(tagger, vocabs["words"], vocabs["chars"], tags, LabelSet(labels["intents"]))
+    classifier = LSTMSentimentClassifier(SentimentConfig(**manifest["model_config"]))
+    return SentimentPredictor(classifier, vocabs["words"], vocabs["chars"], LabelSet(labels["sentiment"]))

@@ -1,0 +1,161 @@
+"""Batched CRF inference in tensors: constrained Viterbi, forward-backward, span marginals.
+
+pytorch-crf (``torchcrf.CRF``) owns the parameters and the training likelihood. Its
+``decode`` walks every sequence separately and calls ``.item()`` per token; the functions
+here run the whole batch as tensor operations and apply BIO constraints, so an ``I-x`` tag
+can only follow ``B-x`` or ``I-x`` and no invalid span is ever produced.
+
+Shapes: ``emissions`` is ``(batch, seq_len, num_tags)``, ``mask`` is a boolean
+``(batch, seq_len)`` whose first column is all true and whose true entries are a prefix of
+each row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+# Large negative instead of -inf: keeps logsumexp and max free of NaNs (-inf - -inf).
+FORBIDDEN = -1.0e4
+
+
+@dataclass(frozen=True)
+class CRFParams:
+    """Transition scores with BIO constraints folded in.
+
+    ``start``/``end`` are ``(num_tags,)``; ``transitions[i, j]`` scores tag ``j`` after ``i``.
+    """
+
+    start: Tensor
+    transitions: Tensor
+    end: Tensor
+
+    @classmethod
+    def constrained(
+        cls, start: Tensor, transitions: Tensor, end: Tensor, tags: Sequence[str] | None
+    ) -> CRFParams:
+        """Fold the BIO constraints of ``tags`` into the scores (``None``: no constraints)."""
+        if tags is None:
+            return cls(start, transitions, end)
+        allowed_start, allowed = bio_constraints(tags)
+        return cls(
+            start.masked_fill(~allowed_start, FORBIDDEN),
+            transitions.masked_fill(~allowed, FORBIDDEN),
+            end,
+        )
+
+
+def bio_constraints(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
+    """Allowed first tags ``(num_tags,)`` and transitions ``(num_tags, num_tags)``.
+
+    ``I-x`` may start nothing and may only follow ``B-x`` or ``I-x``; all else is allowed.
+    """
+    n = len(tags)
+    allowed = torch.ones(n, n, dtype=torch.bool)
+    allowed_start = torch.ones(n, dtype=torch.bool)
+    for j, tag in enumerate(tags):
+        if tag.startswith("I-"):
+            slot = tag[2:]
+            allowed_start[j] = False
+            for i, prev in enumerate(tags):
+                allowed[i, j] = prev in (f"B-{slot}", f"I-{slot}")
+    return allowed_start, allowed
+
+
+def _check(emissions: Tensor, mask: Tensor, params: CRFParams) -> None:
+    if emissions.dim() != 3:
+        raise ValueError(f"expected emissions of shape (batch, seq_len, num_tags), got {tuple(emissions.shape)}")
+    if mask.shape != emissions.shape[:2] or mask.dtype != torch.bool:
+        raise ValueError(f"expected a bool mask of shape {tuple(emissions.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+    if emissions.shape[1] == 0 or not bool(mask[:, 0].all()):
+        raise ValueError("expected every sequence to have at least one token (mask[:, 0] all true)")
+    if params.transitions.shape != (emissions.shape[2], emissions.shape[2]):
+        raise ValueError(f"expected transitions for {emissions.shape[2]} tags, got {tuple(params.transitions.shape)}")
+
+
+def viterbi_decode(emissions: Tensor, mask: Tensor, params: CRFParams) -> list[list[int]]:
+    """Best tag sequence of every sequence in the batch, each as long as its mask."""
+    _check(emissions, mask, params)
+    batch, seq_len, num_tags = emissions.shape
+    score = params.start + emissions[:, 0]  # (batch, num_tags)
+    identity = torch.arange(num_tags).expand(batch, num_tags)
+    backpointers = []
+    for t in range(1, seq_len):
+        # (batch, prev, cur): best previous tag for every current tag.
+        candidates = score.unsqueeze(2) + params.transitions + emissions[:, t].unsqueeze(1)
+        best, prev = candidates.max(dim=1)
+        step = mask[:, t].unsqueeze(1)
+        score = torch.where(step, best, score)
+        # Past the end of a sequence, point each tag to itself so backtracking passes through.
+        backpointers.append(torch.where(step, prev, identity))
+    score = score + params.end
+    last = score.argmax(dim=1)  # (batch,)
+    path = [last]
+    for prev in reversed(backpointers):
+        last = prev.gather(1, last.unsqueeze(1)).squeeze(1)
+        path.append(last)
+    path.reverse()
+    tags = torch.stack(path, dim=1).tolist()  # (batch, seq_len)
+    lengths = mask.sum(dim=1).tolist()
+    return [row[:n] for row, n in zip(tags, lengths, strict=True)]
+
+
+def forward_backward(emissions: Tensor, mask: Tensor, params: CRFParams) -> tuple[Tensor, Tensor, Tensor]:
+    """Log forward and backward scores ``(batch, seq_len, num_tags)`` and ``log Z`` ``(batch,)``.
+
+    ``alpha[b, t, k]`` includes the emission at ``t``; ``beta[b, t, k]`` covers ``t+1`` onwards
+    plus the end score. Entries past a sequence's end are not meaningful.
+    """
+    _check(emissions, mask, params)
+    batch, seq_len, _ = emissions.shape
+    alphas = [params.start + emissions[:, 0]]
+    for t in range(1, seq_len):
+        nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + params.transitions, dim=1) + emissions[:, t]
+        alphas.append(torch.where(mask[:, t].unsqueeze(1), nxt, alphas[-1]))
+    end = params.end.expand(batch, -1)
+    betas = [end]
+    for t in range(seq_len - 2, -1, -1):
+        after = (emissions[:, t + 1] + betas[-1]).unsqueeze(1)  # (batch, 1, next)
+        nxt = torch.logsumexp(params.transitions + after, dim=2)
+        betas.append(torch.where(mask[:, t + 1].unsqueeze(1), nxt, end))
+    betas.reverse()
+    alpha = torch.stack(alphas, dim=1)
+    beta = torch.stack(betas, dim=1)
+    log_z = torch.logsumexp(alpha[:, 0] + beta[:, 0], dim=1)
+    return alpha, beta, log_z
+
+
+def span_log_prob(
+    emissions: Tensor,
+    alpha: Tensor,
+    beta: Tensor,
+    log_z: Tensor,
+    params: CRFParams,
+    length: int,
+    path: Sequence[int],
+    start: int,
+    end: int,
+    outside: Sequence[int],
+) -> float:
+    """Log marginal probability that tokens ``start..end-1`` carry exactly ``path``.
+
+    ``emissions``/``alpha``/``beta`` are one sequence's ``(seq_len, num_tags)`` slices and
+    ``log_z`` a scalar. "Exactly" means the span neither extends to the right: the tag at
+    ``end`` (if any) must be one of ``outside`` (for a slot ``x``: every tag but ``I-x``).
+    The tag before ``start`` is free (a ``B-x`` span may follow anything).
+    """
+    score = alpha[start, path[0]]
+    for offset in range(1, end - start):
+        t = start + offset
+        score = score + params.transitions[path[offset - 1], path[offset]] + emissions[t, path[offset]]
+    last = path[-1]
+    if end >= length:
+        score = score + params.end[last]
+    else:
+        idx = torch.as_tensor(list(outside), dtype=torch.long)
+        tail = params.transitions[last, idx] + emissions[end, idx] + beta[end, idx]
+        score = score + torch.logsumexp(tail, dim=0)
+    return float(score - log_z)

@@ -1,0 +1,71 @@
+"""Token lists -> padded index tensors, the input of both networks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from models.text import char_normalize, normalize, shape
+from models.vocab import Vocab
+
+MAX_WORD_CHARS = 20
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Padded network input for a batch of token sequences.
+
+    ``token_ids``/``shape_ids``/``mask``: ``(batch, seq_len)``; ``char_ids``:
+    ``(batch, seq_len, max_chars)``. ``mask`` is true on real tokens.
+    """
+
+    token_ids: Tensor
+    char_ids: Tensor
+    shape_ids: Tensor
+    mask: Tensor
+
+    @property
+    def lengths(self) -> Tensor:
+        """Number of real tokens per sequence, ``(batch,)``."""
+        return self.mask.sum(dim=1)
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """Copy to ``device``."""
+        return TokenBatch(
+            self.token_ids.to(device),
+            self.char_ids.to(device),
+            self.shape_ids.to(device),
+            self.mask.to(device),
+        )
+
+
+def encode_tokens(
+    sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab
+) -> TokenBatch:
+    """Encode raw token strings; every sentence must have at least one token."""
+    if not sentences or any(len(s) == 0 for s in sentences):
+        raise ValueError("expected a non-empty batch of non-empty token sequences")
+    seq_len = max(len(s) for s in sentences)
+    # Build plain lists first: one tensor construction is far cheaper than per-item writes.
+    tok_rows: list[list[int]] = []
+    shape_rows: list[list[int]] = []
+    char_rows: list[list[list[int]]] = []
+    for sent in sentences:
+        pad = seq_len - len(sent)
+        tok_rows.append([words.index(normalize(t)) for t in sent] + [0] * pad)
+        shape_rows.append([shape(t) for t in sent] + [0] * pad)
+        rows = []
+        for t in sent:
+            ids = [chars.index(c) for c in char_normalize(t)[:MAX_WORD_CHARS]]
+            rows.append(ids + [0] * (MAX_WORD_CHARS - len(ids)))
+        rows.extend([[0] * MAX_WORD_CHARS] * pad)
+        char_rows.append(rows)
+    token_ids = torch.tensor(tok_rows, dtype=torch.long)
+    shape_ids = torch.tensor(shape_rows, dtype=torch.long)
+    char_ids = torch.tensor(char_rows, dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in sentences])
+    mask = torch.arange(seq_len).unsqueeze(0) < lengths.unsqueeze(1)
+    return TokenBatch(token_ids, char_ids, shape_ids, mask)

@@ -1,0 +1,103 @@
+"""Building blocks shared by the tagger and the sentiment classifier."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from models.features import TokenBatch
+from models.text import SHAPES
+
+Cell = Literal["lstm", "gru", "irnn"]
+CELLS: tuple[str, ...] = ("lstm", "gru", "irnn")
+
+
+class TokenEmbedder(nn.Module):
+    """Word embedding + character CNN (max over characters) + shape embedding, per token."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        char_vocab_size: int,
+        word_dim: int,
+        char_dim: int,
+        char_filters: int,
+        shape_dim: int,
+    ) -> None:
+        super().__init__()
+        self.words = nn.Embedding(vocab_size, word_dim, padding_idx=0)
+        self.use_chars = char_filters > 0
+        if self.use_chars:
+            self.chars = nn.Embedding(char_vocab_size, char_dim, padding_idx=0)
+            self.char_conv = nn.Conv1d(char_dim, char_filters, kernel_size=3, padding=1)
+        self.shapes = nn.Embedding(len(SHAPES), shape_dim, padding_idx=0) if shape_dim else None
+        self.output_dim = word_dim + max(char_filters, 0) + shape_dim
+
+    def forward(self, batch: TokenBatch) -> Tensor:
+        """``(batch, seq_len, output_dim)`` token vectors."""
+        parts = [self.words(batch.token_ids)]
+        if self.use_chars:
+            b, t, c = batch.char_ids.shape
+            chars = self.chars(batch.char_ids.view(b * t, c)).transpose(1, 2)  # (b*t, dim, c)
+            conv = torch.relu(self.char_conv(chars))  # (b*t, filters, c)
+            conv = conv.masked_fill((batch.char_ids.view(b * t, 1, c) == 0), 0.0)
+            parts.append(conv.max(dim=2).values.view(b, t, -1))
+        if self.shapes is not None:
+            parts.append(self.shapes(batch.shape_ids))
+        return torch.cat(parts, dim=-1)
+
+
+def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float) -> nn.RNNBase:
+    """A bidirectional, batch-first recurrent encoder with ``hidden_size`` units per direction.
+
+    ``irnn`` is a ReLU RNN whose recurrent weights start as the identity (Le et al., 2015).
+    """
+    kwargs = {
+        "input_size": input_size,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "batch_first": True,
+        "bidirectional": True,
+        "dropout": dropout if num_layers > 1 else 0.0,
+    }
+    if cell == "lstm":
+        return nn.LSTM(**kwargs)  # type: ignore[arg-type]
+    if cell == "gru":
+        return nn.GRU(**kwargs)  # type: ignore[arg-type]
+    if cell == "irnn":
+        rnn = nn.RNN(nonlinearity="relu", **kwargs)  # type: ignore[arg-type]
+        with torch.no_grad():
+            for name, param in rnn.named_parameters():
+                if name.startswith("weight_hh"):
+                    param.copy_(torch.eye(hidden_size))
+                elif name.startswith("weight_ih"):
+                    nn.init.normal_(param, std=0.001 ** 0.5)
+                else:
+                    nn.init.zeros_(param)
+        return rnn
+    raise ValueError(f"expected cell in {CELLS}, got {cell!r}")
+
+
+def run_rnn(rnn: nn.RNNBase, inputs: Tensor, mask: Tensor) -> Tensor:
+    """Run ``rnn`` over padded ``inputs`` ``(batch, seq_len, dim)``; padding stays zero.
+
+    Sequences are packed so the backward direction starts at each sequence's real end.
+    """
+    lengths = mask.sum(dim=1).cpu()
+    if bool((lengths == lengths[0]).all()):
+        out, _ = rnn(inputs)  # equal lengths (always at batch 1): packing is pure overhead
+        return out
+    packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = rnn(packed)
+    padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=inputs.shape[1])
+    return padded
+
+
+def masked_pool(states: Tensor, mask: Tensor) -> Tensor:
+    """Concatenated max and mean over real positions: ``(batch, 2 * dim)``."""
+    m = mask.unsqueeze(2)
+    maxed = states.masked_fill(~m, -1.0e4).max(dim=1).values
+    mean = (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+    return torch.cat([maxed, mean], dim=1)

@@ -1,0 +1,105 @@
+"""BiLSTM-CRF slot tagger with a jointly trained intent head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torchcrf import CRF
+
+from models.crf import FORBIDDEN, CRFParams, bio_constraints, viterbi_decode
+from models.features import TokenBatch
+from models.layers import CELLS, TokenEmbedder, make_rnn, masked_pool, run_rnn
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Architecture of a :class:`BiLSTMCRFTagger`; stored in the artifact manifest."""
+
+    vocab_size: int
+    char_vocab_size: int
+    num_tags: int
+    num_intents: int
+    word_dim: int = 100
+    char_dim: int = 32
+    char_filters: int = 64
+    shape_dim: int = 8
+    hidden_size: int = 128
+    num_layers: int = 1
+    cell: str = "lstm"
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"expected cell in {CELLS}, got {self.cell!r}")
+        if min(self.vocab_size, self.char_vocab_size, self.num_tags, self.num_intents) < 1:
+            raise ValueError("expected positive vocabulary, tag and intent counts")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form."""
+        return asdict(self)
+
+
+class BiLSTMCRFTagger(nn.Module):
+    """Token embedder -> bidirectional RNN -> emissions -> CRF, plus an intent classifier."""
+
+    def __init__(self, config: TaggerConfig, tags: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.tags = list(tags) if tags is not None else None
+        self.embedder = TokenEmbedder(
+            config.vocab_size,
+            config.char_vocab_size,
+            config.word_dim,
+            config.char_dim,
+            config.char_filters,
+            config.shape_dim,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.rnn = make_rnn(
+            config.cell, self.embedder.output_dim, config.hidden_size, config.num_layers, config.dropout
+        )
+        self.emit = nn.Linear(2 * config.hidden_size, config.num_tags)
+        self.intent = nn.Linear(4 * config.hidden_size, config.num_intents)
+        self.crf = CRF(config.num_tags, batch_first=True)
+        if self.tags is not None:
+            if len(self.tags) != config.num_tags:
+                raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
+            # Start invalid BIO moves far down so the likelihood is (almost) that of the
+            # constrained CRF the decoder uses, keeping marginals calibrated.
+            allowed_start, allowed = bio_constraints(self.tags)
+            with torch.no_grad():
+                self.crf.start_transitions.masked_fill_(~allowed_start, FORBIDDEN / 100)
+                self.crf.transitions.masked_fill_(~allowed, FORBIDDEN / 100)
+
+    def forward(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
+        """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, num_intents)``."""
+        vectors = self.dropout(self.embedder(batch))
+        states = self.dropout(run_rnn(self.rnn, vectors, batch.mask))
+        return self.emit(states), self.intent(masked_pool(states, batch.mask))
+
+    def loss(self, batch: TokenBatch, tag_ids: Tensor, intent_ids: Tensor) -> Tensor:
+        """Mean CRF negative log-likelihood plus intent cross-entropy.
+
+        ``tag_ids``: ``(batch, seq_len)`` (any value on padding); ``intent_ids``: ``(batch,)``.
+        """
+        emissions, intent_logits = self(batch)
+        nll = -self.crf(emissions, tag_ids, mask=batch.mask, reduction="mean")
+        return nll + nn.functional.cross_entropy(intent_logits, intent_ids)
+
+    def crf_params(self, constrained: bool = True) -> CRFParams:
+        """The CRF scores, with BIO constraints unless ``constrained`` is false."""
+        return CRFParams.constrained(
+            self.crf.start_transitions,
+            self.crf.transitions,
+            self.crf.end_transitions,
+            self.tags if constrained else None,
+        )
+
+    def decode(self, batch: TokenBatch) -> tuple[list[list[int]], Tensor]:
+        """Constrained Viterbi tag ids per sequence and intent logits; no gradient."""
+        with torch.inference_mode():
+            emissions, intent_logits = self(batch)
+            return viterbi_decode(emissions, batch.mask, self.crf_params()), intent_logits

@@ -1,0 +1,96 @@
+"""Normalisation and tokenisation with character offsets: the only text preprocessing.
+
+The trainer and the server both go through this module, so a token seen at training time
+and the same word typed by a user map to the same vocabulary entry. Training corpora
+(ATIS, SNIPS) are lower-case whitespace tokens; users type "Book a table for 2 at
+7:30pm, please!". We therefore:
+
+* split raw text into word tokens and single punctuation marks, keeping ``start``/``end``
+  offsets into the text exactly as sent (``text[start:end] == token.text``);
+* normalise each token for vocabulary look-up (NFKC, lower case, digits -> ``0``) while the
+  character encoder still sees the real characters;
+* let taggers drop stand-alone punctuation (never part of a slot in the corpora) while the
+  sentiment model keeps it ("!!!" carries sentiment).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# A word: letters/digits joined by inner apostrophes, dots, colons, hyphens or slashes
+# ("o'clock", "7:30pm", "st.louis", "e-mail", "1/2"), optionally ending in a dot when it is
+# a one-letter-per-dot abbreviation ("d.c.", "a.m."); otherwise one non-space symbol.
+_TOKEN_RE = re.compile(
+    r"https?://\S+"  # a URL is one token
+    r"|(?:\w\.){2,}"  # abbreviations such as d.c. or a.m.
+    r"|[@#]?\w+(?:['’:./-]\w+)*"  # words, numbers, times, @handles, #tags
+    r"|[^\w\s]",  # any other single visible character
+    re.UNICODE,
+)
+_DIGIT_RE = re.compile(r"\d")
+_EDGE_PUNCT_RE = re.compile(r"^[^\w]+|[^\w]+$")
+
+# Shape classes: case-insensitive on purpose. The tagging corpora are all lower case, so a
+# case feature would be an input the model never saw trained at serving time.
+SHAPES: tuple[str, ...] = ("<pad>", "alpha", "digit", "alnum", "punct", "mixed")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of the raw text; ``text == raw[start:end]``."""
+
+    text: str
+    start: int
+    end: int
+
+    @property
+    def is_punct(self) -> bool:
+        """True for a token made only of punctuation or symbols."""
+        return all(not ch.isalnum() for ch in self.text)
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into tokens with character offsets into ``text`` as given."""
+    return [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+
+
+def word_tokens(text: str) -> list[Token]:
+    """Tokens a tagger sees: :func:`tokenize` without stand-alone punctuation."""
+    return [tok for tok in tokenize(text) if not tok.is_punct]
+
+
+def normalize(token: str) -> str:
+    """Vocabulary key of a token: NFKC, lower case, digits -> ``0``, edge punctuation off.
+
+    Stripping edge punctuation makes the corpus token "st." and the server's "st" (whose
+    dot the tokenizer split off) the same word.
+    """
+    if token.startswith(("http://", "https://")):
+        return "<url>"
+    key = _DIGIT_RE.sub("0", unicodedata.normalize("NFKC", token).lower())
+    stripped = _EDGE_PUNCT_RE.sub("", key)
+    return stripped or key
+
+
+def char_normalize(token: str) -> str:
+    """What the character encoder sees: NFKC and lower case, digits kept."""
+    return unicodedata.normalize("NFKC", token).lower()
+
+
+def shape(token: str) -> int:
+    """Index into :data:`SHAPES` of a token's shape."""
+    has_alpha = any(ch.isalpha() for ch in token)
+    has_digit = any(ch.isdigit() for ch in token)
+    has_other = any(not ch.isalnum() for ch in token)
+    if has_other:
+        return SHAPES.index("mixed") if (has_alpha or has_digit) else SHAPES.index("punct")
+    if has_alpha and has_digit:
+        return SHAPES.index("alnum")
+    return SHAPES.index("digit") if has_digit else SHAPES.index("alpha")
+
+
+def split_whitespace(line: str) -> list[str]:
+    """Tokens of a corpus line (``seq.in``): split on any run of whitespace."""
+    return line.split()

@@ -1,0 +1,1 @@
+"""The ``slotfill`` command: composes the offline (training) and online (app) commands."""

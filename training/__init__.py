@@ -1,0 +1,1 @@
+"""Offline trainer and evaluator. Imports ``models/`` only, never ``app/``."""

@@ -1,0 +1,187 @@
+"""``slotfill train|evaluate|predict``: the offline command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
+from training.data import DataError, fingerprint, read_slot_folder, read_tsv
+
+# Flags every train command takes, mapped onto TrainConfig fields of the same name.
+_CONFIG_FLAGS: dict[str, tuple[type, str]] = {
+    "epochs": (int, "most epochs (early stopping usually ends sooner)"),
+    "patience": (int, "epochs without a better valid score before stopping"),
+    "batch_size": (int, "utterances per step"),
+    "lr": (float, "AdamW learning rate"),
+    "dropout": (float, "dropout on embeddings and encoder outputs"),
+    "word_dropout": (float, "probability of replacing a training token by <unk>"),
+    "clip_norm": (float, "gradient-norm clipping threshold"),
+    "seed": (int, "random seed"),
+    "threads": (int, "torch CPU threads (default: all cores)"),
+    "hidden_size": (int, "recurrent units per direction"),
+    "num_layers": (int, "stacked recurrent layers"),
+    "max_minutes": (float, "stop after this many minutes of training"),
+}
+
+
+def add_train_parser(sub: Any) -> None:
+    """Register ``train slots`` and ``train sentiment``."""
+    train = sub.add_parser("train", help="train a model from labelled data")
+    tasks = train.add_subparsers(dest="task", required=True, metavar="{slots,sentiment}")
+    for task, data_help in (
+        ("slots", "folder holding train/ and valid/, each with seq.in, seq.out and label"),
+        ("sentiment", "folder holding train.tsv and valid.tsv (header: text<TAB>label)"),
+    ):
+        p = tasks.add_parser(
+            task,
+            help=f"train a {'BiLSTM-CRF slot tagger with joint intent' if task == 'slots' else 'LSTM sentiment classifier'}",
+            description=f"Train on DIR/train, early-stop on DIR/valid, write an artifact to OUT. DIR: {data_help}.",
+        )
+        p.add_argument("--data", required=True, type=Path, metavar="DIR", help=data_help)
+        p.add_argument("--out", required=True, type=Path, metavar="DIR", help="artifact directory to create (must not exist or be empty)")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
+        p.add_argument("--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)")
+        for name, (kind, helptext) in _CONFIG_FLAGS.items():
+            p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=helptext)
+        p.add_argument("--config", type=Path, help="JSON file of hyper-parameters (flags override it)")
+        p.add_argument("--progress", choices=["bar", "json", "none"], default="bar", help="bar: a progress bar; json: one JSON line per epoch (for job runners)")
+        p.set_defaults(func=_train)
+
+
+def add_eval_parsers(sub: Any) -> None:
+    """Register ``evaluate`` and ``predict``."""
+    ev = sub.add_parser("evaluate", help="score a model on a labelled split", description="Score MODEL_DIR on SPLIT: a folder with seq.in, seq.out and optional label, or a .tsv file.")
+    ev.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    ev.add_argument("split", type=Path, metavar="SPLIT")
+    ev.add_argument("--json", action="store_true", help="end stdout with one JSON line of the scores")
+    ev.set_defaults(func=_evaluate)
+    pr = sub.add_parser("predict", help="tag texts with a model, one JSON object per text")
+    pr.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    pr.add_argument("texts", nargs="+", metavar="TEXT")
+    pr.set_defaults(func=_predict)
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """Defaults <- --config file <- flags; validated, unknown keys rejected."""
+    values: dict[str, Any] = {}
+    if args.config is not None:
+        values.update(json.loads(args.config.read_text()))
+    for name in [*_CONFIG_FLAGS, "device", "cell"]:
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    cls = SlotTrainConfig if args.task == "slots" else SentimentTrainConfig
+    return cls(**values)
+
+
+def _print_epoch(mode: str, metric: str) -> Any:
+    def report(record: dict[str, Any]) -> None:
+        if mode == "json":
+            print(json.dumps({"event": "epoch", **record}), flush=True)
+        elif mode == "bar":
+            valid = record["valid"]
+            extra = "  ".join(f"{k}={v:.4f}" for k, v in valid.items() if isinstance(v, float))
+            print(f"epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {extra}  best={record['best_epoch']}  {record['seconds']:.0f}s", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.loop import fit_sentiment, fit_tagger, save_fit
+
+    config = build_config(args)
+    show_bar = args.progress == "bar"
+    if args.task == "slots":
+        train, valid = read_slot_folder(args.data / "train"), read_slot_folder(args.data / "valid")
+        for warning in train.repairs + valid.repairs:
+            print(f"warning: {warning}", file=sys.stderr)
+        assert isinstance(config, SlotTrainConfig)
+        result = fit_tagger(train, valid, config, _print_epoch(args.progress, "slot_f1"), show_bar)
+        data = {"train": fingerprint(args.data / "train"), "valid": fingerprint(args.data / "valid"), "name": args.data.name}
+    else:
+        train_t, valid_t = read_tsv(args.data / "train.tsv"), read_tsv(args.data / "valid.tsv")
+        assert isinstance(config, SentimentTrainConfig)
+        result = fit_sentiment(train_t, valid_t, config, _print_epoch(args.progress, "macro_f1"), show_bar)
+        data = {"train": fingerprint(args.data / "train.tsv"), "valid": fingerprint(args.data / "valid.tsv"), "name": args.data.name}
+    path = save_fit(args.out, args.task, result, config, data)
+    summary = {"event": "done", "artifact": str(path), "best_epoch": result.best_epoch, "seconds_to_best": round(result.seconds_to_best, 2), "valid": result.metrics}
+    print(json.dumps(summary) if args.progress == "json" else f"saved {path}: {json.dumps(summary['valid'])}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from models.artifact import load_artifact
+    from models.predictor import SentimentPredictor, SlotTaggerPredictor
+    from training.loop import evaluate_sentiment, evaluate_tagger, public
+    from training.metrics import format_slot_report, per_slot_report
+
+    artifact = load_artifact(args.model_dir)
+    predictor = artifact.predictor
+    if isinstance(predictor, SlotTaggerPredictor):
+        if args.split.suffix == ".tsv":
+            raise DataError(f"{args.split}: a slot tagger is evaluated on a folder with seq.in and seq.out")
+        data = read_slot_folder(args.split)
+        for warning in data.repairs:
+            print(f"warning: {warning}", file=sys.stderr)
+        full = evaluate_tagger(predictor, data)
+        print(format_slot_report(per_slot_report(data.tags, full["_pred_tags"])))
+        scores = public(full)
+    else:
+        assert isinstance(predictor, SentimentPredictor)
+        if args.split.suffix != ".tsv":
+            raise DataError(f"{args.split}: a sentiment model is evaluated on a .tsv file")
+        full = evaluate_sentiment(predictor, read_tsv(args.split))
+        labels = list(full["confusion"])
+        print("confusion (rows gold, columns predicted)")
+        print(" " * 10 + "".join(f"{label[:9]:>10}" for label in labels))
+        for gold in labels:
+            print(f"{gold[:9]:>10}" + "".join(f"{full['confusion'][gold][p]:>10}" for p in labels))
+        scores = {k: full[k] for k in ("accuracy", "macro_f1", "n")}
+    for key, value in scores.items():
+        print(f"{key:>16}: {value}")
+    if args.json:
+        print(json.dumps(scores))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from models.artifact import load_artifact
+    from models.predictor import SlotTaggerPredictor
+
+    artifact = load_artifact(args.model_dir)
+    predictor = artifact.predictor
+    for text in args.texts:
+        if not text.strip():
+            print(json.dumps({"text": text, "error": "empty text"}))
+            continue
+        if isinstance(predictor, SlotTaggerPredictor):
+            parse = predictor.parse([text])[0]
+            out: dict[str, Any] = {
+                "text": text,
+                "intent": {"name": parse.intent_ranking[0][0], "confidence": parse.intent_ranking[0][1]},
+                "slots": [vars(s) for s in parse.slots],
+            }
+        else:
+            res = predictor.classify([text])[0]
+            out = {"text": text, "sentiment": {"label": res.label, "confidence": res.confidence, "scores": res.scores}}
+        print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed offline command; data and config errors become one-line messages."""
+    from models.artifact import ArtifactError
+
+    try:
+        return int(args.func(args))
+    except (DataError, ArtifactError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ValidationError as err:
+        print(f"error: invalid hyper-parameters:\n{err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,50 @@
+"""Experiment configuration: validated before the first step, stored in the artifact."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """Hyper-parameters shared by both tasks; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(40, ge=1, le=1000, description="Most epochs")
+    patience: int = Field(6, ge=1, description="Epochs without valid improvement before stopping")
+    batch_size: int = Field(32, ge=1, le=4096)
+    lr: float = Field(2e-3, gt=0, le=1.0, description="AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0)
+    clip_norm: float = Field(5.0, gt=0, description="Gradient-norm clipping threshold")
+    dropout: float = Field(0.3, ge=0, lt=1)
+    word_dropout: float = Field(0.05, ge=0, lt=1, description="P(token -> <unk>) in training")
+    seed: int = Field(13, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
+    cell: Literal["lstm", "gru", "irnn"] = "lstm"
+    hidden_size: int = Field(128, ge=4, le=4096, description="Units per direction")
+    num_layers: int = Field(1, ge=1, le=4)
+    word_dim: int = Field(100, ge=4, le=1024)
+    char_dim: int = Field(32, ge=4, le=512)
+    char_filters: int = Field(64, ge=0, le=1024, description="0 disables the character CNN")
+    shape_dim: int = Field(8, ge=0, le=64)
+    min_word_count: int = Field(1, ge=1)
+    max_minutes: float | None = Field(None, gt=0, description="Stop after this much wall time")
+
+
+class SlotTrainConfig(TrainConfig):
+    """Tagger training; early stopping on valid slot F1."""
+
+    intent_weight: float = Field(1.0, ge=0, description="Weight of the intent loss")
+
+
+class SentimentTrainConfig(TrainConfig):
+    """Sentiment training; early stopping on valid macro-F1."""
+
+    epochs: int = Field(20, ge=1, le=1000)
+    patience: int = Field(4, ge=1)
+    dropout: float = Field(0.4, ge=0, lt=1)
+    char_filters: int = Field(32, ge=0, le=1024)
+    min_word_count: int = Field(1, ge=1)
