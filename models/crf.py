@@ -20,6 +20,8 @@ from torch import Tensor
 
 # Large negative instead of -inf: keeps logsumexp and max free of NaNs (-inf - -inf).
 FORBIDDEN = -1.0e4
+# Below this, a sum of exp() terms in log_likelihood may have lost mass to underflow.
+_TINY = 1.0e-30
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,17 @@ class CRFParams:
 
     @classmethod
     def constrained(
-        cls, start: Tensor, transitions: Tensor, end: Tensor, tags: Sequence[str] | None
+        cls,
+        start: Tensor,
+        transitions: Tensor,
+        end: Tensor,
+        allowed: tuple[Tensor, Tensor] | None,
     ) -> CRFParams:
-        """Fold the BIO constraints of ``tags`` into the scores (``None``: no constraints)."""
-        if tags is None:
+        """Fold allowed first tags and transitions (see :func:`bio_constraints`) into the
+        scores; ``None`` applies no constraints."""
+        if allowed is None:
             return cls(start, transitions, end)
-        allowed_start, allowed = bio_constraints(tags)
+        allowed_start, allowed = allowed
         return cls(
             start.masked_fill(~allowed_start, FORBIDDEN),
             transitions.masked_fill(~allowed, FORBIDDEN),
@@ -53,16 +60,12 @@ def bio_constraints(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
 
     ``I-x`` may start nothing and may only follow ``B-x`` or ``I-x``; all else is allowed.
     """
-    n = len(tags)
-    allowed = torch.ones(n, n, dtype=torch.bool)
-    allowed_start = torch.ones(n, dtype=torch.bool)
-    for j, tag in enumerate(tags):
-        if tag.startswith("I-"):
-            slot = tag[2:]
-            allowed_start[j] = False
-            for i, prev in enumerate(tags):
-                allowed[i, j] = prev in (f"B-{slot}", f"I-{slot}")
-    return allowed_start, allowed
+    continues = [tag[2:] if tag.startswith("I-") else None for tag in tags]
+    allowed = [
+        [slot is None or prev in (f"B-{slot}", f"I-{slot}") for slot in continues] for prev in tags
+    ]
+    allowed_start = [slot is None for slot in continues]
+    return torch.tensor(allowed_start, dtype=torch.bool), torch.tensor(allowed, dtype=torch.bool)
 
 
 def _check(emissions: Tensor, mask: Tensor, params: CRFParams) -> None:
@@ -159,3 +162,43 @@ def span_log_prob(
         tail = params.transitions[last, idx] + emissions[end, idx] + beta[end, idx]
         score = score + torch.logsumexp(tail, dim=0)
     return float(score - log_z)
+
+
+def log_likelihood(emissions: Tensor, tag_ids: Tensor, mask: Tensor, params: CRFParams) -> Tensor:
+    """Per-sequence log-likelihood ``(batch,)`` of ``tag_ids`` ``(batch, seq_len)``.
+
+    The same quantity as ``torchcrf.CRF.forward(..., reduction="none")``, computed with
+    the gold score fully vectorised and the partition function as one small matrix
+    product per time step (log-sum-exp via ``exp(alpha - max) @ exp(transitions)``),
+    which measured several times faster than the broadcast in pytorch-crf on CPU.
+    """
+    _check(emissions, mask, params)
+    batch, seq_len, _ = emissions.shape
+    maskf = mask.to(emissions.dtype)
+    emitted = emissions.gather(2, tag_ids.unsqueeze(2)).squeeze(2)  # (batch, seq_len)
+    moved = params.transitions[tag_ids[:, :-1], tag_ids[:, 1:]]  # (batch, seq_len - 1)
+    last = tag_ids.gather(1, (mask.sum(dim=1) - 1).unsqueeze(1)).squeeze(1)
+    gold = (
+        params.start[tag_ids[:, 0]]
+        + (emitted * maskf).sum(dim=1)
+        + (moved * maskf[:, 1:]).sum(dim=1)
+        + params.end[last]
+    )
+    # Shift transitions by their max so exp() stays in range; add it back after the log.
+    t_max = params.transitions.max()
+    exp_trans = torch.exp(params.transitions - t_max)
+    alpha = params.start + emissions[:, 0]
+    for t in range(1, seq_len):
+        a_max = alpha.max(dim=1, keepdim=True).values
+        summed = torch.exp(alpha - a_max) @ exp_trans  # (batch, num_tags)
+        nxt = torch.log(summed.clamp_min(_TINY)) + a_max + t_max
+        underflow = summed < _TINY
+        if bool(underflow.any()):
+            # Every allowed predecessor of a tag lies far below the best score (large scores
+            # with BIO constraints): exp() underflowed, so take the exact log-sum-exp there.
+            exact = torch.logsumexp(alpha.unsqueeze(2) + params.transitions, dim=1)
+            nxt = torch.where(underflow, exact, nxt)
+        nxt = nxt + emissions[:, t]
+        alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
+    log_z = torch.logsumexp(alpha + params.end, dim=1)
+    return gold - log_z

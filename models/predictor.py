@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from models.crf import forward_backward, span_log_prob, viterbi_decode
+from models.crf import CRFParams, forward_backward, span_log_prob, viterbi_decode
 from models.features import TokenBatch, encode_tokens
 from models.sentiment import LSTMSentimentClassifier
 from models.slot_tagger import BiLSTMCRFTagger
@@ -109,24 +109,38 @@ class SlotTaggerPredictor:
             params = self.model.crf_params()
             paths = viterbi_decode(emissions, batch.mask, params)
             alpha, beta, log_z = forward_backward(emissions, batch.mask, params)
-        rankings = self._rankings(intent_logits, top_k)
-        results = []
-        for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True)):
-            tags = [self.tags.labels[i] for i in path]
-            slots = []
-            for span in bio_spans(tags):
-                label_path = path[span.first : span.last + 1]
-                inside = self.tags.index_of.get(f"I-{span.slot}")
-                outside = [k for k in range(len(self.tags)) if k != inside]
-                logp = span_log_prob(
-                    emissions[b], alpha[b], beta[b], log_z[b], params,
-                    len(toks), label_path, span.first, span.last + 1, outside,
-                )
-                start, end = toks[span.first].start, toks[span.last].end
-                confidence = min(1.0, max(0.0, math.exp(logp)))
-                slots.append(SlotValue(span.slot, text[start:end], start, end, confidence))
-            results.append(Parse(toks, tags, rankings[b], slots))
-        return results
+            rankings = self._rankings(intent_logits, top_k)
+            return [
+                self._result(text, toks, path, emissions[b], alpha[b], beta[b], log_z[b], params, rankings[b])
+                for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True))
+            ]
+
+    def _result(
+        self,
+        text: str,
+        toks: list[Token],
+        path: list[int],
+        emissions: torch.Tensor,
+        alpha: torch.Tensor,
+        beta: torch.Tensor,
+        log_z: torch.Tensor,
+        params: CRFParams,
+        ranking: list[tuple[str, float]],
+    ) -> Parse:
+        """Spans with character offsets and marginal confidences for one utterance."""
+        tags = [self.tags.labels[i] for i in path]
+        slots = []
+        for span in bio_spans(tags):
+            inside = self.tags.index_of.get(f"I-{span.slot}")
+            outside = [k for k in range(len(self.tags)) if k != inside]
+            logp = span_log_prob(
+                emissions, alpha, beta, log_z, params, len(toks),
+                path[span.first : span.last + 1], span.first, span.last + 1, outside,
+            )
+            start, end = toks[span.first].start, toks[span.last].end
+            confidence = min(1.0, max(0.0, math.exp(logp)))
+            slots.append(SlotValue(span.slot, text[start:end], start, end, confidence))
+        return Parse(toks, tags, ranking, slots)
 
     def _rankings(self, logits: torch.Tensor, top_k: int | None = None) -> list[list[tuple[str, float]]]:
         probs = torch.softmax(logits, dim=-1)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torchcrf import CRF
 
-from models.crf import FORBIDDEN, CRFParams, bio_constraints, viterbi_decode
+from models.crf import CRFParams, bio_constraints, log_likelihood, viterbi_decode
 from models.features import TokenBatch
 from models.layers import CELLS, TokenEmbedder, make_rnn, masked_pool, run_rnn
 
@@ -43,7 +43,11 @@ class TaggerConfig:
 
 
 class BiLSTMCRFTagger(nn.Module):
-    """Token embedder -> bidirectional RNN -> emissions -> CRF, plus an intent classifier."""
+    """Token embedder -> bidirectional RNN -> emissions -> CRF, plus an intent classifier.
+
+    ``torchcrf.CRF`` holds the transition parameters; likelihood and decoding run through
+    :mod:`models.crf` with the BIO constraints of ``tags`` applied.
+    """
 
     def __init__(self, config: TaggerConfig, tags: Sequence[str] | None = None) -> None:
         super().__init__()
@@ -64,15 +68,10 @@ class BiLSTMCRFTagger(nn.Module):
         self.emit = nn.Linear(2 * config.hidden_size, config.num_tags)
         self.intent = nn.Linear(4 * config.hidden_size, config.num_intents)
         self.crf = CRF(config.num_tags, batch_first=True)
-        if self.tags is not None:
-            if len(self.tags) != config.num_tags:
-                raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
-            # Start invalid BIO moves far down so the likelihood is (almost) that of the
-            # constrained CRF the decoder uses, keeping marginals calibrated.
-            allowed_start, allowed = bio_constraints(self.tags)
-            with torch.no_grad():
-                self.crf.start_transitions.masked_fill_(~allowed_start, FORBIDDEN / 100)
-                self.crf.transitions.masked_fill_(~allowed, FORBIDDEN / 100)
+        if self.tags is not None and len(self.tags) != config.num_tags:
+            raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
+        # Computed once: building the masks costs O(num_tags^2) Python work.
+        self.allowed = bio_constraints(self.tags) if self.tags is not None else None
 
     def forward(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, num_intents)``."""
@@ -80,14 +79,17 @@ class BiLSTMCRFTagger(nn.Module):
         states = self.dropout(run_rnn(self.rnn, vectors, batch.mask))
         return self.emit(states), self.intent(masked_pool(states, batch.mask))
 
-    def loss(self, batch: TokenBatch, tag_ids: Tensor, intent_ids: Tensor) -> Tensor:
-        """Mean CRF negative log-likelihood plus intent cross-entropy.
+    def loss(
+        self, batch: TokenBatch, tag_ids: Tensor, intent_ids: Tensor, intent_weight: float = 1.0
+    ) -> Tensor:
+        """Mean negative log-likelihood of the constrained CRF plus weighted intent cross-entropy.
 
-        ``tag_ids``: ``(batch, seq_len)`` (any value on padding); ``intent_ids``: ``(batch,)``.
+        ``tag_ids``: ``(batch, seq_len)`` (any valid tag id on padding); ``intent_ids``: ``(batch,)``.
+        Training the constrained CRF that the decoder uses keeps span marginals calibrated.
         """
         emissions, intent_logits = self(batch)
-        nll = -self.crf(emissions, tag_ids, mask=batch.mask, reduction="mean")
-        return nll + nn.functional.cross_entropy(intent_logits, intent_ids)
+        nll = -log_likelihood(emissions, tag_ids, batch.mask, self.crf_params()).mean()
+        return nll + intent_weight * nn.functional.cross_entropy(intent_logits, intent_ids)
 
     def crf_params(self, constrained: bool = True) -> CRFParams:
         """The CRF scores, with BIO constraints unless ``constrained`` is false."""
@@ -95,7 +97,7 @@ class BiLSTMCRFTagger(nn.Module):
             self.crf.start_transitions,
             self.crf.transitions,
             self.crf.end_transitions,
-            self.tags if constrained else None,
+            self.allowed if constrained else None,
         )
 
     def decode(self, batch: TokenBatch) -> tuple[list[list[int]], Tensor]:

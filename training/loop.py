@@ -197,10 +197,8 @@ def fit_tagger(
         seq_len = batch.mask.shape[1]
         gold = torch.tensor([tag_ids[i] + [0] * (seq_len - len(tag_ids[i])) for i in chunk])
         batch, gold = batch.to(device), gold.to(device)
-        emissions, intent_logits = model(batch)
-        nll = -model.crf(emissions, gold, mask=batch.mask, reduction="mean")
         target = torch.tensor([intent_ids[i] for i in chunk], device=device)
-        return nll + config.intent_weight * nn.functional.cross_entropy(intent_logits, target)
+        return model.loss(batch, gold, target, config.intent_weight)
 
     def evaluate() -> dict[str, Any]:
         model.cpu()

@@ -1,0 +1,31 @@
+"""Health, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.errors import NotReady
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> dict[str, object]:
+    """Models are loaded and warm; 503 until then."""
+    registry = getattr(request.app.state, "registry", None)
+    if registry is None or not registry.ready:
+        raise NotReady("models are still loading")
+    return {"status": "ready", "models": sorted(m.ref for m in registry.all().values())}
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

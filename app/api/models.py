@@ -1,0 +1,28 @@
+"""``GET /v1/models``: what is served, with versions and valid metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.schemas import ModelInfo, ModelsResponse
+from app.deps import RegistryDep
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models", response_model=ModelsResponse)
+def list_models(registry: RegistryDep) -> ModelsResponse:
+    """Loaded models, their versions and the valid metrics from their manifests."""
+    infos = []
+    for model in registry.all().values():
+        manifest = model.artifact.manifest
+        infos.append(ModelInfo(
+            name=model.name,
+            version=model.version,
+            task=model.artifact.task,
+            default=model.name == registry.default,
+            created_at=manifest.get("created_at"),
+            metrics=manifest.get("metrics", {}),
+            labels={k: len(v) for k, v in manifest.get("labels", {}).items()},
+        ))
+    return ModelsResponse(models=sorted(infos, key=lambda m: m.name))

@@ -1,0 +1,108 @@
+"""Domain errors and the one JSON error shape: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("slotfill")
+
+
+class APIError(Exception):
+    """An error a client caused or can act on; mapped to HTTP in one handler."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class EmptyText(APIError):
+    status_code, code = 422, "empty_text"
+
+
+class TextTooLong(APIError):
+    status_code, code = 422, "text_too_long"
+
+
+class TooManyItems(APIError):
+    status_code, code = 422, "too_many_items"
+
+
+class ModelNotFound(APIError):
+    status_code, code = 404, "model_not_found"
+
+
+class NotReady(APIError):
+    status_code, code = 503, "not_ready"
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The one error shape."""
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error response."""
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
+    """Status, code and a readable message for the first validation error."""
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": "invalid request"}
+    kind = str(first.get("type", ""))
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    if kind == "json_invalid":
+        return 400, "invalid_json", "request body is not valid JSON"
+    if kind == "extra_forbidden":
+        return 422, "unknown_field", f"unknown field '{loc}'"
+    if kind == "missing":
+        return 422, "missing_field", f"missing field '{loc}'" if loc else "missing request body"
+    where = f" at '{loc}'" if loc else ""
+    return 422, "validation_error", f"{first.get('msg', 'invalid value')}{where}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to the one JSON shape; nothing a client sends yields a 500."""
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, code, message = _validation_message(exc)
+        return error_response(status, code, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal error; the request id is in the log")

@@ -1,0 +1,123 @@
+"""ASGI guard in front of the app: body-size limit, concurrency limit, timing, metrics.
+
+Written as plain ASGI (not BaseHTTPMiddleware) so it can count streamed (chunked) body
+bytes and answer 413 without buffering, and so it adds almost nothing per request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import error_body
+
+EXEMPT = frozenset({"/livez", "/readyz", "/metrics"})
+LOGGED_ROUTES = frozenset({"/v1/parse", "/v1/parse/batch", "/model/parse"})
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the configured limit."""
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """Rejects oversized bodies (413) and excess concurrency (503 + Retry-After)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_concurrency: int,
+        observe: Callable[[str, str, int, float], None],
+        log_failure: Callable[[Scope, int, float], None],
+    ) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_concurrency = max_concurrency
+        self.observe = observe
+        self.log_failure = log_failure
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        route = path if path in LOGGED_ROUTES or path in EXEMPT or path.startswith("/v1/models") else "other"
+        started = time.perf_counter()
+        scope.setdefault("state", {})["started"] = started
+        status_holder = {"status": 500, "sent": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["sent"] = True
+            await send(message)
+
+        if path not in EXEMPT and self.in_flight >= self.max_concurrency:
+            await _send_error(send, 503, "overloaded", "server is at its concurrency limit; retry shortly", [(b"retry-after", b"1")])
+            self._finish(scope, route, 503, started)
+            return
+        headers = dict(scope.get("headers") or [])
+        if scope.get("method") == "POST" and not _is_json(headers.get(b"content-type", b"")):
+            await _send_error(send, 415, "unsupported_media_type", "expected Content-Type: application/json")
+            self._finish(scope, route, 415, started)
+            return
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_error(send, 400, "bad_request", "invalid Content-Length header")
+                self._finish(scope, route, 400, started)
+                return
+            if declared > self.max_body:
+                await _send_error(send, 413, "payload_too_large", f"request body over {self.max_body} bytes")
+                self._finish(scope, route, 413, started)
+                return
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge
+            return message
+
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except BodyTooLarge:
+            if not status_holder["sent"]:
+                await _send_error(send, 413, "payload_too_large", f"request body over {self.max_body} bytes")
+                status_holder["status"] = 413
+        finally:
+            self.in_flight -= 1
+        self._finish(scope, route, int(status_holder["status"]), started)
+
+    def _finish(self, scope: Scope, route: str, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.observe(route, scope.get("method", ""), status, elapsed)
+        state: dict[str, Any] = scope.get("state", {})
+        if scope["path"] in LOGGED_ROUTES and not state.get("logged"):
+            self.log_failure(scope, status, elapsed * 1000)

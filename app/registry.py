@@ -1,0 +1,150 @@
+"""Model registry: name -> loaded, warmed-up version. The one place a model is looked up or
+swapped.
+
+A swap builds and warms the new version first, then replaces one dictionary reference, so
+requests already running keep the version they started with and none waits for a load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.artifact import Artifact, ArtifactError, load_artifact, read_manifest
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.store import latest_version, list_models, version_dir
+
+log = logging.getLogger("slotfill.registry")
+WARMUP_TEXTS = ("book a flight from boston to denver tomorrow at 7pm", "thanks")
+
+
+class StartupError(RuntimeError):
+    """The configured models cannot be served; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One artifact version, loaded and warmed up."""
+
+    name: str
+    version: str
+    artifact: Artifact
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, as reported in responses."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def tagger(self) -> SlotTaggerPredictor:
+        """The predictor of a slot tagger."""
+        predictor = self.artifact.predictor
+        if not isinstance(predictor, SlotTaggerPredictor):
+            raise TypeError(f"{self.ref} is not a slot tagger")
+        return predictor
+
+    @property
+    def classifier(self) -> SentimentPredictor:
+        """The predictor of a sentiment model."""
+        predictor = self.artifact.predictor
+        if not isinstance(predictor, SentimentPredictor):
+            raise TypeError(f"{self.ref} is not a sentiment model")
+        return predictor
+
+
+def load_version(store: Path, name: str, version: str) -> LoadedModel:
+    """Load and warm up one version; raises ``ArtifactError`` or ``ValueError``."""
+    artifact = load_artifact(version_dir(store, name, version))
+    predictor = artifact.predictor
+    for _ in range(2):  # the first calls allocate; do them before traffic arrives
+        if isinstance(predictor, SlotTaggerPredictor):
+            predictor.parse(list(WARMUP_TEXTS))
+            predictor.parse(WARMUP_TEXTS[:1])
+        else:
+            predictor.classify(list(WARMUP_TEXTS))
+            predictor.classify(WARMUP_TEXTS[:1])
+    return LoadedModel(name, version, artifact)
+
+
+class ModelRegistry:
+    """Taggers by name plus at most one sentiment model."""
+
+    def __init__(self, store: Path, default: str, names: list[str], sentiment: str | None) -> None:
+        self.store = store
+        self.default = default
+        self.names = names
+        self.sentiment_name = sentiment or None
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()  # serialises swaps, never reads
+        self.ready = False
+
+    def _task(self, name: str) -> str | None:
+        version = latest_version(self.store, name)
+        if version is None:
+            return None
+        try:
+            return str(read_manifest(version_dir(self.store, name, version))["task"])
+        except ArtifactError:
+            return "slots"  # let the load report what is wrong with it
+
+    def load_all(self, versions: dict[str, str] | None = None) -> None:
+        """Load every configured model (``versions`` pins some); fail clearly if one cannot."""
+        versions = versions or {}
+        names = self.names or [n for n in list_models(self.store) if self._task(n) == "slots"]
+        wanted = list(dict.fromkeys([*names, self.default]))
+        if self.sentiment_name:
+            wanted.append(self.sentiment_name)
+        loaded: dict[str, LoadedModel] = {}
+        for name in wanted:
+            version = versions.get(name) or latest_version(self.store, name)
+            if version is None:
+                raise StartupError(
+                    f"model {name!r} has no artifact in {self.store}; train one "
+                    f"(slotfill train ... --out {self.store}/{name}/<version>) or run `slotfill bootstrap`"
+                )
+            try:
+                model = load_version(self.store, name, version)
+            except (ArtifactError, ValueError) as err:
+                raise StartupError(f"model {name}@{version} cannot be loaded: {err}") from err
+            expected = "sentiment" if name == self.sentiment_name else "slots"
+            if model.artifact.task != expected:
+                raise StartupError(f"model {name!r} is a {model.artifact.task} model, expected {expected}")
+            loaded[name] = model
+            log.info("loaded %s", model.ref)
+        self._models = loaded
+        self.ready = True
+
+    def get(self, name: str | None = None) -> LoadedModel:
+        """A tagger by name (default if ``None``); ``KeyError`` if not served."""
+        model = self._models.get(name or self.default)
+        if model is None or model.name == self.sentiment_name:
+            raise KeyError(name)
+        return model
+
+    def sentiment(self) -> LoadedModel | None:
+        """The sentiment model, if one is configured."""
+        return self._models.get(self.sentiment_name) if self.sentiment_name else None
+
+    def taggers(self) -> list[LoadedModel]:
+        """Every served tagger."""
+        return [m for n, m in self._models.items() if n != self.sentiment_name]
+
+    def all(self) -> dict[str, LoadedModel]:
+        """A snapshot of every served model."""
+        return dict(self._models)
+
+    def activate(self, name: str, version: str) -> LoadedModel:
+        """Load, verify and warm ``name@version``, then swap it in. The old one keeps
+        serving if anything fails."""
+        current = self._models.get(name)
+        if current is not None and current.version == version:
+            return current
+        model = load_version(self.store, name, version)
+        with self._lock:
+            self._models = {**self._models, name: model}
+        log.info("activated %s", model.ref)
+        return model

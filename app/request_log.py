@@ -1,0 +1,596 @@
+"""Request log: how the utterance text is stored, and the writer that stores rows off the
+request path.
+
+The writer is built so that logging can never hurt serving: `submit` only puts a row on a
+bounded in-memory queue, and one background thread does all database work. When the database
+is down, rows go to an append-only spill file on local disk and are written once it is back.
+Only rows that cannot be kept anywhere (queue full, spill write failed, row rejected by the
+database) are lost, and those are counted (`dropped_rows`) and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import RedactionMode
+from app.db.engine import make_session_factory
+from app.db.repository import insert_request_logs
+from app.db.tables import RequestLog
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+# Columns holding datetimes: JSON has no datetime, so spill lines carry them as ISO strings.
+_DATETIME_COLUMNS = frozenset(
+    c.name for c in RequestLog.__table__.columns if c.type.python_type is datetime
+)
+_SPILL_GLOB = "spill-*.jsonl"
+# How often a running writer looks for spill files left behind by processes that died.
+_ORPHAN_SCAN_INTERVAL_S = 30.0
+# At most one "rows dropped" warning per interval, so a flood of drops cannot flood the log.
+_DROP_LOG_INTERVAL_S = 10.0
+# Longest idle wait on the queue; bounds how late a retry or a stop request is noticed.
+_IDLE_WAIT_S = 0.5
+
+
+def redact_text(text: str, slots: Iterable[Mapping[str, Any]], mode: RedactionMode | str) -> str:
+    """The form of `text` the request log stores under `mode`.
+
+    `slots` are dicts with `slot` (name) and `start`/`end` character offsets into `text`.
+    `full` keeps the text, `hash` stores its SHA-256 hex digest, and `redact_slots` replaces
+    each slot span with `<slot_name>`. Overlapping spans are all removed (the later one only
+    from where the earlier ended); spans are clipped to the text.
+
+    Raises ValueError for an unknown mode or a slot without integer offsets: when redaction is
+    asked for, storing the text unredacted is never the fallback.
+    """
+    mode = RedactionMode(mode)
+    if mode is RedactionMode.full:
+        return text
+    if mode is RedactionMode.hash:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        spans = sorted((int(s["start"]), int(s["end"]), str(s.get("slot", "slot"))) for s in slots)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"slot spans need integer 'start' and 'end': {exc}") from exc
+    parts: list[str] = []
+    pos = 0  # end of the text already emitted or replaced
+    for start, end, name in spans:
+        start, end = max(start, pos), min(end, len(text))
+        if end <= start:
+            continue
+        parts.append(text[pos:start])
+        parts.append(f"<{name}>")
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+@dataclass
+class _SpillFile:
+    """A spill file this writer owns; `fd` holds the flock that marks it as owned.
+
+    Only the writer's current file (`_append_target`) is appended to; adopted ones are read.
+    """
+
+    path: Path
+    fd: int
+    # Byte offset up to which rows are committed, so a replay that stopped half-way resumes
+    # there instead of re-sending (and re-counting) rows.
+    done_offset: int = 0
+
+
+class RequestLogWriter:
+    """Stores request-log rows from a background thread, spilling to disk while the DB is down.
+
+    `submit` never blocks and never raises. Rows are inserted in batches of up to `batch_size`
+    in one transaction each. When the database is unavailable, rows are appended to
+    `spill_dir/spill-<pid>-<token>.jsonl` (fsync'd), and the database is retried with
+    exponential backoff (`retry_min_s` doubling up to `retry_max_s`). While spilled rows exist,
+    new rows are spilled behind them, so they reach the database in the order they came.
+    Replays are idempotent (duplicate `request_id`s are skipped), so a spill file is deleted
+    only after all its rows are committed, and a crash mid-replay just repeats some inserts.
+
+    Several processes (uvicorn workers) may share `spill_dir`: each holds an flock on the files
+    it owns, and a file whose lock is free belongs to a process that died; the first writer to
+    rename it takes it over and replays it.
+    """
+
+    def __init__(
+        self,
+        target: Engine | sessionmaker[Session],
+        queue_size: int = 10_000,
+        batch_size: int = 200,
+        spill_dir: str | os.PathLike[str] = "spill",
+        *,
+        batch_wait_s: float = 0.05,
+        retry_min_s: float = 0.5,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        if queue_size < 1 or batch_size < 1:
+            raise ValueError("queue_size and batch_size must be at least 1")
+        self._session_factory = (
+            make_session_factory(target) if isinstance(target, Engine) else target
+        )
+        self._queue: queue.Queue[Row | None] = queue.Queue(maxsize=queue_size)
+        self._batch_size = batch_size
+        self._spill_dir = Path(spill_dir)
+        self._batch_wait_s = batch_wait_s
+        self._retry_min_s = retry_min_s
+        self._retry_max_s = retry_max_s
+
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+        # Writer-thread state; only that thread touches it.
+        self._spill_files: list[_SpillFile] = []  # replay order: oldest first
+        self._append_target: _SpillFile | None = None
+        self._outage_since: float | None = None  # monotonic time the DB was found down
+        self._backoff_s = retry_min_s
+        self._retry_at = 0.0  # monotonic time of the next replay attempt
+        self._next_orphan_scan = 0.0
+
+        # Counters: written/spilled only by the writer thread; dropped also by `submit`.
+        self._written_rows = 0
+        self._spilled_rows = 0
+        self._drop_lock = threading.Lock()
+        self._dropped_rows = 0
+        self._drops_unlogged = 0
+        self._last_drop_log = float("-inf")
+
+    # ----------------------------------------------------------------- public interface
+
+    @property
+    def queue_depth(self) -> int:
+        """Rows waiting in memory for the writer thread."""
+        return self._queue.qsize()
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows lost for good: queue full, rejected by the database, or spill write failed."""
+        return self._dropped_rows
+
+    @property
+    def written_rows(self) -> int:
+        """Rows committed to the database (duplicates skipped on replay not included)."""
+        return self._written_rows
+
+    @property
+    def spilled_rows(self) -> int:
+        """Rows appended to spill files so far (each counted once per spill)."""
+        return self._spilled_rows
+
+    def start(self) -> None:
+        """Start the writer thread (once; later calls do nothing)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, row: Mapping[str, Any]) -> None:
+        """Queue `row` (column name -> value) for writing. Never blocks, never raises.
+
+        A missing `created_at` is set to now, so the log records when the request happened
+        rather than when the row reached the database. The row is copied, but nested values
+        (the response) are not: do not mutate them after submitting.
+        """
+        try:
+            if self._stopping.is_set():
+                self._record_drop(1, "writer is stopped")
+                return
+            item = dict(row)
+            item.setdefault("created_at", datetime.now(UTC))
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._record_drop(1, "queue full")
+        except Exception:
+            self._record_drop(1, "row is not a mapping")
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Write everything queued (spilling what the database does not take) and join.
+
+        Returns False if the thread was still busy after `timeout` seconds; it then goes on
+        in the background until the process exits.
+        """
+        if self._thread is None:
+            self.start()  # nothing else would ever write the queued rows
+        self._stopping.set()
+        # Wake the thread if it waits on an empty queue (a full queue means it is not waiting).
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        assert self._thread is not None
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning(
+                "request log: writer still busy after %.1fs; %d rows queued",
+                timeout or 0.0,
+                self.queue_depth,
+            )
+            return False
+        # A submit racing with the shutdown may have queued a row after the last drain.
+        late = 0
+        while True:
+            try:
+                late += self._queue.get_nowait() is not None
+            except queue.Empty:
+                break
+        if late:
+            self._record_drop(late, "submitted during shutdown")
+        self._log_pending_drops()
+        return True
+
+    # ----------------------------------------------------------------- writer thread
+
+    def _run(self) -> None:
+        while True:
+            try:
+                if not self._step():
+                    break
+            except Exception:
+                # A bug here must not kill the thread, or nobody would write later rows. Pause
+                # (unless stopping) and postpone replays, so a persistent error cannot spin;
+                # every step still takes a batch, so a stop still drains the queue.
+                logger.exception("request log: unexpected error in the writer thread")
+                self._retry_at = time.monotonic() + self._retry_max_s
+                self._stopping.wait(self._retry_min_s)
+        self._shutdown()
+
+    def _step(self) -> bool:
+        """One round of the writer loop; False once stopping and the queue is drained."""
+        now = time.monotonic()
+        if now >= self._next_orphan_scan:
+            self._adopt_orphans()
+        if self._spill_files and now >= self._retry_at:
+            self._replay_spill()
+        batch = self._take_batch()
+        if not batch:
+            return not self._stopping.is_set()
+        try:
+            self._store(batch)
+        except Exception:
+            self._record_drop(len(batch), "writer error")
+            raise
+        return True
+
+    def _shutdown(self) -> None:
+        # Spilled rows get one more try, unless the database was just found down.
+        if self._spill_files and time.monotonic() >= self._retry_at:
+            try:
+                self._replay_spill()
+            except Exception:
+                logger.exception("request log: unexpected error replaying spill files")
+        for spill in self._spill_files:
+            # Closing releases the lock: whichever process starts next takes the file over.
+            os.close(spill.fd)
+            logger.warning("request log: rows left in %s for the next start", spill.path)
+        self._spill_files.clear()
+        self._append_target = None
+
+    def _take_batch(self) -> list[Row]:
+        """Up to batch_size rows: wait for the first, then up to batch_wait_s for more."""
+        wait = _IDLE_WAIT_S
+        if self._spill_files:
+            wait = min(wait, max(0.0, self._retry_at - time.monotonic()))
+        batch: list[Row] = []
+        try:
+            if self._stopping.is_set():
+                item = self._queue.get_nowait()
+            else:
+                item = self._queue.get(timeout=wait)
+            if item is not None:
+                batch.append(item)
+            deadline = time.monotonic() + self._batch_wait_s
+            while len(batch) < self._batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping.is_set():
+                    item = self._queue.get_nowait()
+                else:
+                    item = self._queue.get(timeout=remaining)
+                if item is not None:
+                    batch.append(item)
+        except queue.Empty:
+            pass
+        return batch
+
+    def _store(self, rows: list[Row]) -> None:
+        if self._spill_files:
+            # Older rows wait on disk: queue these behind them to keep the order.
+            self._spill(rows)
+            return
+        unwritten = self._write(rows)
+        if unwritten:
+            self._spill(unwritten)
+
+    def _write(self, rows: list[Row]) -> list[Row]:
+        """Insert `rows`; return those left unwritten because the database is unavailable.
+
+        Rows the database rejects (constraint or data errors) are dropped, not returned: they
+        would fail on every retry and hold up everything behind them.
+        """
+        try:
+            with self._session_factory() as session, session.begin():
+                self._written_rows += insert_request_logs(session, rows)
+            return []
+        except Exception as exc:
+            if _database_unavailable(exc):
+                self._note_outage(exc)
+                return rows
+            if len(rows) == 1:
+                self._record_drop(1, f"row rejected by the database: {_describe(exc)}")
+                return []
+        # Some row in the batch is bad: insert one at a time so only that row is lost.
+        for i, row in enumerate(rows):
+            if self._write([row]):
+                return rows[i:]
+        return []
+
+    def _note_outage(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            self._backoff_s = self._retry_min_s
+            logger.warning(
+                "request log: database unavailable (%s); spilling rows to %s",
+                _describe(exc),
+                self._spill_dir,
+            )
+        else:
+            self._backoff_s = min(self._backoff_s * 2, self._retry_max_s)
+        self._retry_at = now + self._backoff_s
+
+    # ----------------------------------------------------------------- spill files
+
+    def _spill(self, rows: list[Row]) -> None:
+        """Append rows to this writer's spill file, durably; count them dropped if that fails."""
+        lines: list[str] = []
+        for row in rows:
+            try:
+                lines.append(_encode_row(row))
+            except (TypeError, ValueError) as exc:
+                self._record_drop(1, f"row cannot be serialized: {exc}")
+        if not lines:
+            return
+        data = "".join(lines).encode("utf-8")
+        try:
+            spill = self._append_target or self._new_spill_file()
+        except OSError as exc:
+            self._record_drop(len(lines), f"cannot create spill file: {exc}")
+            return
+        size: int | None = None
+        try:
+            size = os.fstat(spill.fd).st_size
+            view = memoryview(data)
+            while view:
+                view = view[os.write(spill.fd, view) :]
+            # fsync: a row acknowledged as spilled must survive a crash or power loss.
+            os.fsync(spill.fd)
+        except OSError as exc:
+            self._record_drop(len(lines), f"spill write failed: {exc}")
+            try:
+                # Cut off a partial line, or the next append would be glued onto it.
+                if size is not None:
+                    os.ftruncate(spill.fd, size)
+            except OSError:
+                self._append_target = None  # later rows go to a fresh file
+            return
+        self._spilled_rows += len(lines)
+
+    def _new_spill_file(self) -> _SpillFile:
+        self._spill_dir.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex[:12]
+        # Created under a name other writers ignore, locked, then renamed into view: no other
+        # process can see it unlocked and mistake it for an orphan.
+        tmp = self._spill_dir / f".spill-{token}.tmp"
+        # 0600: spill files hold the same user text as the database.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path = self._spill_dir / f"spill-{os.getpid()}-{token}.jsonl"
+            os.rename(tmp, path)
+            _fsync_dir(self._spill_dir)
+        except OSError:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        spill = _SpillFile(path=path, fd=fd)
+        self._spill_files.append(spill)
+        self._append_target = spill
+        return spill
+
+    def _adopt_orphans(self) -> None:
+        """Take over spill files whose owner is gone (their lock is free); replay them first."""
+        self._next_orphan_scan = time.monotonic() + _ORPHAN_SCAN_INTERVAL_S
+        try:
+            candidates = sorted(self._spill_dir.glob(_SPILL_GLOB), key=_mtime)
+        except OSError:
+            return
+        owned = {spill.path for spill in self._spill_files}
+        adopted: list[_SpillFile] = []
+        for path in candidates:
+            spill = None if path in owned else self._try_adopt(path)
+            if spill is not None:
+                adopted.append(spill)
+        if adopted:
+            self._spill_files[:0] = adopted
+            if self._outage_since is None:
+                self._retry_at = 0.0  # the DB is believed up: replay right away
+
+    def _try_adopt(self, path: Path) -> _SpillFile | None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None  # renamed or deleted by another writer meanwhile
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Rename is the atomic claim: of several writers that found the lock free, only
+            # one can move the file; the others get FileNotFoundError.
+            new_path = self._spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+            os.rename(path, new_path)
+        except OSError:  # lock held (owner alive) or someone else was faster
+            os.close(fd)
+            return None
+        logger.info("request log: took over spill file %s as %s", path.name, new_path.name)
+        return _SpillFile(path=new_path, fd=fd)
+
+    def _replay_spill(self) -> None:
+        """Write spilled rows, oldest file first; stop at the first sign the DB is still down."""
+        while self._spill_files:
+            spill = self._spill_files[0]
+            try:
+                complete = self._replay_file(spill)
+            except OSError as exc:
+                # Unreadable: leave it on disk for an operator, do not retry it forever.
+                logger.error("request log: cannot read spill file %s: %s", spill.path, exc)
+                complete = True
+            else:
+                if not complete:
+                    return  # _write noted the outage and scheduled the next try
+                spill.path.unlink(missing_ok=True)
+            os.close(spill.fd)
+            self._spill_files.pop(0)
+            if spill is self._append_target:
+                self._append_target = None
+        if self._outage_since is not None:
+            logger.info(
+                "request log: database reachable again after %.1fs; spilled rows written",
+                time.monotonic() - self._outage_since,
+            )
+            self._outage_since = None
+        self._backoff_s = self._retry_min_s
+
+    def _replay_file(self, spill: _SpillFile) -> bool:
+        """Insert the rows of one spill file; False if the database went away meanwhile."""
+        with open(spill.path, "rb") as f:
+            f.seek(spill.done_offset)
+            offset = spill.done_offset
+            chunk: list[Row] = []
+            for line in f:
+                offset += len(line)
+                row = self._decode_line(line, spill.path)
+                if row is not None:
+                    chunk.append(row)
+                if len(chunk) >= self._batch_size:
+                    if self._write(chunk):
+                        return False
+                    chunk = []
+                    spill.done_offset = offset
+            if chunk and self._write(chunk):
+                return False
+            spill.done_offset = offset
+        return True
+
+    def _decode_line(self, line: bytes, path: Path) -> Row | None:
+        try:
+            return _decode_row(line)
+        except (ValueError, TypeError) as exc:
+            # Typically the last line of a process killed mid-write.
+            self._record_drop(1, f"unreadable line in {path.name}: {exc}")
+            return None
+
+    # ----------------------------------------------------------------- dropped rows
+
+    def _record_drop(self, n: int, reason: str) -> None:
+        with self._drop_lock:
+            self._dropped_rows += n
+            self._drops_unlogged += n
+            now = time.monotonic()
+            if now - self._last_drop_log < _DROP_LOG_INTERVAL_S:
+                return
+            self._last_drop_log = now
+            unlogged, self._drops_unlogged = self._drops_unlogged, 0
+        logger.warning(
+            "request log: dropped %d row(s), last because %s (%d dropped since start)",
+            unlogged,
+            reason,
+            self._dropped_rows,
+        )
+
+    def _log_pending_drops(self) -> None:
+        with self._drop_lock:
+            unlogged, self._drops_unlogged = self._drops_unlogged, 0
+        if unlogged:
+            logger.warning(
+                "request log: dropped %d more row(s) (%d dropped since start)",
+                unlogged,
+                self._dropped_rows,
+            )
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means "try again later" rather than "this row is bad".
+
+    Constraint and data errors are about the row. Other driver errors (connection refused or
+    lost, missing table before migrations ran, locked SQLite file) are about the database, and
+    the rows are kept on disk until it is fixed.
+    """
+    if isinstance(exc, IntegrityError | DataError):
+        return False
+    return isinstance(exc, DBAPIError | DisconnectionError | PoolTimeoutError | OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    # Only the driver's first line: SQLAlchemy's full message lists the statement parameters,
+    # i.e. the user text that redaction is meant to keep out of logs.
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
+
+
+def _encode_row(row: Mapping[str, Any]) -> str:
+    """One spill line; raises TypeError/ValueError for values JSON cannot hold."""
+    out = {
+        k: v.isoformat() if k in _DATETIME_COLUMNS and isinstance(v, datetime) else v
+        for k, v in row.items()
+    }
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _decode_row(line: bytes) -> Row:
+    row = json.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError("spill line is not a JSON object")
+    for key in _DATETIME_COLUMNS & row.keys():
+        if isinstance(row[key], str):
+            row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _fsync_dir(path: Path) -> None:
+    # A new file's directory entry is durable only once the directory itself is synced.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
