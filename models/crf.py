@@ -79,6 +79,23 @@ def _check(emissions: Tensor, mask: Tensor, params: CRFParams) -> None:
         raise ValueError(f"expected transitions for {emissions.shape[2]} tags, got {tuple(params.transitions.shape)}")
 
 
+def _exp_transitions(params: CRFParams) -> tuple[Tensor, Tensor]:
+    """``exp(transitions - max)`` and that max: exp() stays in range, the max is added back."""
+    t_max = params.transitions.max()
+    return torch.exp(params.transitions - t_max), t_max
+
+
+def _log_matmul(log_a: Tensor, exp_b: Tensor, b_max: Tensor) -> Tensor:
+    """``logsumexp(log_a[:, :, None] + log_b, dim=1)`` as one matrix product.
+
+    ``log_a`` is ``(batch, n)``, ``exp_b = exp(log_b - b_max)`` is ``(n, m)``. A product of
+    small matrices is several times faster on CPU than the ``(batch, n, m)`` broadcast.
+    """
+    a_max = log_a.max(dim=1, keepdim=True).values
+    summed = torch.exp(log_a - a_max) @ exp_b
+    return torch.log(summed.clamp_min(1e-30)) + a_max + b_max
+
+
 def viterbi_decode(emissions: Tensor, mask: Tensor, params: CRFParams) -> list[list[int]]:
     """Best tag sequence of every sequence in the batch, each as long as its mask."""
     _check(emissions, mask, params)
@@ -114,15 +131,16 @@ def forward_backward(emissions: Tensor, mask: Tensor, params: CRFParams) -> tupl
     """
     _check(emissions, mask, params)
     batch, seq_len, _ = emissions.shape
+    exp_trans, t_max = _exp_transitions(params)
     alphas = [params.start + emissions[:, 0]]
     for t in range(1, seq_len):
-        nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + params.transitions, dim=1) + emissions[:, t]
+        nxt = _log_matmul(alphas[-1], exp_trans, t_max) + emissions[:, t]
         alphas.append(torch.where(mask[:, t].unsqueeze(1), nxt, alphas[-1]))
     end = params.end.expand(batch, -1)
     betas = [end]
+    exp_trans_t = exp_trans.t()
     for t in range(seq_len - 2, -1, -1):
-        after = (emissions[:, t + 1] + betas[-1]).unsqueeze(1)  # (batch, 1, next)
-        nxt = torch.logsumexp(params.transitions + after, dim=2)
+        nxt = _log_matmul(emissions[:, t + 1] + betas[-1], exp_trans_t, t_max)
         betas.append(torch.where(mask[:, t + 1].unsqueeze(1), nxt, end))
     betas.reverse()
     alpha = torch.stack(alphas, dim=1)
@@ -184,21 +202,10 @@ def log_likelihood(emissions: Tensor, tag_ids: Tensor, mask: Tensor, params: CRF
         + (moved * maskf[:, 1:]).sum(dim=1)
         + params.end[last]
     )
-    # Shift transitions by their max so exp() stays in range; add it back after the log.
-    t_max = params.transitions.max()
-    exp_trans = torch.exp(params.transitions - t_max)
+    exp_trans, t_max = _exp_transitions(params)
     alpha = params.start + emissions[:, 0]
     for t in range(1, seq_len):
-        a_max = alpha.max(dim=1, keepdim=True).values
-        summed = torch.exp(alpha - a_max) @ exp_trans  # (batch, num_tags)
-        nxt = torch.log(summed.clamp_min(_TINY)) + a_max + t_max
-        underflow = summed < _TINY
-        if bool(underflow.any()):
-            # Every allowed predecessor of a tag lies far below the best score (large scores
-            # with BIO constraints): exp() underflowed, so take the exact log-sum-exp there.
-            exact = torch.logsumexp(alpha.unsqueeze(2) + params.transitions, dim=1)
-            nxt = torch.where(underflow, exact, nxt)
-        nxt = nxt + emissions[:, t]
+        nxt = _log_matmul(alpha, exp_trans, t_max) + emissions[:, t]
         alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
     log_z = torch.logsumexp(alpha + params.end, dim=1)
     return gold - log_z

@@ -51,9 +51,28 @@ class Token:
         return all(not ch.isalnum() for ch in self.text)
 
 
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("M")
+
+
 def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens with character offsets into ``text`` as given."""
-    return [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    """Split ``text`` into tokens with character offsets into ``text`` as given.
+
+    The regex word class misses combining marks (U+0301 in decomposed "café", Indic vowel
+    signs), so a mark and the word characters after it are glued onto the token before them.
+    """
+    tokens: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        start, end = m.span()
+        if (
+            tokens
+            and tokens[-1].end == start
+            and (_is_mark(text[start]) or (_is_mark(text[start - 1]) and text[start].isalnum()))
+        ):
+            tokens[-1] = Token(text[tokens[-1].start : end], tokens[-1].start, end)
+        else:
+            tokens.append(Token(m.group(), start, end))
+    return tokens
 
 
 def word_tokens(text: str) -> list[Token]:
