@@ -20,7 +20,7 @@ from torch import Tensor
 
 # Large negative instead of -inf: keeps logsumexp and max free of NaNs (-inf - -inf).
 FORBIDDEN = -1.0e4
-# Below this, a sum of exp() terms in log_likelihood may have lost mass to underflow.
+# A sum of exp() terms below this may have lost its mass to underflow.
 _TINY = 1.0e-30
 
 
@@ -85,15 +85,22 @@ def _exp_transitions(params: CRFParams) -> tuple[Tensor, Tensor]:
     return torch.exp(params.transitions - t_max), t_max
 
 
-def _log_matmul(log_a: Tensor, exp_b: Tensor, b_max: Tensor) -> Tensor:
+def _log_matmul(log_a: Tensor, log_b: Tensor, exp_b: Tensor, b_max: Tensor) -> Tensor:
     """``logsumexp(log_a[:, :, None] + log_b, dim=1)`` as one matrix product.
 
     ``log_a`` is ``(batch, n)``, ``exp_b = exp(log_b - b_max)`` is ``(n, m)``. A product of
     small matrices is several times faster on CPU than the ``(batch, n, m)`` broadcast.
+    Where every term of a sum underflowed (large scores, or a tag whose only allowed
+    predecessors score far below the best one), the exact broadcast is used instead.
     """
     a_max = log_a.max(dim=1, keepdim=True).values
     summed = torch.exp(log_a - a_max) @ exp_b
-    return torch.log(summed.clamp_min(1e-30)) + a_max + b_max
+    out = torch.log(summed.clamp_min(_TINY)) + a_max + b_max
+    underflow = summed < _TINY
+    if bool(underflow.any()):
+        exact = torch.logsumexp(log_a.unsqueeze(2) + log_b, dim=1)
+        out = torch.where(underflow, exact, out)
+    return out
 
 
 def viterbi_decode(emissions: Tensor, mask: Tensor, params: CRFParams) -> list[list[int]]:
@@ -134,13 +141,13 @@ def forward_backward(emissions: Tensor, mask: Tensor, params: CRFParams) -> tupl
     exp_trans, t_max = _exp_transitions(params)
     alphas = [params.start + emissions[:, 0]]
     for t in range(1, seq_len):
-        nxt = _log_matmul(alphas[-1], exp_trans, t_max) + emissions[:, t]
+        nxt = _log_matmul(alphas[-1], params.transitions, exp_trans, t_max) + emissions[:, t]
         alphas.append(torch.where(mask[:, t].unsqueeze(1), nxt, alphas[-1]))
     end = params.end.expand(batch, -1)
     betas = [end]
-    exp_trans_t = exp_trans.t()
+    trans_t, exp_trans_t = params.transitions.t(), exp_trans.t()
     for t in range(seq_len - 2, -1, -1):
-        nxt = _log_matmul(emissions[:, t + 1] + betas[-1], exp_trans_t, t_max)
+        nxt = _log_matmul(emissions[:, t + 1] + betas[-1], trans_t, exp_trans_t, t_max)
         betas.append(torch.where(mask[:, t + 1].unsqueeze(1), nxt, end))
     betas.reverse()
     alpha = torch.stack(alphas, dim=1)
@@ -205,7 +212,7 @@ def log_likelihood(emissions: Tensor, tag_ids: Tensor, mask: Tensor, params: CRF
     exp_trans, t_max = _exp_transitions(params)
     alpha = params.start + emissions[:, 0]
     for t in range(1, seq_len):
-        nxt = _log_matmul(alpha, exp_trans, t_max) + emissions[:, t]
+        nxt = _log_matmul(alpha, params.transitions, exp_trans, t_max) + emissions[:, t]
         alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
     log_z = torch.logsumexp(alpha + params.end, dim=1)
     return gold - log_z

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.cli import add_app_parsers
 from training.cli import add_eval_parsers, add_train_parser, run
 
 
@@ -17,13 +18,51 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_eval_parsers(sub)
-    try:
-        from app.cli import add_app_parsers
-    except ImportError:  # the service part is optional for offline use
-        pass
-    else:
-        add_app_parsers(sub)
+    add_app_parsers(sub)
+    boot = sub.add_parser(
+        "bootstrap",
+        help="train the demo models into the model store if it has none",
+        description="Train the demo tagger and sentiment model from SLOTFILL_DEMO_DATA_DIR into "
+        "SLOTFILL_MODEL_STORE (as the models named by SLOTFILL_DEFAULT_MODEL and "
+        "SLOTFILL_SENTIMENT_MODEL) unless they already exist.",
+    )
+    boot.add_argument("--force", action="store_true", help="train a new version even if one exists")
+    boot.set_defaults(func=_bootstrap)
     return parser
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from models.store import latest_version, new_version, version_dir
+    from training.config import SentimentTrainConfig, SlotTrainConfig
+    from training.data import fingerprint, read_slot_folder, read_tsv
+    from training.loop import fit_sentiment, fit_tagger, save_fit
+
+    settings = get_settings()
+    store, demo = settings.model_store, settings.demo_data_dir
+    jobs = [(settings.default_model, "slots")]
+    if settings.sentiment_model:
+        jobs.append((settings.sentiment_model, "sentiment"))
+    for name, task in jobs:
+        if latest_version(store, name) and not args.force:
+            print(f"{name}: {latest_version(store, name)} already in {store}")
+            continue
+        out = version_dir(store, name, new_version())
+        print(f"{name}: training the demo {task} model from {demo} ...", flush=True)
+        if task == "slots":
+            config = SlotTrainConfig(epochs=15, patience=4)
+            result = fit_tagger(read_slot_folder(demo / "train"), read_slot_folder(demo / "valid"), config)
+            data = {"name": "demo", "train": fingerprint(demo / "train"), "valid": fingerprint(demo / "valid")}
+        else:
+            sconfig = SentimentTrainConfig(epochs=10, patience=3)
+            sdir = demo / "sentiment"
+            result = fit_sentiment(read_tsv(sdir / "train.tsv"), read_tsv(sdir / "valid.tsv"), sconfig)
+            data = {"name": "demo", "train": fingerprint(sdir / "train.tsv"), "valid": fingerprint(sdir / "valid.tsv")}
+            config = sconfig
+        save_fit(out, task, result, config, data)
+        scores = {k: round(v, 4) for k, v in result.metrics.items() if isinstance(v, float)}
+        print(f"{name}: saved {out.name}, valid {scores}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

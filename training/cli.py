@@ -71,7 +71,13 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults <- --config file <- flags; validated, unknown keys rejected."""
     values: dict[str, Any] = {}
     if args.config is not None:
-        values.update(json.loads(args.config.read_text()))
+        try:
+            loaded = json.loads(args.config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:  # missing, unreadable, not UTF-8 or not JSON
+            raise DataError(f"{args.config}: cannot read hyper-parameters: {err}") from err
+        if not isinstance(loaded, dict):
+            raise DataError(f"{args.config}: expected a JSON object of hyper-parameters")
+        values.update(loaded)
     for name in [*_CONFIG_FLAGS, "device", "cell"]:
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)

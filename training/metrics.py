@@ -27,10 +27,12 @@ def slot_metrics(
         intents_right = [g == p for g, p in zip(gold_intents, pred_intents, strict=True)]
         intent_accuracy = sum(intents_right) / n if n else 0.0
         exact = sum(a and b for a, b in zip(tags_right, intents_right, strict=True)) / n if n else 0.0
+    scores = (f1_score, precision_score, recall_score)  # seqeval refuses empty input
+    f1, precision, recall = (float(f(gold, pred, zero_division=0)) if n else 0.0 for f in scores)
     return {
-        "slot_f1": float(f1_score(gold, pred, zero_division=0)),
-        "slot_precision": float(precision_score(gold, pred, zero_division=0)),
-        "slot_recall": float(recall_score(gold, pred, zero_division=0)),
+        "slot_f1": f1,
+        "slot_precision": precision,
+        "slot_recall": recall,
         "intent_accuracy": intent_accuracy,
         "exact_match": exact,
         "n": n,
@@ -65,10 +67,12 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str
     """Accuracy, macro-F1 over the gold and predicted labels, and the confusion matrix."""
     from sklearn import metrics as skm  # imported here: slow, and only sentiment needs it
 
+    if not gold:  # sklearn refuses empty input
+        return {"accuracy": 0.0, "macro_f1": 0.0, "n": 0, "confusion": {}}
     labels = sorted(set(gold) | set(pred))
     matrix = skm.confusion_matrix(list(gold), list(pred), labels=labels).tolist()
     return {
-        "accuracy": float(skm.accuracy_score(gold, pred)) if gold else 0.0,
+        "accuracy": float(skm.accuracy_score(gold, pred)),
         "macro_f1": float(skm.f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
         "n": len(gold),
         "confusion": {g: dict(zip(labels, row, strict=True)) for g, row in zip(labels, matrix, strict=True)},

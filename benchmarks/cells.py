@@ -1,0 +1,211 @@
+"""Recurrent cell comparison: lstm / gru / irnn with otherwise default hyper-parameters.
+
+For every data set and cell, ``training.loop.fit_tagger`` trains on ``train`` and early-stops
+on ``valid``; the table shows the best valid slot F1 with its intent accuracy, the best
+epoch, seconds to reach it and the total training time.
+
+    python -m benchmarks.cells --datasets atis snips --cells lstm gru irnn
+    python -m benchmarks.cells --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from benchmarks.common import (
+    DATASETS,
+    add_common_args,
+    elapsed,
+    format_table,
+    load_split,
+    log,
+    resolve_data_dir,
+    subsample,
+    write_results,
+)
+from training.config import SlotTrainConfig
+from training.data import SlotDataset
+from training.loop import fit_tagger, resolve_device
+
+NAME = "cells"
+CELLS = ("lstm", "gru", "irnn")
+QUICK = {"max_train": 300, "epochs": 2}
+
+
+def run_one(
+    train: SlotDataset, valid: SlotDataset, config: SlotTrainConfig, label: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train one tagger; its summary row and per-epoch history."""
+
+    def report(record: dict[str, Any]) -> None:
+        log(
+            f"  {label} epoch {record['epoch']}: loss {record['loss']:.3f}  "
+            f"slot_f1 {record['valid']['slot_f1']:.4f}  best {record['best_epoch']}  "
+            f"{record['seconds']:.0f}s"
+        )
+
+    start = time.perf_counter()
+    result = fit_tagger(train, valid, config, on_epoch=report, show_progress=False)
+    total = elapsed(start)
+    history = [
+        {
+            "epoch": h["epoch"],
+            "loss": h["loss"],
+            "seconds": h["seconds"],
+            "slot_f1": h["valid"]["slot_f1"],
+            "intent_accuracy": h["valid"]["intent_accuracy"],
+        }
+        for h in result.history
+    ]
+    last_seconds = float(result.history[-1]["seconds"]) if result.history else 0.0
+    if len(result.history) >= config.epochs:
+        stopped_by = "epochs"
+    elif config.max_minutes is not None and last_seconds > config.max_minutes * 60:
+        stopped_by = "max_minutes"
+    else:
+        stopped_by = "patience"
+    summary = {
+        "slot_f1": result.metrics["slot_f1"],
+        "slot_precision": result.metrics["slot_precision"],
+        "slot_recall": result.metrics["slot_recall"],
+        "intent_accuracy": result.metrics["intent_accuracy"],
+        "exact_match": result.metrics["exact_match"],
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "seconds_to_best": result.seconds_to_best,
+        "total_seconds": total,
+        "stopped_by": stopped_by,
+    }
+    return summary, history
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.cells",
+        description="Best valid slot F1, intent accuracy, best epoch, seconds to best and total "
+        "training seconds of the tagger with each recurrent cell.",
+    )
+    add_common_args(p)
+    p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    p.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="SlotTrainConfig.max_minutes: stop a run after this much training time",
+    )
+    p.add_argument(
+        "--max-train",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"train on a random N utterances (default: all; --quick: {QUICK['max_train']})",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"most epochs (default: SlotTrainConfig's; --quick: {QUICK['epochs']})",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[13],
+        help="training seeds; with several, mean and std rows are added (default: 13)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default=None, help="default: config's (auto)"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train every (data set, cell, seed) and write the table and JSON."""
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    started = datetime.now(UTC)
+    data_dir = resolve_data_dir(args.data_dir)
+    results: list[dict[str, Any]] = []
+    for dataset in args.datasets:
+        train = subsample(load_split(data_dir, dataset, "train"), args.max_train, 13)
+        valid = load_split(data_dir, dataset, "valid")
+        for cell in args.cells:
+            for seed in args.seeds:
+                overrides: dict[str, Any] = {"cell": cell, "seed": seed}
+                for key in ("max_minutes", "epochs", "threads", "device"):
+                    if getattr(args, key) is not None:
+                        overrides[key] = getattr(args, key)
+                config = SlotTrainConfig(**overrides)
+                label = f"{dataset}/{cell}/seed{seed}"
+                log(f"{label}: {len(train)} train, {len(valid)} valid")
+                summary, history = run_one(train, valid, config, label)
+                results.append(
+                    {
+                        "dataset": dataset,
+                        "cell": cell,
+                        "seed": seed,
+                        "train_utterances": len(train),
+                        "valid_utterances": len(valid),
+                        "device": str(resolve_device(config.device)),
+                        "config": config.model_dump(),
+                        **summary,
+                        "history": history,
+                    }
+                )
+    columns = (
+        ("dataset", "dataset"),
+        ("cell", "cell"),
+        ("seed", "seed"),
+        ("slot_f1", "slot_f1"),
+        ("intent_acc", "intent_accuracy"),
+        ("best_ep", "best_epoch"),
+        ("epochs", "epochs_run"),
+        ("s_to_best", "seconds_to_best"),
+        ("total_s", "total_seconds"),
+        ("stopped", "stopped_by"),
+    )
+    headers = [h for h, _ in columns]
+    rows: list[list[Any]] = [[r.get(key) for _, key in columns] for r in results]
+    aggregates = []
+    if len(args.seeds) > 1:
+        for dataset in args.datasets:
+            for cell in args.cells:
+                group = [r for r in results if r["dataset"] == dataset and r["cell"] == cell]
+                agg: dict[str, Any] = {"dataset": dataset, "cell": cell, "seed": "mean"}
+                for key in ("slot_f1", "intent_accuracy", "seconds_to_best", "total_seconds"):
+                    mean, std = _mean_std([float(r[key]) for r in group])
+                    agg[key], agg[f"{key}_std"] = mean, std
+                agg["seeds"] = [r["seed"] for r in group]
+                aggregates.append(agg)
+                rows.append([agg.get(key) for _, key in columns])
+    print(format_table(headers, rows))
+    notes = [
+        "slot_f1 / intent_acc: valid metrics of the best epoch (the split also used for early "
+        "stopping), scored by training.metrics.slot_metrics",
+        "s_to_best / total_s: fit_tagger wall time including per-epoch valid evaluation; "
+        "total_s also includes vocabulary building and restoring the best weights",
+    ]
+    payload = {"results": results, "aggregates": aggregates, "notes": notes}
+    path = write_results(NAME, args, started, payload)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
