@@ -32,14 +32,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
         started = time.perf_counter()
-        registry = ModelRegistry(settings.model_store, settings.default_model, settings.models, settings.sentiment_model)
+        registry = ModelRegistry(
+            settings.model_store, settings.default_model, settings.models, settings.sentiment_model
+        )
         registry.load_all()
         app.state.registry = registry
         engine = make_engine(settings.database_url)
-        writer = RequestLogWriter(engine, settings.log_queue_size, settings.log_batch_size, settings.log_spill_dir)
+        writer = RequestLogWriter(
+            engine, settings.log_queue_size, settings.log_batch_size, settings.log_spill_dir
+        )
         writer.start()
         app.state.log_writer = writer
-        log.info("ready in %.2fs: %s", time.perf_counter() - started, ", ".join(m.ref for m in registry.all().values()))
+        log.info(
+            "ready in %.2fs: %s",
+            time.perf_counter() - started,
+            ", ".join(m.ref for m in registry.all().values()),
+        )
         try:
             yield
         finally:
@@ -68,11 +76,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.parsing import new_request_id
 
         client: Any = scope.get("client")
-        writer.submit({
-            "request_id": new_request_id(), "route": scope["path"], "client": client[0] if client else None,
-            "text": "", "text_mode": settings.log_redaction.value, "response": None,
-            "model_versions": None, "latency_ms": latency_ms, "status_code": status,
-        })
+        writer.submit(
+            {
+                "request_id": new_request_id(),
+                "route": scope["path"],
+                "client": client[0] if client else None,
+                "text": "",
+                "text_mode": settings.log_redaction.value,
+                "response": None,
+                "model_versions": None,
+                "latency_ms": latency_ms,
+                "status_code": status,
+            }
+        )
 
     app.add_middleware(
         GuardMiddleware,

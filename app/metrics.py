@@ -15,23 +15,35 @@ from app.request_log import RequestLogWriter
 class _LiveCollector(Collector):
     """Values read at scrape time: active versions and the request-log writer's counters."""
 
-    def __init__(self, registry: Callable[[], ModelRegistry | None], writer: Callable[[], RequestLogWriter | None]) -> None:
+    def __init__(
+        self,
+        registry: Callable[[], ModelRegistry | None],
+        writer: Callable[[], RequestLogWriter | None],
+    ) -> None:
         self._registry, self._writer = registry, writer
 
     def collect(self) -> Iterator[Metric]:
-        versions = GaugeMetricFamily("slotfill_model_active", "Active model version (1 per served model)", labels=["name", "version"])
+        versions = GaugeMetricFamily(
+            "slotfill_model_active",
+            "Active model version (1 per served model)",
+            labels=["name", "version"],
+        )
         registry = self._registry()
-        for model in (registry.all().values() if registry else []):
+        for model in registry.all().values() if registry else []:
             versions.add_metric([model.name, model.version], 1.0)
         yield versions
         writer = self._writer()
         depth = GaugeMetricFamily("slotfill_log_queue_depth", "Request-log rows waiting in memory")
         depth.add_metric([], float(writer.queue_depth if writer else 0))
         yield depth
-        dropped = CounterMetricFamily("slotfill_log_dropped_rows", "Request-log rows that could not be kept")
+        dropped = CounterMetricFamily(
+            "slotfill_log_dropped_rows", "Request-log rows that could not be kept"
+        )
         dropped.add_metric([], float(writer.dropped_rows if writer else 0))
         yield dropped
-        spilled = CounterMetricFamily("slotfill_log_spilled_rows", "Request-log rows written to the spill file")
+        spilled = CounterMetricFamily(
+            "slotfill_log_spilled_rows", "Request-log rows written to the spill file"
+        )
         spilled.add_metric([], float(writer.spilled_rows if writer else 0))
         yield spilled
 
@@ -39,11 +51,22 @@ class _LiveCollector(Collector):
 class Metrics:
     """HTTP counters and latency histograms plus the live collector."""
 
-    def __init__(self, registry: Callable[[], ModelRegistry | None], writer: Callable[[], RequestLogWriter | None]) -> None:
+    def __init__(
+        self,
+        registry: Callable[[], ModelRegistry | None],
+        writer: Callable[[], RequestLogWriter | None],
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("slotfill_http_requests", "HTTP requests by route and status", ["route", "method", "status"], registry=self.registry)
+        self.requests = Counter(
+            "slotfill_http_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "slotfill_http_request_duration_seconds", "HTTP request latency by route", ["route"],
+            "slotfill_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )

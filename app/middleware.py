@@ -28,13 +28,25 @@ class BodyTooLarge(Exception):
     """The request body passed the configured limit."""
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(error_body(code, message)).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -61,7 +73,11 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        route = path if path in LOGGED_ROUTES or path in EXEMPT or path.startswith("/v1/models") else "other"
+        route = (
+            path
+            if path in LOGGED_ROUTES or path in EXEMPT or path.startswith("/v1/models")
+            else "other"
+        )
         started = time.perf_counter()
         scope.setdefault("state", {})["started"] = started
         status_holder = {"status": 500, "sent": False}
@@ -73,12 +89,20 @@ class GuardMiddleware:
             await send(message)
 
         if path not in EXEMPT and self.in_flight >= self.max_concurrency:
-            await _send_error(send, 503, "overloaded", "server is at its concurrency limit; retry shortly", [(b"retry-after", b"1")])
+            await _send_error(
+                send,
+                503,
+                "overloaded",
+                "server is at its concurrency limit; retry shortly",
+                [(b"retry-after", b"1")],
+            )
             self._finish(scope, route, 503, started)
             return
         headers = dict(scope.get("headers") or [])
         if scope.get("method") == "POST" and not _is_json(headers.get(b"content-type", b"")):
-            await _send_error(send, 415, "unsupported_media_type", "expected Content-Type: application/json")
+            await _send_error(
+                send, 415, "unsupported_media_type", "expected Content-Type: application/json"
+            )
             self._finish(scope, route, 415, started)
             return
         length = headers.get(b"content-length")
@@ -90,7 +114,9 @@ class GuardMiddleware:
                 self._finish(scope, route, 400, started)
                 return
             if declared > self.max_body:
-                await _send_error(send, 413, "payload_too_large", f"request body over {self.max_body} bytes")
+                await _send_error(
+                    send, 413, "payload_too_large", f"request body over {self.max_body} bytes"
+                )
                 self._finish(scope, route, 413, started)
                 return
         received = 0
@@ -109,7 +135,9 @@ class GuardMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BodyTooLarge:
             if not status_holder["sent"]:
-                await _send_error(send, 413, "payload_too_large", f"request body over {self.max_body} bytes")
+                await _send_error(
+                    send, 413, "payload_too_large", f"request body over {self.max_body} bytes"
+                )
                 status_holder["status"] = 413
         finally:
             self.in_flight -= 1

@@ -28,7 +28,9 @@ def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> Non
         if not text.strip():
             raise EmptyText(f"'{where}' is empty or whitespace")
         if len(text) > settings.max_text_chars:
-            raise TextTooLong(f"'{where}' has {len(text)} characters; the limit is {settings.max_text_chars}")
+            raise TextTooLong(
+                f"'{where}' has {len(text)} characters; the limit is {settings.max_text_chars}"
+            )
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as err:  # lone surrogates from "\ud800" escapes in JSON
@@ -46,30 +48,51 @@ def resolve_model(registry: ModelRegistry, name: str | None) -> LoadedModel:
         raise ModelNotFound(f"model '{name}' is not served; served models: {served}") from err
 
 
-def parse_texts(registry: ModelRegistry, texts: Sequence[str], model_name: str | None) -> list[dict[str, Any]]:
+def parse_texts(
+    registry: ModelRegistry, texts: Sequence[str], model_name: str | None
+) -> list[dict[str, Any]]:
     """Full ``/v1/parse`` result bodies (minus ``request_id``), in one batch through each net."""
     tagger = resolve_model(registry, model_name)
     sentiment = registry.sentiment()
     parses = tagger.tagger.parse(list(texts))
     feelings = sentiment.classifier.classify(list(texts)) if sentiment else [None] * len(texts)
-    model_ref = {"name": tagger.name, "version": tagger.version, "ref": tagger.ref, "sentiment": sentiment.ref if sentiment else None}
+    model_ref = {
+        "name": tagger.name,
+        "version": tagger.version,
+        "ref": tagger.ref,
+        "sentiment": sentiment.ref if sentiment else None,
+    }
     results = []
     for text, parse, feeling in zip(texts, parses, feelings, strict=True):
         ranking = [{"name": n, "confidence": c} for n, c in parse.intent_ranking]
-        results.append({
-            "text": text,
-            "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in parse.tokens],
-            "intent": ranking[0],
-            "intent_ranking": ranking,
-            "slots": [
-                {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end, "confidence": s.confidence}
-                for s in parse.slots
-            ],
-            "sentiment": (
-                {"label": feeling.label, "confidence": feeling.confidence, "scores": feeling.scores} if feeling else None
-            ),
-            "model": model_ref,
-        })
+        results.append(
+            {
+                "text": text,
+                "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in parse.tokens],
+                "intent": ranking[0],
+                "intent_ranking": ranking,
+                "slots": [
+                    {
+                        "slot": s.slot,
+                        "value": s.value,
+                        "start": s.start,
+                        "end": s.end,
+                        "confidence": s.confidence,
+                    }
+                    for s in parse.slots
+                ],
+                "sentiment": (
+                    {
+                        "label": feeling.label,
+                        "confidence": feeling.confidence,
+                        "scores": feeling.scores,
+                    }
+                    if feeling
+                    else None
+                ),
+                "model": model_ref,
+            }
+        )
     return results
 
 
@@ -81,8 +104,12 @@ def to_rasa(result: dict[str, Any], message_id: str | None) -> dict[str, Any]:
         "intent_ranking": result["intent_ranking"],
         "entities": [
             {
-                "entity": s["slot"], "value": s["value"], "start": s["start"], "end": s["end"],
-                "confidence_entity": s["confidence"], "extractor": "slotfill.BiLSTMCRF",
+                "entity": s["slot"],
+                "value": s["value"],
+                "start": s["start"],
+                "end": s["end"],
+                "confidence_entity": s["confidence"],
+                "extractor": "slotfill.BiLSTMCRF",
             }
             for s in result["slots"]
         ],
@@ -121,8 +148,12 @@ def log_row(
         "client": client,
         "text": text,
         "text_mode": mode.value,
-        "response": stored[0] if len(stored) == 1 and route != "/v1/parse/batch" else {"results": stored},
-        "model_versions": {"tagger": models["ref"], "sentiment": models["sentiment"]} if models else None,
+        "response": stored[0]
+        if len(stored) == 1 and route != "/v1/parse/batch"
+        else {"results": stored},
+        "model_versions": {"tagger": models["ref"], "sentiment": models["sentiment"]}
+        if models
+        else None,
         "latency_ms": latency_ms,
         "status_code": status_code,
     }

@@ -112,7 +112,9 @@ class ModelRegistry:
                 raise StartupError(f"model {name}@{version} cannot be loaded: {err}") from err
             expected = "sentiment" if name == self.sentiment_name else "slots"
             if model.artifact.task != expected:
-                raise StartupError(f"model {name!r} is a {model.artifact.task} model, expected {expected}")
+                raise StartupError(
+                    f"model {name!r} is a {model.artifact.task} model, expected {expected}"
+                )
             loaded[name] = model
             log.info("loaded %s", model.ref)
         self._models = loaded

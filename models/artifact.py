@@ -65,7 +65,11 @@ def library_versions() -> dict[str, str]:
     """Versions that decide whether weights load and behave the same."""
     import safetensors
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "safetensors": safetensors.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "safetensors": safetensors.__version__,
+    }
 
 
 def save_artifact(
@@ -134,10 +138,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ArtifactError(
-            f"{path}: artifact format version {version!r}, this slotfill reads version {FORMAT_VERSION}"
+            f"{path}: artifact format version {version!r}, "
+            f"this slotfill reads version {FORMAT_VERSION}"
         )
     if manifest.get("task") not in TASKS:
-        raise ArtifactError(f"{path}: unknown task {manifest.get('task')!r}, expected one of {TASKS}")
+        raise ArtifactError(
+            f"{path}: unknown task {manifest.get('task')!r}, expected one of {TASKS}"
+        )
     for key in ("model_config", "vocabs", "labels", "weights_sha256"):
         if key not in manifest:
             raise ArtifactError(f"{manifest_path}: missing field {key!r}")
@@ -164,12 +171,18 @@ def load_artifact(path: Path) -> Artifact:
     return Artifact(path, manifest, predictor)
 
 
-def _build(manifest: dict[str, Any], vocabs: dict[str, Vocab]) -> SlotTaggerPredictor | SentimentPredictor:
+def _build(
+    manifest: dict[str, Any], vocabs: dict[str, Vocab]
+) -> SlotTaggerPredictor | SentimentPredictor:
     """The explicit table of model types."""
     labels = manifest["labels"]
     if manifest["task"] == "slots":
         tags = LabelSet(labels["tags"])
         tagger = BiLSTMCRFTagger(TaggerConfig(**manifest["model_config"]), tags.labels)
-        return SlotTaggerPredictor(tagger, vocabs["words"], vocabs["chars"], tags, LabelSet(labels["intents"]))
+        return SlotTaggerPredictor(
+            tagger, vocabs["words"], vocabs["chars"], tags, LabelSet(labels["intents"])
+        )
     classifier = LSTMSentimentClassifier(SentimentConfig(**manifest["model_config"]))
-    return SentimentPredictor(classifier, vocabs["words"], vocabs["chars"], LabelSet(labels["sentiment"]))
+    return SentimentPredictor(
+        classifier, vocabs["words"], vocabs["chars"], LabelSet(labels["sentiment"])
+    )

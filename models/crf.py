@@ -47,10 +47,10 @@ class CRFParams:
         scores; ``None`` applies no constraints."""
         if allowed is None:
             return cls(start, transitions, end)
-        allowed_start, allowed = allowed
+        allowed_start, allowed_transitions = allowed
         return cls(
             start.masked_fill(~allowed_start, FORBIDDEN),
-            transitions.masked_fill(~allowed, FORBIDDEN),
+            transitions.masked_fill(~allowed_transitions, FORBIDDEN),
             end,
         )
 
@@ -70,13 +70,21 @@ def bio_constraints(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
 
 def _check(emissions: Tensor, mask: Tensor, params: CRFParams) -> None:
     if emissions.dim() != 3:
-        raise ValueError(f"expected emissions of shape (batch, seq_len, num_tags), got {tuple(emissions.shape)}")
+        raise ValueError(
+            f"expected emissions of shape (batch, seq_len, num_tags), got {tuple(emissions.shape)}"
+        )
     if mask.shape != emissions.shape[:2] or mask.dtype != torch.bool:
-        raise ValueError(f"expected a bool mask of shape {tuple(emissions.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"expected a bool mask of shape {tuple(emissions.shape[:2])}, "
+            f"got {mask.dtype} {tuple(mask.shape)}"
+        )
     if emissions.shape[1] == 0 or not bool(mask[:, 0].all()):
         raise ValueError("expected every sequence to have at least one token (mask[:, 0] all true)")
     if params.transitions.shape != (emissions.shape[2], emissions.shape[2]):
-        raise ValueError(f"expected transitions for {emissions.shape[2]} tags, got {tuple(params.transitions.shape)}")
+        raise ValueError(
+            f"expected transitions for {emissions.shape[2]} tags, "
+            f"got {tuple(params.transitions.shape)}"
+        )
 
 
 def _exp_transitions(params: CRFParams) -> tuple[Tensor, Tensor]:
@@ -130,7 +138,9 @@ def viterbi_decode(emissions: Tensor, mask: Tensor, params: CRFParams) -> list[l
     return [row[:n] for row, n in zip(tags, lengths, strict=True)]
 
 
-def forward_backward(emissions: Tensor, mask: Tensor, params: CRFParams) -> tuple[Tensor, Tensor, Tensor]:
+def forward_backward(
+    emissions: Tensor, mask: Tensor, params: CRFParams
+) -> tuple[Tensor, Tensor, Tensor]:
     """Log forward and backward scores ``(batch, seq_len, num_tags)`` and ``log Z`` ``(batch,)``.
 
     ``alpha[b, t, k]`` includes the emission at ``t``; ``beta[b, t, k]`` covers ``t+1`` onwards
@@ -178,7 +188,9 @@ def span_log_prob(
     score = alpha[start, path[0]]
     for offset in range(1, end - start):
         t = start + offset
-        score = score + params.transitions[path[offset - 1], path[offset]] + emissions[t, path[offset]]
+        score = (
+            score + params.transitions[path[offset - 1], path[offset]] + emissions[t, path[offset]]
+        )
     last = path[-1]
     if end >= length:
         score = score + params.end[last]
@@ -198,7 +210,7 @@ def log_likelihood(emissions: Tensor, tag_ids: Tensor, mask: Tensor, params: CRF
     which measured several times faster than the broadcast in pytorch-crf on CPU.
     """
     _check(emissions, mask, params)
-    batch, seq_len, _ = emissions.shape
+    _, seq_len, _ = emissions.shape
     maskf = mask.to(emissions.dtype)
     emitted = emissions.gather(2, tag_ids.unsqueeze(2)).squeeze(2)  # (batch, seq_len)
     moved = params.transitions[tag_ids[:, :-1], tag_ids[:, 1:]]  # (batch, seq_len - 1)

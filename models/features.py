@@ -42,9 +42,7 @@ class TokenBatch:
         )
 
 
-def encode_tokens(
-    sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab
-) -> TokenBatch:
+def encode_tokens(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab) -> TokenBatch:
     """Encode raw token strings; every sentence must have at least one token."""
     if not sentences or any(len(s) == 0 for s in sentences):
         raise ValueError("expected a non-empty batch of non-empty token sequences")

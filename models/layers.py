@@ -49,7 +49,9 @@ class TokenEmbedder(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
-def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float) -> nn.RNNBase:
+def make_rnn(
+    cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float
+) -> nn.RNNBase:
     """A bidirectional, batch-first recurrent encoder with ``hidden_size`` units per direction.
 
     ``irnn`` is a ReLU RNN whose recurrent weights start as the identity (Le et al., 2015).
@@ -63,17 +65,17 @@ def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, drop
         "dropout": dropout if num_layers > 1 else 0.0,
     }
     if cell == "lstm":
-        return nn.LSTM(**kwargs)  # type: ignore[arg-type]
+        return nn.LSTM(**kwargs)
     if cell == "gru":
-        return nn.GRU(**kwargs)  # type: ignore[arg-type]
+        return nn.GRU(**kwargs)
     if cell == "irnn":
-        rnn = nn.RNN(nonlinearity="relu", **kwargs)  # type: ignore[arg-type]
+        rnn = nn.RNN(nonlinearity="relu", **kwargs)
         with torch.no_grad():
             for name, param in rnn.named_parameters():
                 if name.startswith("weight_hh"):
                     param.copy_(torch.eye(hidden_size))
                 elif name.startswith("weight_ih"):
-                    nn.init.normal_(param, std=0.001 ** 0.5)
+                    nn.init.normal_(param, std=0.001**0.5)
                 else:
                     nn.init.zeros_(param)
         return rnn
@@ -87,11 +89,16 @@ def run_rnn(rnn: nn.RNNBase, inputs: Tensor, mask: Tensor) -> Tensor:
     """
     lengths = mask.sum(dim=1).cpu()
     if bool((lengths == lengths[0]).all()):
-        out, _ = rnn(inputs)  # equal lengths (always at batch 1): packing is pure overhead
-        return out
-    packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        unpacked: Tensor
+        unpacked, _ = rnn(inputs)  # equal lengths (always at batch 1): packing is pure overhead
+        return unpacked
+    packed = nn.utils.rnn.pack_padded_sequence(
+        inputs, lengths, batch_first=True, enforce_sorted=False
+    )
     out, _ = rnn(packed)
-    padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=inputs.shape[1])
+    padded, _ = nn.utils.rnn.pad_packed_sequence(
+        out, batch_first=True, total_length=inputs.shape[1]
+    )
     return padded
 
 

@@ -111,7 +111,9 @@ class SlotTaggerPredictor:
             alpha, beta, log_z = forward_backward(emissions, batch.mask, params)
             rankings = self._rankings(intent_logits, top_k)
             return [
-                self._result(text, toks, path, emissions[b], alpha[b], beta[b], log_z[b], params, rankings[b])
+                self._result(
+                    text, toks, path, emissions[b], alpha[b], beta[b], log_z[b], params, rankings[b]
+                )
                 for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True))
             ]
 
@@ -134,15 +136,25 @@ class SlotTaggerPredictor:
             inside = self.tags.index_of.get(f"I-{span.slot}")
             outside = [k for k in range(len(self.tags)) if k != inside]
             logp = span_log_prob(
-                emissions, alpha, beta, log_z, params, len(toks),
-                path[span.first : span.last + 1], span.first, span.last + 1, outside,
+                emissions,
+                alpha,
+                beta,
+                log_z,
+                params,
+                len(toks),
+                path[span.first : span.last + 1],
+                span.first,
+                span.last + 1,
+                outside,
             )
             start, end = toks[span.first].start, toks[span.last].end
             confidence = min(1.0, max(0.0, math.exp(logp)))
             slots.append(SlotValue(span.slot, text[start:end], start, end, confidence))
         return Parse(toks, tags, ranking, slots)
 
-    def _rankings(self, logits: torch.Tensor, top_k: int | None = None) -> list[list[tuple[str, float]]]:
+    def _rankings(
+        self, logits: torch.Tensor, top_k: int | None = None
+    ) -> list[list[tuple[str, float]]]:
         probs = torch.softmax(logits, dim=-1)
         k = min(top_k or len(self.intents), len(self.intents))
         values, indices = probs.topk(k, dim=-1)
@@ -155,7 +167,9 @@ class SlotTaggerPredictor:
 class SentimentPredictor:
     """Raw text -> sentiment label with a probability per label."""
 
-    def __init__(self, model: LSTMSentimentClassifier, words: Vocab, chars: Vocab, labels: LabelSet) -> None:
+    def __init__(
+        self, model: LSTMSentimentClassifier, words: Vocab, chars: Vocab, labels: LabelSet
+    ) -> None:
         self.model = model.eval()
         self.words, self.chars, self.labels = words, chars, labels
 

@@ -54,7 +54,11 @@ class LSTMSentimentClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.rnn = make_rnn(
-            config.cell, self.embedder.output_dim, config.hidden_size, config.num_layers, config.dropout
+            config.cell,
+            self.embedder.output_dim,
+            config.hidden_size,
+            config.num_layers,
+            config.dropout,
         )
         dim = 2 * config.hidden_size
         self.attention = nn.Linear(dim, 1)
@@ -66,7 +70,8 @@ class LSTMSentimentClassifier(nn.Module):
         scores = self.attention(states).squeeze(2).masked_fill(~batch.mask, -1.0e4)
         weights = torch.softmax(scores, dim=1).unsqueeze(2)  # (batch, seq_len, 1)
         attended = (weights * states).sum(dim=1)
-        return self.out(torch.cat([attended, masked_pool(states, batch.mask)], dim=1))
+        logits: Tensor = self.out(torch.cat([attended, masked_pool(states, batch.mask)], dim=1))
+        return logits
 
     def loss(self, batch: TokenBatch, label_ids: Tensor) -> Tensor:
         """Mean cross-entropy; ``label_ids`` is ``(batch,)``."""

@@ -63,7 +63,11 @@ class BiLSTMCRFTagger(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.rnn = make_rnn(
-            config.cell, self.embedder.output_dim, config.hidden_size, config.num_layers, config.dropout
+            config.cell,
+            self.embedder.output_dim,
+            config.hidden_size,
+            config.num_layers,
+            config.dropout,
         )
         self.emit = nn.Linear(2 * config.hidden_size, config.num_tags)
         self.intent = nn.Linear(4 * config.hidden_size, config.num_intents)
@@ -84,7 +88,8 @@ class BiLSTMCRFTagger(nn.Module):
     ) -> Tensor:
         """Mean negative log-likelihood of the constrained CRF plus weighted intent cross-entropy.
 
-        ``tag_ids``: ``(batch, seq_len)`` (any valid tag id on padding); ``intent_ids``: ``(batch,)``.
+        ``tag_ids``: ``(batch, seq_len)`` (any valid tag id on padding);
+        ``intent_ids``: ``(batch,)``.
         Training the constrained CRF that the decoder uses keeps span marginals calibrated.
         """
         emissions, intent_logits = self(batch)

@@ -48,7 +48,11 @@ def list_models(store: Path) -> list[str]:
     """Names in the store that have at least one complete version."""
     if not store.is_dir():
         return []
-    return sorted(p.name for p in store.iterdir() if NAME_RE.fullmatch(p.name) and list_versions(store, p.name))
+    return sorted(
+        p.name
+        for p in store.iterdir()
+        if NAME_RE.fullmatch(p.name) and list_versions(store, p.name)
+    )
 
 
 def list_versions(store: Path, name: str) -> list[str]:
@@ -57,7 +61,9 @@ def list_versions(store: Path, name: str) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(
-        p.name for p in folder.iterdir() if VERSION_RE.fullmatch(p.name) and (p / MANIFEST).is_file()
+        p.name
+        for p in folder.iterdir()
+        if VERSION_RE.fullmatch(p.name) and (p / MANIFEST).is_file()
     )
 
 

@@ -13,7 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
     """All subcommands with their help."""
     parser = argparse.ArgumentParser(
         prog="slotfill",
-        description="Slot-filling NLU: train BiLSTM-CRF taggers and sentiment models, serve them over HTTP.",
+        description="Slot-filling NLU: train BiLSTM-CRF taggers and sentiment models, "
+        "serve them over HTTP.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _bootstrap(args: argparse.Namespace) -> int:
     from app.config import get_settings
     from models.store import latest_version, new_version, version_dir
-    from training.config import SentimentTrainConfig, SlotTrainConfig
+    from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
     from training.data import fingerprint, read_slot_folder, read_tsv
     from training.loop import fit_sentiment, fit_tagger, save_fit
 
@@ -49,15 +50,29 @@ def _bootstrap(args: argparse.Namespace) -> int:
             continue
         out = version_dir(store, name, new_version())
         print(f"{name}: training the demo {task} model from {demo} ...", flush=True)
+        config: TrainConfig
         if task == "slots":
-            config = SlotTrainConfig(epochs=15, patience=4)
-            result = fit_tagger(read_slot_folder(demo / "train"), read_slot_folder(demo / "valid"), config)
-            data = {"name": "demo", "train": fingerprint(demo / "train"), "valid": fingerprint(demo / "valid")}
+            tconfig = SlotTrainConfig(epochs=15, patience=4)
+            result = fit_tagger(
+                read_slot_folder(demo / "train"), read_slot_folder(demo / "valid"), tconfig
+            )
+            data = {
+                "name": "demo",
+                "train": fingerprint(demo / "train"),
+                "valid": fingerprint(demo / "valid"),
+            }
+            config = tconfig
         else:
             sconfig = SentimentTrainConfig(epochs=10, patience=3)
             sdir = demo / "sentiment"
-            result = fit_sentiment(read_tsv(sdir / "train.tsv"), read_tsv(sdir / "valid.tsv"), sconfig)
-            data = {"name": "demo", "train": fingerprint(sdir / "train.tsv"), "valid": fingerprint(sdir / "valid.tsv")}
+            result = fit_sentiment(
+                read_tsv(sdir / "train.tsv"), read_tsv(sdir / "valid.tsv"), sconfig
+            )
+            data = {
+                "name": "demo",
+                "train": fingerprint(sdir / "train.tsv"),
+                "valid": fingerprint(sdir / "valid.tsv"),
+            }
             config = sconfig
         save_fit(out, task, result, config, data)
         scores = {k: round(v, 4) for k, v in result.metrics.items() if isinstance(v, float)}

@@ -38,28 +38,58 @@ def add_train_parser(sub: Any) -> None:
         ("slots", "folder holding train/ and valid/, each with seq.in, seq.out and label"),
         ("sentiment", "folder holding train.tsv and valid.tsv (header: text<TAB>label)"),
     ):
+        model_kind = (
+            "BiLSTM-CRF slot tagger with joint intent"
+            if task == "slots"
+            else "LSTM sentiment classifier"
+        )
         p = tasks.add_parser(
             task,
-            help=f"train a {'BiLSTM-CRF slot tagger with joint intent' if task == 'slots' else 'LSTM sentiment classifier'}",
-            description=f"Train on DIR/train, early-stop on DIR/valid, write an artifact to OUT. DIR: {data_help}.",
+            help=f"train a {model_kind}",
+            description="Train on DIR/train, early-stop on DIR/valid, write an artifact to OUT. "
+            f"DIR: {data_help}.",
         )
         p.add_argument("--data", required=True, type=Path, metavar="DIR", help=data_help)
-        p.add_argument("--out", required=True, type=Path, metavar="DIR", help="artifact directory to create (must not exist or be empty)")
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)")
-        p.add_argument("--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)")
+        p.add_argument(
+            "--out",
+            required=True,
+            type=Path,
+            metavar="DIR",
+            help="artifact directory to create (must not exist or be empty)",
+        )
+        p.add_argument(
+            "--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)"
+        )
+        p.add_argument(
+            "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"
+        )
         for name, (kind, helptext) in _CONFIG_FLAGS.items():
             p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=helptext)
-        p.add_argument("--config", type=Path, help="JSON file of hyper-parameters (flags override it)")
-        p.add_argument("--progress", choices=["bar", "json", "none"], default="bar", help="bar: a progress bar; json: one JSON line per epoch (for job runners)")
+        p.add_argument(
+            "--config", type=Path, help="JSON file of hyper-parameters (flags override it)"
+        )
+        p.add_argument(
+            "--progress",
+            choices=["bar", "json", "none"],
+            default="bar",
+            help="bar: a progress bar; json: one JSON line per epoch (for job runners)",
+        )
         p.set_defaults(func=_train)
 
 
 def add_eval_parsers(sub: Any) -> None:
     """Register ``evaluate`` and ``predict``."""
-    ev = sub.add_parser("evaluate", help="score a model on a labelled split", description="Score MODEL_DIR on SPLIT: a folder with seq.in, seq.out and optional label, or a .tsv file.")
+    ev = sub.add_parser(
+        "evaluate",
+        help="score a model on a labelled split",
+        description="Score MODEL_DIR on SPLIT: a folder with seq.in, seq.out and optional label, "
+        "or a .tsv file.",
+    )
     ev.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     ev.add_argument("split", type=Path, metavar="SPLIT")
-    ev.add_argument("--json", action="store_true", help="end stdout with one JSON line of the scores")
+    ev.add_argument(
+        "--json", action="store_true", help="end stdout with one JSON line of the scores"
+    )
     ev.set_defaults(func=_evaluate)
     pr = sub.add_parser("predict", help="tag texts with a model, one JSON object per text")
     pr.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
@@ -92,7 +122,12 @@ def _print_epoch(mode: str, metric: str) -> Any:
         elif mode == "bar":
             valid = record["valid"]
             extra = "  ".join(f"{k}={v:.4f}" for k, v in valid.items() if isinstance(v, float))
-            print(f"epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {extra}  best={record['best_epoch']}  {record['seconds']:.0f}s", file=sys.stderr, flush=True)
+            print(
+                f"epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {extra}  "
+                f"best={record['best_epoch']}  {record['seconds']:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return report
 
@@ -108,15 +143,35 @@ def _train(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         assert isinstance(config, SlotTrainConfig)
         result = fit_tagger(train, valid, config, _print_epoch(args.progress, "slot_f1"), show_bar)
-        data = {"train": fingerprint(args.data / "train"), "valid": fingerprint(args.data / "valid"), "name": args.data.name}
+        data = {
+            "train": fingerprint(args.data / "train"),
+            "valid": fingerprint(args.data / "valid"),
+            "name": args.data.name,
+        }
     else:
         train_t, valid_t = read_tsv(args.data / "train.tsv"), read_tsv(args.data / "valid.tsv")
         assert isinstance(config, SentimentTrainConfig)
-        result = fit_sentiment(train_t, valid_t, config, _print_epoch(args.progress, "macro_f1"), show_bar)
-        data = {"train": fingerprint(args.data / "train.tsv"), "valid": fingerprint(args.data / "valid.tsv"), "name": args.data.name}
+        result = fit_sentiment(
+            train_t, valid_t, config, _print_epoch(args.progress, "macro_f1"), show_bar
+        )
+        data = {
+            "train": fingerprint(args.data / "train.tsv"),
+            "valid": fingerprint(args.data / "valid.tsv"),
+            "name": args.data.name,
+        }
     path = save_fit(args.out, args.task, result, config, data)
-    summary = {"event": "done", "artifact": str(path), "best_epoch": result.best_epoch, "seconds_to_best": round(result.seconds_to_best, 2), "valid": result.metrics}
-    print(json.dumps(summary) if args.progress == "json" else f"saved {path}: {json.dumps(summary['valid'])}")
+    summary = {
+        "event": "done",
+        "artifact": str(path),
+        "best_epoch": result.best_epoch,
+        "seconds_to_best": round(result.seconds_to_best, 2),
+        "valid": result.metrics,
+    }
+    print(
+        json.dumps(summary)
+        if args.progress == "json"
+        else f"saved {path}: {json.dumps(summary['valid'])}"
+    )
     return 0
 
 
@@ -130,7 +185,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     predictor = artifact.predictor
     if isinstance(predictor, SlotTaggerPredictor):
         if args.split.suffix == ".tsv":
-            raise DataError(f"{args.split}: a slot tagger is evaluated on a folder with seq.in and seq.out")
+            raise DataError(
+                f"{args.split}: a slot tagger is evaluated on a folder with seq.in and seq.out"
+            )
         data = read_slot_folder(args.split)
         for warning in data.repairs:
             print(f"warning: {warning}", file=sys.stderr)
@@ -169,12 +226,22 @@ def _predict(args: argparse.Namespace) -> int:
             parse = predictor.parse([text])[0]
             out: dict[str, Any] = {
                 "text": text,
-                "intent": {"name": parse.intent_ranking[0][0], "confidence": parse.intent_ranking[0][1]},
+                "intent": {
+                    "name": parse.intent_ranking[0][0],
+                    "confidence": parse.intent_ranking[0][1],
+                },
                 "slots": [vars(s) for s in parse.slots],
             }
         else:
             res = predictor.classify([text])[0]
-            out = {"text": text, "sentiment": {"label": res.label, "confidence": res.confidence, "scores": res.scores}}
+            out = {
+                "text": text,
+                "sentiment": {
+                    "label": res.label,
+                    "confidence": res.confidence,
+                    "scores": res.scores,
+                },
+            }
         print(json.dumps(out, ensure_ascii=False))
     return 0
 

@@ -57,7 +57,9 @@ def _read_lines(path: Path) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start})") from err
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start})"
+        ) from err
     lines = text.splitlines()
     if not lines or all(not line.strip() for line in lines):
         raise DataError(f"{path}: file is empty")
@@ -71,7 +73,9 @@ def _check_bio(tags: list[str], path: Path, lineno: int, repairs: list[str]) -> 
         if tag != "O" and not (tag.startswith(("B-", "I-")) and len(tag) > 2):
             raise DataError(f"{path}:{lineno}: tag {tag!r} at token {i + 1} is not O, B-x or I-x")
         if tag.startswith("I-") and prev[2:] != tag[2:]:
-            repairs.append(f"{path}:{lineno}: {tag} at token {i + 1} follows {prev}; read as B-{tag[2:]}")
+            repairs.append(
+                f"{path}:{lineno}: {tag} at token {i + 1} follows {prev}; read as B-{tag[2:]}"
+            )
             tag = "B-" + tag[2:]
         fixed.append(tag)
         prev = tag
@@ -90,13 +94,17 @@ def read_slot_folder(folder: Path) -> SlotDataset:
     for path, lines in ((seq_out, out_lines), (label_path, label_lines)):
         if lines is not None and len(lines) != len(in_lines):
             raise DataError(f"{path}: {len(lines)} lines, but {seq_in} has {len(in_lines)}")
-    tokens, tags, repairs = [], [], []
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    repairs: list[str] = []
     for lineno, (line_in, line_out) in enumerate(zip(in_lines, out_lines, strict=True), start=1):
         toks, tgs = split_whitespace(line_in), split_whitespace(line_out)
         if not toks:
             raise DataError(f"{seq_in}:{lineno}: empty utterance")
         if len(toks) != len(tgs):
-            raise DataError(f"{seq_out}:{lineno}: {len(tgs)} tags for {len(toks)} tokens in {seq_in}")
+            raise DataError(
+                f"{seq_out}:{lineno}: {len(tgs)} tags for {len(toks)} tokens in {seq_in}"
+            )
         tokens.append(toks)
         tags.append(_check_bio(tgs, seq_out, lineno, repairs))
     intents = None
@@ -132,11 +140,15 @@ def fingerprint(*paths: Path) -> dict[str, str]:
     """SHA-256 of every data file, recorded in the artifact."""
     out = {}
     for path in paths:
-        files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
+        files = (
+            sorted(p for p in Path(path).rglob("*") if p.is_file())
+            if Path(path).is_dir()
+            else [Path(path)]
+        )
         for f in files:
-            out[str(f.name if len(files) == 1 else f.relative_to(Path(path).parent))] = hashlib.sha256(
-                f.read_bytes()
-            ).hexdigest()
+            out[str(f.name if len(files) == 1 else f.relative_to(Path(path).parent))] = (
+                hashlib.sha256(f.read_bytes()).hexdigest()
+            )
     return out
 
 

@@ -70,7 +70,9 @@ def word_dropout(batch: TokenBatch, p: float, generator: torch.Generator) -> Tok
     if p <= 0:
         return batch
     drop = (torch.rand(batch.token_ids.shape, generator=generator) < p) & batch.mask
-    return TokenBatch(batch.token_ids.masked_fill(drop, 1), batch.char_ids, batch.shape_ids, batch.mask)
+    return TokenBatch(
+        batch.token_ids.masked_fill(drop, 1), batch.char_ids, batch.shape_ids, batch.mask
+    )
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -82,7 +84,7 @@ def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random) 
     order = list(range(len(lengths)))
     rng.shuffle(order)
     pool = 50 * batch_size
-    chunks = []
+    chunks: list[list[int]] = []
     for i in range(0, len(order), pool):
         part = sorted(order[i : i + pool], key=lengths.__getitem__)
         chunks.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
@@ -101,7 +103,9 @@ def _epoch_loop(
     show_progress: bool,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int, float]:
     """Shared epoch loop: AdamW, clipping, early stopping; restores the best weights."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     rng = random.Random(config.seed)
     best: dict[str, Any] = {}
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
@@ -111,11 +115,21 @@ def _epoch_loop(
     for epoch in range(1, config.epochs + 1):
         model.train()
         chunks = length_buckets(lengths, config.batch_size, rng)
-        total, bar = 0.0, tqdm(chunks, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=not show_progress, mininterval=0.5)
+        total, bar = (
+            0.0,
+            tqdm(
+                chunks,
+                desc=f"epoch {epoch}/{config.epochs}",
+                unit="batch",
+                leave=False,
+                disable=not show_progress,
+                mininterval=0.5,
+            ),
+        )
         for i, chunk in enumerate(bar, start=1):
             optimizer.zero_grad()
             loss = step_loss(chunk)
-            loss.backward()
+            torch.autograd.backward(loss)  # typed equivalent of loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
             total += float(loss.detach())
@@ -131,7 +145,13 @@ def _epoch_loop(
             seconds_to_best = elapsed
         else:
             stale += 1
-        record = {"epoch": epoch, "loss": total / max(len(chunks), 1), "valid": valid, "best_epoch": best_epoch, "seconds": round(elapsed, 2)}
+        record = {
+            "epoch": epoch,
+            "loss": total / max(len(chunks), 1),
+            "valid": valid,
+            "best_epoch": best_epoch,
+            "seconds": round(elapsed, 2),
+        }
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -181,10 +201,18 @@ def fit_tagger(
     tags = LabelSet(["O", *sorted(set(chain.from_iterable(train.tags)) - {"O"})])
     intents = LabelSet(sorted(set(train.intents)))
     model_config = TaggerConfig(
-        vocab_size=len(words), char_vocab_size=len(chars), num_tags=len(tags), num_intents=len(intents),
-        word_dim=config.word_dim, char_dim=config.char_dim, char_filters=config.char_filters,
-        shape_dim=config.shape_dim, hidden_size=config.hidden_size, num_layers=config.num_layers,
-        cell=config.cell, dropout=config.dropout,
+        vocab_size=len(words),
+        char_vocab_size=len(chars),
+        num_tags=len(tags),
+        num_intents=len(intents),
+        word_dim=config.word_dim,
+        char_dim=config.char_dim,
+        char_filters=config.char_filters,
+        shape_dim=config.shape_dim,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        cell=config.cell,
+        dropout=config.dropout,
     )
     model = BiLSTMCRFTagger(model_config, tags.labels).to(device)
     predictor = SlotTaggerPredictor(model, words, chars, tags, intents)
@@ -193,7 +221,9 @@ def fit_tagger(
     generator = torch.Generator().manual_seed(config.seed)
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = word_dropout(predictor.encode([train.tokens[i] for i in chunk]), config.word_dropout, generator)
+        batch = word_dropout(
+            predictor.encode([train.tokens[i] for i in chunk]), config.word_dropout, generator
+        )
         seq_len = batch.mask.shape[1]
         gold = torch.tensor([tag_ids[i] + [0] * (seq_len - len(tag_ids[i])) for i in chunk])
         batch, gold = batch.to(device), gold.to(device)
@@ -208,7 +238,14 @@ def fit_tagger(
             model.to(device)
 
     best, history, best_epoch, to_best = _epoch_loop(
-        model, [len(t) for t in train.tokens], config, step_loss, evaluate, "slot_f1", on_epoch, show_progress
+        model,
+        [len(t) for t in train.tokens],
+        config,
+        step_loss,
+        evaluate,
+        "slot_f1",
+        on_epoch,
+        show_progress,
     )
     model.cpu().eval()
     return FitResult(predictor, best, history, best_epoch, to_best)
@@ -231,10 +268,17 @@ def fit_sentiment(
     words, chars = build_vocabs(train_tokens, config.min_word_count)
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
-        vocab_size=len(words), char_vocab_size=len(chars), num_labels=len(labels),
-        word_dim=config.word_dim, char_dim=config.char_dim, char_filters=config.char_filters,
-        shape_dim=config.shape_dim, hidden_size=config.hidden_size, num_layers=config.num_layers,
-        cell=config.cell, dropout=config.dropout,
+        vocab_size=len(words),
+        char_vocab_size=len(chars),
+        num_labels=len(labels),
+        word_dim=config.word_dim,
+        char_dim=config.char_dim,
+        char_filters=config.char_filters,
+        shape_dim=config.shape_dim,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        cell=config.cell,
+        dropout=config.dropout,
     )
     model = LSTMSentimentClassifier(model_config).to(device)
     predictor = SentimentPredictor(model, words, chars, labels)
@@ -254,13 +298,22 @@ def fit_sentiment(
             model.to(device)
 
     best, history, best_epoch, to_best = _epoch_loop(
-        model, [len(t) for t in train_tokens], config, step_loss, evaluate, "macro_f1", on_epoch, show_progress
+        model,
+        [len(t) for t in train_tokens],
+        config,
+        step_loss,
+        evaluate,
+        "macro_f1",
+        on_epoch,
+        show_progress,
     )
     model.cpu().eval()
     return FitResult(predictor, best, history, best_epoch, to_best)
 
 
-def predictor_batch(predictor: SentimentPredictor, sentences: Sequence[Sequence[str]]) -> TokenBatch:
+def predictor_batch(
+    predictor: SentimentPredictor, sentences: Sequence[Sequence[str]]
+) -> TokenBatch:
     """Encode token lists with a sentiment predictor's vocabularies."""
     from models.features import encode_tokens
 
@@ -294,16 +347,34 @@ def save_fit(
     p = result.predictor
     if isinstance(p, SlotTaggerPredictor):
         return save_artifact(
-            out_dir, task="slots", model=p.model,
+            out_dir,
+            task="slots",
+            model=p.model,
             vocabs={"words": p.words, "chars": p.chars},
             labels={"tags": p.tags.to_list(), "intents": p.intents.to_list()},
-            training={"task": task, "config": config.model_dump(), "best_epoch": result.best_epoch, "seconds_to_best": result.seconds_to_best},
-            metrics={"valid": result.metrics}, history=result.history, data=data,
+            training={
+                "task": task,
+                "config": config.model_dump(),
+                "best_epoch": result.best_epoch,
+                "seconds_to_best": result.seconds_to_best,
+            },
+            metrics={"valid": result.metrics},
+            history=result.history,
+            data=data,
         )
     return save_artifact(
-        out_dir, task="sentiment", model=p.model,
+        out_dir,
+        task="sentiment",
+        model=p.model,
         vocabs={"words": p.words, "chars": p.chars},
         labels={"sentiment": p.labels.to_list()},
-        training={"task": task, "config": config.model_dump(), "best_epoch": result.best_epoch, "seconds_to_best": result.seconds_to_best},
-        metrics={"valid": result.metrics}, history=result.history, data=data,
+        training={
+            "task": task,
+            "config": config.model_dump(),
+            "best_epoch": result.best_epoch,
+            "seconds_to_best": result.seconds_to_best,
+        },
+        metrics={"valid": result.metrics},
+        history=result.history,
+        data=data,
     )

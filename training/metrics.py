@@ -26,7 +26,9 @@ def slot_metrics(
     if gold_intents is not None:
         intents_right = [g == p for g, p in zip(gold_intents, pred_intents, strict=True)]
         intent_accuracy = sum(intents_right) / n if n else 0.0
-        exact = sum(a and b for a, b in zip(tags_right, intents_right, strict=True)) / n if n else 0.0
+        exact = (
+            sum(a and b for a, b in zip(tags_right, intents_right, strict=True)) / n if n else 0.0
+        )
     scores = (f1_score, precision_score, recall_score)  # seqeval refuses empty input
     f1, precision, recall = (float(f(gold, pred, zero_division=0)) if n else 0.0 for f in scores)
     return {
@@ -39,10 +41,15 @@ def slot_metrics(
     }
 
 
-def per_slot_report(gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, dict[str, float]]:
+def per_slot_report(
+    gold_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]
+) -> dict[str, dict[str, float]]:
     """Per-slot precision, recall, F1 and support."""
     report = classification_report(
-        [list(t) for t in gold_tags], [list(t) for t in pred_tags], output_dict=True, zero_division=0
+        [list(t) for t in gold_tags],
+        [list(t) for t in pred_tags],
+        output_dict=True,
+        zero_division=0,
     )
     return {
         name: {k: float(v) for k, v in row.items()}
@@ -58,7 +65,8 @@ def format_slot_report(report: dict[str, dict[str, float]]) -> str:
     for name in sorted(report):
         r = report[name]
         lines.append(
-            f"{name:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1-score']:5.3f}  {int(r['support']):7d}"
+            f"{name:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  "
+            f"{r['f1-score']:5.3f}  {int(r['support']):7d}"
         )
     return "\n".join(lines)
 
@@ -73,7 +81,11 @@ def classification_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str
     matrix = skm.confusion_matrix(list(gold), list(pred), labels=labels).tolist()
     return {
         "accuracy": float(skm.accuracy_score(gold, pred)),
-        "macro_f1": float(skm.f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(
+            skm.f1_score(gold, pred, labels=labels, average="macro", zero_division=0)
+        ),
         "n": len(gold),
-        "confusion": {g: dict(zip(labels, row, strict=True)) for g, row in zip(labels, matrix, strict=True)},
+        "confusion": {
+            g: dict(zip(labels, row, strict=True)) for g, row in zip(labels, matrix, strict=True)
+        },
     }

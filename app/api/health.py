@@ -28,4 +28,6 @@ async def readyz(request: Request) -> dict[str, object]:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

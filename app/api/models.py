@@ -16,13 +16,15 @@ def list_models(registry: RegistryDep) -> ModelsResponse:
     infos = []
     for model in registry.all().values():
         manifest = model.artifact.manifest
-        infos.append(ModelInfo(
-            name=model.name,
-            version=model.version,
-            task=model.artifact.task,
-            default=model.name == registry.default,
-            created_at=manifest.get("created_at"),
-            metrics=manifest.get("metrics", {}),
-            labels={k: len(v) for k, v in manifest.get("labels", {}).items()},
-        ))
+        infos.append(
+            ModelInfo(
+                name=model.name,
+                version=model.version,
+                task=model.artifact.task,
+                default=model.name == registry.default,
+                created_at=manifest.get("created_at"),
+                metrics=manifest.get("metrics", {}),
+                labels={k: len(v) for k, v in manifest.get("labels", {}).items()},
+            )
+        )
     return ModelsResponse(models=sorted(infos, key=lambda m: m.name))

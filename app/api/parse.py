@@ -32,17 +32,38 @@ def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _finish(request: Request, writer: WriterDep, settings: SettingsDep, request_id: str, results: list[dict[str, Any]]) -> None:
+def _finish(
+    request: Request,
+    writer: WriterDep,
+    settings: SettingsDep,
+    request_id: str,
+    results: list[dict[str, Any]],
+) -> None:
     """Queue the request-log row (never blocks) and mark the request as logged."""
     started = request.scope.get("state", {}).get("started", time.perf_counter())
     latency_ms = (time.perf_counter() - started) * 1000
     if writer is not None:
-        writer.submit(log_row(request_id, request.url.path, _client(request), results, settings.log_redaction, latency_ms))
+        writer.submit(
+            log_row(
+                request_id,
+                request.url.path,
+                _client(request),
+                results,
+                settings.log_redaction,
+                latency_ms,
+            )
+        )
     request.scope.setdefault("state", {})["logged"] = True
 
 
 @router.post("/v1/parse", response_model=ParseResponse, responses=ERRORS)
-def parse(body: ParseRequest, request: Request, registry: RegistryDep, settings: SettingsDep, writer: WriterDep) -> dict[str, Any]:
+def parse(
+    body: ParseRequest,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    writer: WriterDep,
+) -> dict[str, Any]:
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
     request_id = new_request_id()
@@ -52,17 +73,31 @@ def parse(body: ParseRequest, request: Request, registry: RegistryDep, settings:
 
 
 @router.post("/v1/parse/batch", response_model=BatchParseResponse, responses=ERRORS)
-def parse_batch(body: BatchParseRequest, request: Request, registry: RegistryDep, settings: SettingsDep, writer: WriterDep) -> dict[str, Any]:
+def parse_batch(
+    body: BatchParseRequest,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    writer: WriterDep,
+) -> dict[str, Any]:
     """Parse up to ``max_batch_items`` utterances in one pass through the networks."""
     check_texts(body.texts, settings, batch=True)
     request_id = new_request_id()
-    results = [r | {"request_id": request_id} for r in parse_texts(registry, body.texts, body.model)]
+    results = [
+        r | {"request_id": request_id} for r in parse_texts(registry, body.texts, body.model)
+    ]
     _finish(request, writer, settings, request_id, results)
     return {"results": results}
 
 
 @router.post("/model/parse", response_model=RasaParseResponse, responses=ERRORS)
-def rasa_parse(body: RasaParseRequest, request: Request, registry: RegistryDep, settings: SettingsDep, writer: WriterDep) -> dict[str, Any]:
+def rasa_parse(
+    body: RasaParseRequest,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    writer: WriterDep,
+) -> dict[str, Any]:
     """Rasa NLU compatible parse, for chatbot backends written against Rasa's HTTP API."""
     check_texts([body.text], settings, batch=False)
     request_id = new_request_id()
