@@ -1,4 +1,4 @@
-"""``slotfill serve``: run the service under uvicorn."""
+"""``slotfill serve``: run the service under uvicorn; ``slotfill worker``: run training jobs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ def add_app_parsers(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="serve the HTTP API with uvicorn",
-        description="Serve the API. Settings come from SLOTFILL_* environment variables (see README).",
+        description="Serve the API. Settings come from SLOTFILL_* environment variables "
+        "(see README).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -21,6 +22,15 @@ def add_app_parsers(sub: Any) -> None:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker",
+        help="run training jobs from the Redis queue",
+        description="Run training jobs queued by POST /v1/admin/train on the RQ queue at "
+        "SLOTFILL_REDIS_URL (queue SLOTFILL_JOB_QUEUE). Start any number, on any machine that "
+        "shares the database and the model store.",
+    )
+    worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    worker.set_defaults(func=_worker)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -37,4 +47,28 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,  # every request is already in request_log
         timeout_graceful_shutdown=30,
     )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import sys
+
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from app.config import get_settings
+
+    settings = get_settings()
+    if not settings.redis_url:
+        print(
+            "error: SLOTFILL_REDIS_URL is not set; without Redis the server runs jobs itself",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    connection = Redis.from_url(settings.redis_url)
+    # SimpleWorker runs each job in this process: the job itself only supervises a trainer
+    # child process, so a forked work horse per job would add nothing.
+    worker = SimpleWorker([Queue(settings.job_queue, connection=connection)], connection=connection)
+    worker.work(burst=args.burst, logging_level="INFO")
     return 0

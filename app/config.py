@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Bearer token; unset disables admin")
     redis_url: str | None = Field(None, description="RQ queue for training jobs; unset = local")
     version_poll_seconds: float = Field(2.0, gt=0, description="Active-version poll period")
+    job_queue: str = Field("slotfill-training", description="RQ queue name of training jobs")
+    job_threads: int = Field(1, ge=1, description="torch threads of a training job")
+    job_nice: int = Field(10, ge=0, le=19, description="Niceness of training processes")
+    job_poll_seconds: float = Field(1.0, gt=0, description="Queued-job poll period (no Redis)")
+    job_heartbeat_seconds: float = Field(2.0, gt=0, description="Running-job heartbeat period")
+    job_stale_seconds: float = Field(
+        60.0, gt=0, description="A running job with no heartbeat for this long has failed"
+    )
+    job_timeout_seconds: float = Field(6 * 3600, gt=0, description="Longest training job")
+
+    @property
+    def admin_enabled(self) -> bool:
+        """True when an admin token is configured (an empty one disables the admin API)."""
+        return bool(self.admin_token and self.admin_token.get_secret_value())
 
 
 def get_settings() -> Settings:

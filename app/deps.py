@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.errors import NotReady
+from app.errors import AdminDisabled, NotReady, Unauthorized
 from app.registry import ModelRegistry
 from app.request_log import RequestLogWriter
 
@@ -31,6 +34,36 @@ def get_writer(request: Request) -> RequestLogWriter | None:
     return getattr(request.app.state, "log_writer", None)
 
 
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    """Session factory on the service database."""
+    sessions: sessionmaker[Session] | None = getattr(request.app.state, "sessions", None)
+    if sessions is None:
+        raise NotReady("the service is still starting")
+    return sessions
+
+
+_bearer = HTTPBearer(auto_error=False, description="The value of SLOTFILL_ADMIN_TOKEN")
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """``Authorization: Bearer <SLOTFILL_ADMIN_TOKEN>``, compared in constant time."""
+    settings: Settings = request.app.state.settings
+    if settings.admin_token is None or not settings.admin_enabled:
+        raise AdminDisabled("the admin API is disabled; set SLOTFILL_ADMIN_TOKEN to enable it")
+    expected = settings.admin_token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, expected):
+        raise Unauthorized(
+            "missing or wrong admin token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+AdminDep = Depends(require_admin)
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 WriterDep = Annotated[RequestLogWriter | None, Depends(get_writer)]

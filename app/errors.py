@@ -45,6 +45,55 @@ class NotReady(APIError):
     status_code, code = 503, "not_ready"
 
 
+# Admin API and feedback.
+class AdminDisabled(APIError):
+    status_code, code = 404, "admin_disabled"
+
+
+class Unauthorized(APIError):
+    status_code, code = 401, "unauthorized"
+
+
+class InvalidJobRequest(APIError):
+    status_code, code = 422, "invalid_job"
+
+
+class DatasetNotFound(APIError):
+    status_code, code = 422, "unknown_dataset"
+
+
+class JobNotFound(APIError):
+    status_code, code = 404, "job_not_found"
+
+
+class JobFinished(APIError):
+    status_code, code = 409, "job_finished"
+
+
+class VersionNotFound(APIError):
+    status_code, code = 404, "version_not_found"
+
+
+class ActivationFailed(APIError):
+    status_code, code = 409, "activation_failed"
+
+
+class NoPreviousVersion(APIError):
+    status_code, code = 409, "no_previous_version"
+
+
+class QueueUnavailable(APIError):
+    status_code, code = 503, "queue_unavailable"
+
+
+class RequestNotFound(APIError):
+    status_code, code = 404, "request_not_found"
+
+
+class InvalidFeedback(APIError):
+    status_code, code = 422, "invalid_feedback"
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The one error shape."""
     return {"error": {"code": code, "message": message}}

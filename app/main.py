@@ -12,14 +12,16 @@ import torch
 from fastapi import FastAPI
 from starlette.types import Scope
 
-from app.api import health, models, parse
+from app.api import admin, feedback, health, models, parse
 from app.config import Settings, get_settings
-from app.db.engine import make_engine
+from app.db.engine import make_engine, make_session_factory
 from app.errors import install_error_handlers
+from app.jobs import EmbeddedRunner
 from app.metrics import Metrics
 from app.middleware import GuardMiddleware
 from app.registry import ModelRegistry
 from app.request_log import RequestLogWriter
+from app.versions import VersionPoller, read_pins
 
 log = logging.getLogger("slotfill")
 
@@ -32,17 +34,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
         started = time.perf_counter()
+        engine = make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
         registry = ModelRegistry(
             settings.model_store, settings.default_model, settings.models, settings.sentiment_model
         )
-        registry.load_all()
+        registry.load_all(read_pins(sessions))  # the active versions, else the latest on disk
         app.state.registry = registry
-        engine = make_engine(settings.database_url)
+        app.state.sessions = sessions
         writer = RequestLogWriter(
             engine, settings.log_queue_size, settings.log_batch_size, settings.log_spill_dir
         )
         writer.start()
         app.state.log_writer = writer
+        poller = VersionPoller(
+            registry, sessions, settings.version_poll_seconds, settings.job_stale_seconds
+        )
+        poller.start()
+        # Without Redis this server runs the training jobs (in child processes).
+        runner = None
+        if settings.admin_enabled and not settings.redis_url:
+            runner = EmbeddedRunner(settings, sessions)
+            runner.start()
         log.info(
             "ready in %.2fs: %s",
             time.perf_counter() - started,
@@ -51,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if runner is not None:
+                runner.stop()
+            poller.stop()
             writer.stop(timeout=30)
             engine.dispose()
 
@@ -63,9 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = None
     app.state.log_writer = None
+    app.state.sessions = None
     app.state.metrics = Metrics(lambda: app.state.registry, lambda: app.state.log_writer)
     install_error_handlers(app)
-    for router in (parse.router, models.router, health.router):
+    for router in (parse.router, models.router, health.router, feedback.router, admin.router):
         app.include_router(router)
 
     def log_failure(scope: Scope, status: int, latency_ms: float) -> None:

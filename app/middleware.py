@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_body
 
 EXEMPT = frozenset({"/livez", "/readyz", "/metrics"})
 LOGGED_ROUTES = frozenset({"/v1/parse", "/v1/parse/batch", "/model/parse"})
+KNOWN_PATHS = EXEMPT | LOGGED_ROUTES | {"/v1/models"}
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -24,8 +26,27 @@ def _is_json(content_type: bytes) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
-class BodyTooLarge(Exception):
-    """The request body passed the configured limit."""
+def _route_label(scope: Scope) -> str:
+    """Metrics label of a request: its path for the fixed routes, else the template of the
+    route the router matched (``other`` if none). Never the raw path: clients choose paths,
+    and every distinct label value is a new time series kept for the life of the process."""
+    path: str = scope["path"]
+    if path in KNOWN_PATHS:
+        return path
+    template = getattr(scope.get("route"), "path", None)
+    return template if isinstance(template, str) else "other"
+
+
+class BodyTooLarge(HTTPException):
+    """The request body passed the configured limit.
+
+    An ``HTTPException`` because FastAPI reads the body inside the route and turns any other
+    exception raised while reading into a 400 ("error parsing the body"); this one it lets
+    through to the error handlers, which answer 413.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
 
 
 async def _send_error(
@@ -73,11 +94,6 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        route = (
-            path
-            if path in LOGGED_ROUTES or path in EXEMPT or path.startswith("/v1/models")
-            else "other"
-        )
         started = time.perf_counter()
         scope.setdefault("state", {})["started"] = started
         status_holder = {"status": 500, "sent": False}
@@ -96,14 +112,14 @@ class GuardMiddleware:
                 "server is at its concurrency limit; retry shortly",
                 [(b"retry-after", b"1")],
             )
-            self._finish(scope, route, 503, started)
+            self._finish(scope, 503, started)
             return
         headers = dict(scope.get("headers") or [])
         if scope.get("method") == "POST" and not _is_json(headers.get(b"content-type", b"")):
             await _send_error(
                 send, 415, "unsupported_media_type", "expected Content-Type: application/json"
             )
-            self._finish(scope, route, 415, started)
+            self._finish(scope, 415, started)
             return
         length = headers.get(b"content-length")
         if length is not None:
@@ -111,13 +127,13 @@ class GuardMiddleware:
                 declared = int(length)
             except ValueError:
                 await _send_error(send, 400, "bad_request", "invalid Content-Length header")
-                self._finish(scope, route, 400, started)
+                self._finish(scope, 400, started)
                 return
             if declared > self.max_body:
                 await _send_error(
                     send, 413, "payload_too_large", f"request body over {self.max_body} bytes"
                 )
-                self._finish(scope, route, 413, started)
+                self._finish(scope, 413, started)
                 return
         received = 0
 
@@ -127,7 +143,7 @@ class GuardMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_body)
             return message
 
         self.in_flight += 1
@@ -141,11 +157,11 @@ class GuardMiddleware:
                 status_holder["status"] = 413
         finally:
             self.in_flight -= 1
-        self._finish(scope, route, int(status_holder["status"]), started)
+        self._finish(scope, int(status_holder["status"]), started)
 
-    def _finish(self, scope: Scope, route: str, status: int, started: float) -> None:
+    def _finish(self, scope: Scope, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        self.observe(route, scope.get("method", ""), status, elapsed)
+        self.observe(_route_label(scope), scope.get("method", ""), status, elapsed)
         state: dict[str, Any] = scope.get("state", {})
         if scope["path"] in LOGGED_ROUTES and not state.get("logged"):
             self.log_failure(scope, status, elapsed * 1000)

@@ -70,6 +70,21 @@ def load_version(store: Path, name: str, version: str) -> LoadedModel:
     return LoadedModel(name, version, artifact)
 
 
+def load_checked(
+    store: Path, name: str, version: str, *, checksum: str | None, task: str | None
+) -> LoadedModel:
+    """:func:`load_version`, then check the weights against the checksum recorded for the
+    version and the task against the one expected; ``ArtifactError`` if either differs."""
+    model = load_version(store, name, version)
+    if checksum is not None and model.artifact.manifest["weights_sha256"] != checksum:
+        raise ArtifactError(
+            f"{model.ref}: weights differ from the checksum recorded when it was trained"
+        )
+    if task is not None and model.artifact.task != task:
+        raise ArtifactError(f"{model.ref} is a {model.artifact.task} model, expected {task}")
+    return model
+
+
 class ModelRegistry:
     """Taggers by name plus at most one sentiment model."""
 
@@ -104,7 +119,8 @@ class ModelRegistry:
             if version is None:
                 raise StartupError(
                     f"model {name!r} has no artifact in {self.store}; train one "
-                    f"(slotfill train ... --out {self.store}/{name}/<version>) or run `slotfill bootstrap`"
+                    f"(slotfill train ... --out {self.store}/{name}/<version>) "
+                    "or run `slotfill bootstrap`"
                 )
             try:
                 model = load_version(self.store, name, version)
@@ -139,14 +155,32 @@ class ModelRegistry:
         """A snapshot of every served model."""
         return dict(self._models)
 
-    def activate(self, name: str, version: str) -> LoadedModel:
+    def task_of(self, name: str) -> str:
+        """The task a model served under ``name`` must have."""
+        return "sentiment" if name == self.sentiment_name else "slots"
+
+    def serves(self, name: str, task: str) -> bool:
+        """Whether this registry serves (or, once activated, would serve) ``name``."""
+        if task != self.task_of(name):
+            return False
+        return name in self._models or not self.names or name in self.names
+
+    def prepare(self, name: str, version: str, checksum: str | None = None) -> LoadedModel:
+        """Load, verify and warm ``name@version`` without serving it yet."""
+        return load_checked(self.store, name, version, checksum=checksum, task=self.task_of(name))
+
+    def install(self, model: LoadedModel) -> None:
+        """Serve a prepared model: one reference swap; running requests keep the old one."""
+        with self._lock:
+            self._models = {**self._models, model.name: model}
+        log.info("activated %s", model.ref)
+
+    def activate(self, name: str, version: str, checksum: str | None = None) -> LoadedModel:
         """Load, verify and warm ``name@version``, then swap it in. The old one keeps
         serving if anything fails."""
         current = self._models.get(name)
         if current is not None and current.version == version:
             return current
-        model = load_version(self.store, name, version)
-        with self._lock:
-            self._models = {**self._models, name: model}
-        log.info("activated %s", model.ref)
+        model = self.prepare(name, version, checksum)
+        self.install(model)
         return model

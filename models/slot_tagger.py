@@ -93,7 +93,19 @@ class BiLSTMCRFTagger(nn.Module):
         Training the constrained CRF that the decoder uses keeps span marginals calibrated.
         """
         emissions, intent_logits = self(batch)
-        nll = -log_likelihood(emissions, tag_ids, batch.mask, self.crf_params()).mean()
+        return self.joint_loss(emissions, intent_logits, batch.mask, tag_ids, intent_ids, intent_weight)
+
+    def joint_loss(
+        self,
+        emissions: Tensor,
+        intent_logits: Tensor,
+        mask: Tensor,
+        tag_ids: Tensor,
+        intent_ids: Tensor,
+        intent_weight: float = 1.0,
+    ) -> Tensor:
+        """:meth:`loss` from outputs already computed (e.g. by a DDP wrapper's forward)."""
+        nll = -log_likelihood(emissions, tag_ids, mask, self.crf_params()).mean()
         return nll + intent_weight * nn.functional.cross_entropy(intent_logits, intent_ids)
 
     def crf_params(self, constrained: bool = True) -> CRFParams:

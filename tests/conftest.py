@@ -7,6 +7,11 @@ read-only and copy one (``shutil.copytree``) before corrupting it. The tiny tagg
 predict some slots (e.g. ``party_size`` for "two" in "book a table for two at 7pm"), but
 its scores mean nothing beyond "a trained model loads and runs".
 
+``pg_database`` is a throwaway PostgreSQL database (``slotfill_test_<hex>``) on
+127.0.0.1:5432, created for the session and dropped after it; ``pg_schema_url`` is a fresh,
+empty schema in it per test. Without a reachable server these tests are skipped locally and
+fail when the ``CI`` environment variable is set.
+
 Torch runs single-threaded (``OMP_NUM_THREADS=1`` unless set): the tensors in tests are tiny,
 and on a busy machine thread hand-offs made small CRF calls 40 times slower.
 """
@@ -14,14 +19,25 @@ and on a busy machine thread hand-offs made small CRF calls 40 times slower.
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before anything imports torch
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_ADMIN_URL = URL.create(
+    "postgresql+psycopg", username="postgres", host=PG_HOST, port=PG_PORT, database="postgres"
+)
 
 # Small and fast on one core; lr is high so that 3 epochs learn something.
 TINY_TRAIN_CONFIG: dict[str, Any] = {
@@ -72,3 +88,48 @@ def tiny_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = fit_sentiment(train, valid, config, show_progress=False)
     out = tmp_path_factory.mktemp("artifacts") / "tiny_sentiment"
     return save_fit(out, "sentiment", result, config, {"name": "tiny_sentiment"})
+
+
+def _pg_unavailable(reason: str) -> None:
+    message = f"PostgreSQL at {PG_HOST}:{PG_PORT} (user postgres) is not usable: {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so PostgreSQL tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[URL]:
+    """URL of a database created for this test session and dropped after it."""
+    name = f"slotfill_test_{secrets.token_hex(6)}"
+    admin = create_engine(
+        PG_ADMIN_URL,
+        isolation_level="AUTOCOMMIT",  # CREATE/DROP DATABASE cannot run in a transaction
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        _pg_unavailable(str(exc.orig).strip().splitlines()[0])
+    try:
+        yield PG_ADMIN_URL.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_schema_url(pg_database: URL) -> str:
+    """URL (as a string) of a new empty schema in ``pg_database``, first on its search_path."""
+    schema = f"t_{secrets.token_hex(6)}"
+    engine = create_engine(pg_database, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        engine.dispose()
+    url = pg_database.set(query={"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)

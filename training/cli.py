@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, fingerprint, read_slot_folder, read_tsv
 
@@ -159,6 +160,8 @@ def _train(args: argparse.Namespace) -> int:
             "valid": fingerprint(args.data / "valid.tsv"),
             "name": args.data.name,
         }
+    if not distributed.is_main():
+        return 0  # under torchrun every rank holds the same weights; rank 0 writes them
     path = save_fit(args.out, args.task, result, config, data)
     summary = {
         "event": "done",

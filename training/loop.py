@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -22,6 +23,7 @@ from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 from models.text import char_normalize, normalize, tokenize
 from models.vocab import LabelSet, Vocab
+from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.metrics import classification_metrics, slot_metrics
@@ -106,7 +108,9 @@ def _epoch_loop(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    rng = random.Random(config.seed)
+    rng = random.Random(config.seed)  # the same on every rank: same epoch order, then sharded
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    show_progress = show_progress and rank == 0
     best: dict[str, Any] = {}
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, Any]] = []
@@ -114,7 +118,7 @@ def _epoch_loop(
     seconds_to_best = 0.0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        chunks = length_buckets(lengths, config.batch_size, rng)
+        chunks = distributed.shard(length_buckets(lengths, config.batch_size, rng), rank, world)
         total, bar = (
             0.0,
             tqdm(
@@ -153,7 +157,7 @@ def _epoch_loop(
             "seconds": round(elapsed, 2),
         }
         history.append(record)
-        if on_epoch is not None:
+        if on_epoch is not None and rank == 0:
             on_epoch(record)
         if stale >= config.patience:
             break
@@ -214,7 +218,9 @@ def fit_tagger(
         cell=config.cell,
         dropout=config.dropout,
     )
+    distributed.init_from_env(device)
     model = BiLSTMCRFTagger(model_config, tags.labels).to(device)
+    net = distributed.wrap(model)
     predictor = SlotTaggerPredictor(model, words, chars, tags, intents)
     tag_ids = [[tags.index_of[t] for t in row] for row in train.tags]
     intent_ids = [intents.index_of[i] for i in train.intents]
@@ -228,7 +234,10 @@ def fit_tagger(
         gold = torch.tensor([tag_ids[i] + [0] * (seq_len - len(tag_ids[i])) for i in chunk])
         batch, gold = batch.to(device), gold.to(device)
         target = torch.tensor([intent_ids[i] for i in chunk], device=device)
-        return model.loss(batch, gold, target, config.intent_weight)
+        emissions, intent_logits = net(batch)
+        return model.joint_loss(
+            emissions, intent_logits, batch.mask, gold, target, config.intent_weight
+        )
 
     def evaluate() -> dict[str, Any]:
         model.cpu()
@@ -280,7 +289,9 @@ def fit_sentiment(
         cell=config.cell,
         dropout=config.dropout,
     )
+    distributed.init_from_env(device)
     model = LSTMSentimentClassifier(model_config).to(device)
+    net = distributed.wrap(model)
     predictor = SentimentPredictor(model, words, chars, labels)
     label_ids = [labels.index_of[y] for y in train.labels]
     generator = torch.Generator().manual_seed(config.seed)
@@ -288,7 +299,8 @@ def fit_sentiment(
     def step_loss(chunk: list[int]) -> Tensor:
         batch = predictor_batch(predictor, [train_tokens[i] for i in chunk])
         batch = word_dropout(batch, config.word_dropout, generator).to(device)
-        return model.loss(batch, torch.tensor([label_ids[i] for i in chunk], device=device))
+        target = torch.tensor([label_ids[i] for i in chunk], device=device)
+        return nn.functional.cross_entropy(net(batch), target)
 
     def evaluate() -> dict[str, Any]:
         model.cpu()

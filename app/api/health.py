@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -22,7 +24,11 @@ async def readyz(request: Request) -> dict[str, object]:
     registry = getattr(request.app.state, "registry", None)
     if registry is None or not registry.ready:
         raise NotReady("models are still loading")
-    return {"status": "ready", "models": sorted(m.ref for m in registry.all().values())}
+    return {
+        "status": "ready",
+        "models": sorted(m.ref for m in registry.all().values()),
+        "pid": os.getpid(),  # which worker answered, when several share the port
+    }
 
 
 @router.get("/metrics")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 
 class _Strict(BaseModel):
@@ -110,3 +113,141 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+# --------------------------------------------------------------------------- admin API
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # models.store.NAME_RE
+VERSION_PATTERN = r"^[0-9]{8}T[0-9]{12}Z$"  # models.store.VERSION_RE
+
+
+class Hyperparameters(BaseModel):
+    """What a training job may set; bounds as in ``training.config.TrainConfig`` (a test keeps
+    them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    epochs: int | None = Field(None, ge=1, le=1000)
+    patience: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    lr: float | None = Field(None, gt=0, le=1.0)
+    weight_decay: float | None = Field(None, ge=0)
+    clip_norm: float | None = Field(None, gt=0)
+    dropout: float | None = Field(None, ge=0, lt=1)
+    word_dropout: float | None = Field(None, ge=0, lt=1)
+    seed: int | None = Field(None, ge=0)
+    cell: Literal["lstm", "gru", "irnn"] | None = None
+    hidden_size: int | None = Field(None, ge=4, le=4096)
+    num_layers: int | None = Field(None, ge=1, le=4)
+    word_dim: int | None = Field(None, ge=4, le=1024)
+    char_dim: int | None = Field(None, ge=4, le=512)
+    char_filters: int | None = Field(None, ge=0, le=1024)
+    shape_dim: int | None = Field(None, ge=0, le=64)
+    min_word_count: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    intent_weight: float | None = Field(None, ge=0, description="Slot taggers only")
+
+
+class TrainRequest(_Strict):
+    task: Literal["slots", "sentiment"]
+    model: StrictStr = Field(pattern=NAME_PATTERN, description="Model name in the store")
+    dataset: StrictStr = Field(pattern=NAME_PATTERN, description="Data set in the data dir")
+    include_feedback: StrictBool = Field(False, description="Add corrections to the train split")
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    activate: Literal["never", "if_better", "always"] = Field(
+        "if_better", description="if_better: when its valid F1 beats the active version's"
+    )
+
+
+class TrainResponse(BaseModel):
+    job_id: str
+    status: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str = Field(description="queued | running | succeeded | failed | cancelled")
+    task: str
+    model: str
+    dataset: str
+    hyperparameters: dict[str, Any]
+    activate: str
+    include_feedback: bool
+    progress: dict[str, Any] | None = Field(
+        None, description="Last epoch: epoch, loss, valid metrics, best_epoch"
+    )
+    log_tail: str | None
+    error: str | None
+    result_version: str | None
+    activated: bool | None
+    cancel_requested: bool
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobsResponse(BaseModel):
+    jobs: list[JobOut]
+
+
+class VersionOut(BaseModel):
+    version: str
+    task: str
+    checksum: str = Field(description="SHA-256 of the weights")
+    metrics: dict[str, Any] | None
+    job_id: str | None
+    created_at: datetime
+    active: bool
+
+
+class AdminModelOut(BaseModel):
+    name: str
+    task: str
+    active_version: str | None = Field(description="The database pointer all workers follow")
+    previous_version: str | None = Field(description="What a rollback activates")
+    served_version: str | None = Field(description="What the worker answering serves now")
+    versions: list[VersionOut]
+
+
+class AdminModelsResponse(BaseModel):
+    models: list[AdminModelOut]
+
+
+class ActivateRequest(_Strict):
+    version: StrictStr = Field(pattern=VERSION_PATTERN)
+
+
+class ActivateResponse(BaseModel):
+    name: str
+    version: str
+    previous_version: str | None
+
+
+class SlotCorrection(_Strict):
+    slot: StrictStr = Field(pattern=r"^[\w.:-]{1,64}$")
+    start: StrictInt = Field(ge=0, description="Character offset into the logged text")
+    end: StrictInt = Field(ge=0)
+    value: StrictStr | None = Field(None, description="If given, must equal text[start:end]")
+
+
+class FeedbackRequest(_Strict):
+    request_id: StrictStr = Field(max_length=64, description="From the parse response")
+    intent: StrictStr | None = Field(None, pattern=r"^[\w.:#-]{1,128}$")
+    slots: list[SlotCorrection] | None = Field(None, description="All slots; [] = none")
+    sentiment: StrictStr | None = Field(None, pattern=r"^[\w.:-]{1,64}$")
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    request_id: str
+    text: str
+    intent: str | None
+    slots: list[dict[str, Any]] | None
+    sentiment: str | None
+    created_at: datetime
+
+
+class FeedbackListResponse(BaseModel):
+    feedback: list[FeedbackOut]

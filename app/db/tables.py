@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime
@@ -41,3 +41,77 @@ class RequestLog(Base):
 
     def __repr__(self) -> str:
         return f"RequestLog(id={self.id!r}, request_id={self.request_id!r}, route={self.route!r})"
+
+
+class ModelVersion(Base):
+    """One immutable artifact in the model store, with what it scored and where it came from."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    task: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the weights when the version was recorded; activation checks it again.
+    checksum: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+
+
+class ActiveModel(Base):
+    """The version every server worker should serve under ``name``: the polled pointer."""
+
+    __tablename__ = "active_models"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    previous_version: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+
+
+class TrainingJob(Base):
+    """A training job: queued -> running -> succeeded | failed | cancelled."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    task: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    dataset: Mapped[str] = mapped_column(String(64))
+    params: Mapped[Any] = mapped_column(JSON)
+    activate: Mapped[str] = mapped_column(String(16))
+    include_feedback: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    log_tail: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    result_version: Mapped[str | None] = mapped_column(String(32))
+    activated: Mapped[bool | None] = mapped_column(Boolean)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, default=_utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Feedback(Base):
+    """A client's correction of one logged parse; training may add it to a data set."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    # The utterance, copied from the request log, so that pruning the log keeps the example.
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(128))
+    # [{"slot", "start", "end"}]; NULL = not corrected, [] = "there are no slots".
+    slots: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    sentiment: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, default=_utcnow)

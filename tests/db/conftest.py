@@ -1,14 +1,11 @@
 """Database fixtures: `db_url` runs a test on SQLite and on PostgreSQL.
 
-PostgreSQL tests use a throwaway database (`slotfill_test_<hex>`, dropped at the end of the
-session) on 127.0.0.1:5432, and a fresh schema in it per test. Without a reachable server they
-are skipped locally and fail when the `CI` environment variable is set.
+PostgreSQL tests use the session database of `pg_database` (tests/conftest.py) and a fresh
+schema in it per test (`pg_schema_url`).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import selectors
 import socket
 import threading
@@ -18,63 +15,12 @@ from pathlib import Path
 
 import pytest
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from app.db import Base, make_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_ADMIN_URL = URL.create(
-    "postgresql+psycopg", username="postgres", host=PG_HOST, port=PG_PORT, database="postgres"
-)
-
-
-def _pg_unavailable(reason: str) -> None:
-    message = f"PostgreSQL at {PG_HOST}:{PG_PORT} (user postgres) is not usable: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set, so PostgreSQL tests must run)", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[URL]:
-    """URL of a database created for this test session and dropped after it."""
-    name = f"slotfill_test_{secrets.token_hex(6)}"
-    admin = create_engine(
-        PG_ADMIN_URL,
-        isolation_level="AUTOCOMMIT",  # CREATE/DROP DATABASE cannot run in a transaction
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        _pg_unavailable(str(exc.orig).strip().splitlines()[0])
-    try:
-        yield PG_ADMIN_URL.set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _pg_schema_url(database: URL) -> str:
-    """A new empty schema in `database`, as a URL whose search_path starts with it."""
-    schema = f"t_{secrets.token_hex(6)}"
-    engine = create_engine(database, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    finally:
-        engine.dispose()
-    url = database.set(query={"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(
@@ -87,8 +33,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
-    database: URL = request.getfixturevalue("pg_database")
-    return _pg_schema_url(database)
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
 
 
 @pytest.fixture
@@ -196,7 +142,7 @@ class TcpProxy:
 @pytest.fixture
 def pg_proxy(pg_database: URL) -> Iterator[TcpProxy]:
     """A running TcpProxy in front of the PostgreSQL server."""
-    proxy = TcpProxy(PG_HOST, PG_PORT)
+    proxy = TcpProxy(pg_database.host or "127.0.0.1", pg_database.port or 5432)
     proxy.start()
     try:
         yield proxy

@@ -1,0 +1,227 @@
+"""Admin API under ``/v1/admin/``: training jobs, model versions, activation, feedback.
+
+Every route needs ``Authorization: Bearer <SLOTFILL_ADMIN_TOKEN>``; without a configured
+token the whole API answers 404 ``admin_disabled``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.api.schemas import (
+    NAME_PATTERN,
+    ActivateRequest,
+    ActivateResponse,
+    AdminModelOut,
+    AdminModelsResponse,
+    ErrorResponse,
+    FeedbackListResponse,
+    FeedbackOut,
+    JobOut,
+    JobsResponse,
+    TrainRequest,
+    TrainResponse,
+    VersionOut,
+)
+from app.db.admin import (
+    FINAL_STATES,
+    fail_stale_jobs,
+    get_job,
+    list_feedback,
+    list_jobs,
+    list_model_versions,
+    list_pointers,
+    request_cancel,
+)
+from app.db.tables import ActiveModel, TrainingJob
+from app.deps import AdminDep, RegistryDep, SessionsDep, SettingsDep
+from app.errors import JobFinished, JobNotFound
+from app.jobs import submit_job
+from app.versions import activate_version, register_store, rollback_version
+
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[AdminDep],
+    responses={code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)},
+)
+ModelName = Path(pattern=NAME_PATTERN, description="Model name")
+
+
+def _job_out(job: TrainingJob) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,
+        task=job.task,
+        model=job.model,
+        dataset=job.dataset,
+        hyperparameters=job.params,
+        activate=job.activate,
+        include_feedback=job.include_feedback,
+        progress=job.progress,
+        log_tail=job.log_tail,
+        error=job.error,
+        result_version=job.result_version,
+        activated=job.activated,
+        cancel_requested=job.cancel_requested,
+        worker=job.worker,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        heartbeat_at=job.heartbeat_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _pointer_out(pointer: ActiveModel) -> ActivateResponse:
+    return ActivateResponse(
+        name=pointer.name, version=pointer.version, previous_version=pointer.previous_version
+    )
+
+
+@router.post("/train", status_code=202, response_model=TrainResponse)
+def train(
+    body: TrainRequest, settings: SettingsDep, sessions: SessionsDep, response: Response
+) -> TrainResponse:
+    """Queue a training job; 422 (and nothing queued) for an unknown data set or bad
+    hyper-parameters."""
+    job = submit_job(
+        settings,
+        sessions,
+        TrainingJob(
+            task=body.task,
+            model=body.model,
+            dataset=body.dataset,
+            params=body.hyperparameters.model_dump(exclude_none=True),
+            activate=body.activate,
+            include_feedback=body.include_feedback,
+        ),
+    )
+    response.headers["Location"] = f"/v1/admin/jobs/{job.id}"
+    return TrainResponse(job_id=job.id, status=job.status)
+
+
+@router.get("/jobs", response_model=JobsResponse)
+def jobs(
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    status: str | None = Query(None, pattern="^(queued|running|succeeded|failed|cancelled)$"),
+    limit: int = Query(50, ge=1, le=500),
+) -> JobsResponse:
+    """Jobs, newest first."""
+    with sessions() as session, session.begin():
+        fail_stale_jobs(session, settings.job_stale_seconds)
+        return JobsResponse(jobs=[_job_out(j) for j in list_jobs(session, status, limit)])
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def job(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> JobOut:
+    """One job: state, progress, log tail, error, resulting version."""
+    with sessions() as session, session.begin():
+        fail_stale_jobs(session, settings.job_stale_seconds)
+        found = get_job(session, job_id)
+        if found is None:
+            raise JobNotFound(f"no training job '{job_id}'")
+        return _job_out(found)
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut)
+def cancel(job_id: str, sessions: SessionsDep) -> JobOut:
+    """Cancel a queued job at once; a running one stops within a heartbeat."""
+    with sessions() as session, session.begin():
+        found = get_job(session, job_id)
+        if found is None:
+            raise JobNotFound(f"no training job '{job_id}'")
+        if found.status in FINAL_STATES:
+            raise JobFinished(f"job '{job_id}' already {found.status}")
+        cancelled = request_cancel(session, job_id)
+        assert cancelled is not None
+        return _job_out(cancelled)
+
+
+@router.get("/models", response_model=AdminModelsResponse)
+def models(settings: SettingsDep, sessions: SessionsDep, request: Request) -> AdminModelsResponse:
+    """Every recorded model with its versions, the active pointer and what this worker
+    serves."""
+    register_store(sessions, settings.model_store)
+    registry = getattr(request.app.state, "registry", None)
+    served = registry.all() if registry is not None else {}
+    with sessions() as session:
+        pointers = {p.name: p for p, _ in list_pointers(session)}
+        by_name: dict[str, list[Any]] = {}
+        for v in list_model_versions(session):
+            by_name.setdefault(v.name, []).append(v)
+    out = []
+    for name, versions in by_name.items():
+        pointer = pointers.get(name)
+        serving = served.get(name)
+        out.append(
+            AdminModelOut(
+                name=name,
+                task=versions[-1].task,
+                active_version=pointer.version if pointer else None,
+                previous_version=pointer.previous_version if pointer else None,
+                served_version=serving.version if serving else None,
+                versions=[
+                    VersionOut(
+                        version=v.version,
+                        task=v.task,
+                        checksum=v.checksum,
+                        metrics=v.metrics,
+                        job_id=v.job_id,
+                        created_at=v.created_at,
+                        active=pointer is not None and pointer.version == v.version,
+                    )
+                    for v in versions
+                ],
+            )
+        )
+    return AdminModelsResponse(models=out)
+
+
+@router.post("/models/{name}/activate", response_model=ActivateResponse)
+def activate(
+    body: ActivateRequest,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    registry: RegistryDep,
+    name: str = ModelName,
+) -> ActivateResponse:
+    """Load, verify and warm ``version``, then make it the active one on every worker. A
+    version that fails to load changes nothing (409)."""
+    pointer = activate_version(sessions, settings.model_store, name, body.version, registry)
+    return _pointer_out(pointer)
+
+
+@router.post("/models/{name}/rollback", response_model=ActivateResponse)
+def rollback(
+    settings: SettingsDep, sessions: SessionsDep, registry: RegistryDep, name: str = ModelName
+) -> ActivateResponse:
+    """Activate the previously active version."""
+    return _pointer_out(rollback_version(sessions, settings.model_store, name, registry))
+
+
+@router.get("/feedback", response_model=FeedbackListResponse)
+def feedback(
+    sessions: SessionsDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> FeedbackListResponse:
+    """Corrections sent to ``POST /v1/feedback``, newest first."""
+    with sessions() as session:
+        rows = list_feedback(session, limit, offset)
+    return FeedbackListResponse(
+        feedback=[
+            FeedbackOut(
+                id=f.id,
+                request_id=f.request_id,
+                text=f.text,
+                intent=f.intent,
+                slots=f.slots,
+                sentiment=f.sentiment,
+                created_at=f.created_at,
+            )
+            for f in rows
+        ]
+    )

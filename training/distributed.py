@@ -1,0 +1,47 @@
+"""Data-parallel training under ``torchrun`` (DDP; gloo on CPU, NCCL on CUDA).
+
+Every rank builds the same model from the same seed, takes every ``world``-th batch of the
+same shuffled epoch order, and DDP averages the gradients, so all ranks hold the same
+weights, compute the same valid scores and stop at the same epoch. Rank 0 alone reports
+progress and writes the artifact. Without ``torchrun`` (``WORLD_SIZE`` unset) it is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+T = TypeVar("T")
+
+
+def init_from_env(device: torch.device) -> tuple[int, int]:
+    """``(rank, world_size)``; joins the process group when started by ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    """True on rank 0 or when not distributed."""
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """``model`` in DDP when distributed; the forward pass must go through the wrapper."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return model
+    return DistributedDataParallel(model)
+
+
+def shard(batches: list[T], rank: int, world: int) -> list[T]:
+    """This rank's batches; every rank gets the same count (DDP needs equal steps)."""
+    usable = len(batches) - len(batches) % world if len(batches) >= world else len(batches)
+    return batches[:usable][rank::world] if world > 1 else batches
