@@ -33,6 +33,14 @@ class TextTooLong(APIError):
     status_code, code = 422, "text_too_long"
 
 
+class InvalidText(APIError):
+    status_code, code = 422, "invalid_text"
+
+
+class EmptyBatch(APIError):
+    status_code, code = 422, "empty_batch"
+
+
 class TooManyItems(APIError):
     status_code, code = 422, "too_many_items"
 
@@ -149,6 +157,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not UTF-8 (or not decodable at all).
+            return error_response(400, "invalid_json", "request body is not valid UTF-8 JSON")
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.config import RedactionMode, Settings
-from app.errors import EmptyText, ModelNotFound, TextTooLong, TooManyItems
+from app.errors import (
+    EmptyBatch,
+    EmptyText,
+    InvalidText,
+    ModelNotFound,
+    TextTooLong,
+    TooManyItems,
+)
 from app.registry import LoadedModel, ModelRegistry
 from app.request_log import redact_text
 
@@ -20,7 +27,7 @@ def new_request_id() -> str:
 def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> None:
     """Reject empty, over-long or unencodable texts and oversized batches (4xx, never 500)."""
     if batch and not texts:
-        raise TooManyItems("expected at least one text in 'texts'")
+        raise EmptyBatch("expected at least one text in 'texts'")
     if len(texts) > settings.max_batch_items:
         raise TooManyItems(f"at most {settings.max_batch_items} texts per batch, got {len(texts)}")
     for i, text in enumerate(texts):
@@ -34,9 +41,9 @@ def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> Non
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as err:  # lone surrogates from "\ud800" escapes in JSON
-            raise EmptyText(f"'{where}' is not valid Unicode text ({err.reason})") from err
+            raise InvalidText(f"'{where}' is not valid Unicode text ({err.reason})") from err
         if "\x00" in text:
-            raise EmptyText(f"'{where}' contains a NUL character")
+            raise InvalidText(f"'{where}' contains a NUL character")
 
 
 def resolve_model(registry: ModelRegistry, name: str | None) -> LoadedModel:
