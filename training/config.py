@@ -32,6 +32,14 @@ class TrainConfig(BaseModel):
     shape_dim: int = Field(8, ge=0, le=64)
     min_word_count: int = Field(1, ge=1)
     max_minutes: float | None = Field(None, gt=0, description="Stop after this much wall time")
+    lr_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1.0,
+        description="Multiply the learning rate by this after lr_patience "
+        "epochs without a better valid score (1.0: constant rate)",
+    )
+    lr_patience: int = Field(2, ge=1, description="Epochs without improvement before a decay")
 
 
 class SlotTrainConfig(TrainConfig):

@@ -108,6 +108,9 @@ def _epoch_loop(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=config.lr_decay, patience=config.lr_patience - 1
+    )
     rng = random.Random(config.seed)  # the same on every rank: same epoch order, then sharded
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     show_progress = show_progress and rank == 0
@@ -149,6 +152,8 @@ def _epoch_loop(
             seconds_to_best = elapsed
         else:
             stale += 1
+        if config.lr_decay < 1.0:
+            scheduler.step(score)
         record = {
             "epoch": epoch,
             "loss": total / max(len(chunks), 1),
