@@ -108,8 +108,12 @@ def _epoch_loop(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=config.lr_decay, patience=config.lr_patience - 1
+    scheduler = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=config.lr_decay, patience=config.lr_patience - 1
+        )
+        if config.lr_decay < 1.0
+        else None
     )
     rng = random.Random(config.seed)  # the same on every rank: same epoch order, then sharded
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
@@ -152,7 +156,7 @@ def _epoch_loop(
             seconds_to_best = elapsed
         else:
             stale += 1
-        if config.lr_decay < 1.0:
+        if scheduler is not None:
             scheduler.step(score)
         record = {
             "epoch": epoch,
