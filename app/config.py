@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(64, ge=1, description="Most texts in one batch request")
     max_body_bytes: int = Field(65536, ge=1, description="Largest accepted request body")
     max_concurrency: int = Field(64, ge=1, description="In-flight requests before 503")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest wait for the rest of a request body before 408"
+    )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
     log_redaction: RedactionMode = Field(RedactionMode.full, description="Request-log text mode")
     log_queue_size: int = Field(10000, ge=1, description="Request-log rows buffered in memory")

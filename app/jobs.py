@@ -391,28 +391,31 @@ class JobRunner:
 
     def _conclude(self, job: TrainingJob, version: str, out: Path, outcome: _Outcome) -> str:
         """Record the result of a finished trainer: version + activation, or the failure."""
-        common = {"progress": outcome.progress}
+        if outcome.stopped is None and outcome.returncode == 0 and outcome.summary is not None:
+            # A cancel, or a stale verdict, that came while the trainer was saving still counts.
+            outcome.stopped = self._beat(job.id, outcome)
+            if outcome.stopped is None:
+                return self._succeed(job, version, out, outcome)
+        _remove_partial(out)
         if outcome.stopped == "lost":
-            _remove_partial(out)
             log.error("training job %s was failed by another process; result discarded", job.id)
             return FAILED
-        if outcome.stopped is not None or outcome.returncode != 0 or outcome.summary is None:
-            _remove_partial(out)
-            if outcome.stopped == "cancelled":
-                self._finish(
-                    job.id, CANCELLED, error="cancelled by request", log_tail=outcome.text()
-                )
-                return CANCELLED
-            if outcome.stopped == "shutdown":
-                error = "interrupted: the process running it shut down"
-            elif outcome.stopped == "timeout":
-                error = f"timed out after {self.settings.job_timeout_seconds:g}s"
-            else:
-                error = (
-                    f"training failed (exit status {outcome.returncode}): {outcome.error_line()}"
-                )
-            self._finish(job.id, FAILED, error=error, log_tail=outcome.text(), **common)
-            return FAILED
+        if outcome.stopped == "cancelled":
+            self._finish(job.id, CANCELLED, error="cancelled by request", log_tail=outcome.text())
+            return CANCELLED
+        if outcome.stopped == "shutdown":
+            error = "interrupted: the process running it shut down"
+        elif outcome.stopped == "timeout":
+            error = f"timed out after {self.settings.job_timeout_seconds:g}s"
+        else:
+            error = f"training failed (exit status {outcome.returncode}): {outcome.error_line()}"
+        self._finish(
+            job.id, FAILED, error=error, log_tail=outcome.text(), progress=outcome.progress
+        )
+        return FAILED
+
+    def _succeed(self, job: TrainingJob, version: str, out: Path, outcome: _Outcome) -> str:
+        """Record the new version, then activate it as the job's policy says."""
         try:
             manifest = read_manifest(out)
             checksum = file_sha256(out / WEIGHTS)
@@ -434,16 +437,14 @@ class JobRunner:
                 job_id=job.id,
             )
         register_store(self.sessions, self.settings.model_store)  # e.g. bootstrap's versions
-        with self.sessions() as session, session.begin():
+        with self.sessions() as session:
             pointer = get_pointer(session, job.model)
             others = [v.version for v in list_model_versions(session, job.model)]
-            others.remove(version)
-            current = pointer.version if pointer else (others[-1] if others else None)
-            ours, _ = heartbeat(session, job.id, outcome.progress, outcome.text())
-        activated = False
-        if ours:
-            activated, note = self._apply_policy(job, version, metrics, current)
-            outcome.tail.append(f"activation: {note}")
+        others.remove(version)
+        # What serves now: the pointer, else (no activation yet) the newest older version.
+        current = pointer.version if pointer else (others[-1] if others else None)
+        activated, note = self._apply_policy(job, version, metrics, current)
+        outcome.tail.append(f"activation: {note}")
         if not activated and current is not None:
             pin_if_unset(self.sessions, job.model, current)
         finished = self._finish(
@@ -452,7 +453,7 @@ class JobRunner:
             result_version=version,
             activated=activated,
             log_tail=outcome.text(),
-            **common,
+            progress=outcome.progress,
         )
         return SUCCEEDED if finished else FAILED
 

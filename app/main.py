@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import torch
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.types import Scope
 
 from app.api import admin, feedback, health, models, parse
+from app.api.schemas import ErrorResponse
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
 from app.errors import install_error_handlers
@@ -82,8 +83,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = None
     app.state.metrics = Metrics(lambda: app.state.registry, lambda: app.state.log_writer)
     install_error_handlers(app)
-    for router in (parse.router, models.router, health.router, feedback.router, admin.router):
-        app.include_router(router)
+    # Errors the guard middleware and the error handlers answer on routes whose own
+    # declarations omit them; documented so that clients (and the schema fuzz tests) know them.
+    routers: list[tuple[APIRouter, tuple[int, ...]]] = [
+        (parse.router, ()),
+        (models.router, (503,)),  # models still loading, or the concurrency limit
+        (health.router, ()),
+        (feedback.router, (400, 408, 413)),  # bad JSON, stalled or oversized body
+        (admin.router, ()),
+    ]
+    for router, codes in routers:
+        app.include_router(router, responses={c: {"model": ErrorResponse} for c in codes})
 
     def log_failure(scope: Scope, status: int, latency_ms: float) -> None:
         """Requests to logged routes that failed before the handler logged them."""
@@ -113,5 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_concurrency=settings.max_concurrency,
         observe=app.state.metrics.observe,
         log_failure=log_failure,
+        body_timeout_s=settings.body_timeout_seconds,
     )
     return app

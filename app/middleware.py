@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +50,17 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
+class BodyTimeout(HTTPException):
+    """The rest of the request body did not arrive in time (e.g. a Content-Length larger than
+    what was sent). Without this a client could hold a concurrency slot for ever. The
+    connection is closed after the 408: where the body ends is unknown."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"request body not received within {seconds:g}s", {"connection": "close"}
+        )
+
+
 async def _send_error(
     send: Send,
     status: int,
@@ -72,7 +84,8 @@ async def _send_error(
 
 
 class GuardMiddleware:
-    """Rejects oversized bodies (413) and excess concurrency (503 + Retry-After)."""
+    """Rejects oversized (413) or stalled (408) bodies and excess concurrency (503 +
+    Retry-After). Health and metrics routes are neither limited nor counted."""
 
     def __init__(
         self,
@@ -81,10 +94,12 @@ class GuardMiddleware:
         max_concurrency: int,
         observe: Callable[[str, str, int, float], None],
         log_failure: Callable[[Scope, int, float], None],
+        body_timeout_s: float = 30.0,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_concurrency = max_concurrency
+        self.body_timeout_s = body_timeout_s
         self.observe = observe
         self.log_failure = log_failure
         self.in_flight = 0
@@ -104,7 +119,8 @@ class GuardMiddleware:
                 status_holder["sent"] = True
             await send(message)
 
-        if path not in EXEMPT and self.in_flight >= self.max_concurrency:
+        counted = path not in EXEMPT
+        if counted and self.in_flight >= self.max_concurrency:
             await _send_error(
                 send,
                 503,
@@ -136,27 +152,37 @@ class GuardMiddleware:
                 self._finish(scope, 413, started)
                 return
         received = 0
+        body_done = False
 
         async def receive_wrapper() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # e.g. waiting for a disconnect: no time limit
+                return await receive()
+            try:
+                with anyio.fail_after(self.body_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.body_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
                     raise BodyTooLarge(self.max_body)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
-        self.in_flight += 1
+        self.in_flight += counted
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
-        except BodyTooLarge:
+        except (BodyTooLarge, BodyTimeout) as exc:
             if not status_holder["sent"]:
-                await _send_error(
-                    send, 413, "payload_too_large", f"request body over {self.max_body} bytes"
-                )
-                status_holder["status"] = 413
+                code = "payload_too_large" if exc.status_code == 413 else "request_timeout"
+                extra = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+                await _send_error(send, exc.status_code, code, str(exc.detail), extra)
+                status_holder["status"] = exc.status_code
         finally:
-            self.in_flight -= 1
+            self.in_flight -= counted
         self._finish(scope, int(status_holder["status"]), started)
 
     def _finish(self, scope: Scope, status: int, started: float) -> None:

@@ -116,7 +116,10 @@ def activate_version(
         pointer = get_pointer(session, name)
     if recorded is None:
         raise VersionNotFound(f"model '{name}' has no version '{version}'")
-    if pointer is not None and pointer.version == version and registry is None:
+    served = registry.all().get(name) if registry is not None else None
+    served_version = served.version if served is not None else None
+    already = pointer is not None and pointer.version == version
+    if pointer is not None and already and (registry is None or served_version == version):
         return pointer
     try:
         if registry is not None:
@@ -130,13 +133,12 @@ def activate_version(
             load_checked(store, name, version, checksum=recorded.checksum, task=recorded.task)
     except (ArtifactError, ValueError, OSError) as err:
         raise ActivationFailed(f"{name}@{version} cannot be activated: {err}") from err
-    if pointer is not None and pointer.version == version:
-        previous = pointer.previous_version
-    elif pointer is not None:
-        previous = pointer.version
+    if pointer is not None:
+        previous = pointer.previous_version if already else pointer.version
+    elif served_version is not None and served_version != version:
+        previous = served_version
     else:
-        served = registry.all().get(name) if registry is not None else None
-        previous = served.version if served else _fallback_previous(sessions, name, version)
+        previous = _fallback_previous(sessions, name, version)
     with sessions() as session, session.begin():
         pointer = set_pointer(session, name, version, previous)
     if registry is not None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.api.schemas import ErrorResponse
 from app.errors import NotReady
 
 router = APIRouter(tags=["health"])
@@ -18,7 +20,7 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"model": ErrorResponse}})
 async def readyz(request: Request) -> dict[str, object]:
     """Models are loaded and warm; 503 until then."""
     registry = getattr(request.app.state, "registry", None)
@@ -31,7 +33,7 @@ async def readyz(request: Request) -> dict[str, object]:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     return Response(

@@ -24,7 +24,7 @@ from app.parsing import check_texts, log_row, new_request_id, parse_texts, to_ra
 
 router = APIRouter(tags=["parse"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503)
+    code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503)
 }
 
 

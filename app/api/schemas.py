@@ -145,6 +145,8 @@ class Hyperparameters(BaseModel):
     shape_dim: int | None = Field(None, ge=0, le=64)
     min_word_count: int | None = Field(None, ge=1)
     max_minutes: float | None = Field(None, gt=0)
+    lr_decay: float | None = Field(None, gt=0, le=1.0)
+    lr_patience: int | None = Field(None, ge=1)
     intent_weight: float | None = Field(None, ge=0, description="Slot taggers only")
 
 

@@ -165,7 +165,7 @@ def test_export_adds_corrections_to_the_train_split(
     assert _feedback(client, request_id=request_id, sentiment="positive").status_code == 201
     with sessions() as session:
         row = get_request_log(session, request_id)
-        assert isinstance(row, RequestLog)
+        assert isinstance(row, RequestLog) and row.response is not None
         logged_intent = row.response["intent"]["name"]
 
     dest, added = export_with_feedback(sessions, data_dir / "tiny", "slots", tmp_path / "tiny")

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from admin_support import AUTH, FAST, V1, parse_version, wait_for, wait_job
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import ActiveModel, TrainingJob
+from app.db import ActiveModel, ModelVersion, TrainingJob
 from models.artifact import WEIGHTS, file_sha256
 
 pytestmark = pytest.mark.timeout(180)
@@ -208,3 +209,52 @@ def test_a_sentiment_version_cannot_be_activated_as_the_tagger(
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "activation_failed"
     assert parse_version(client) == V1
+
+
+def _set_recorded_metrics(
+    client: TestClient, sessions: sessionmaker[Session], name: str, metrics: dict[str, float]
+) -> None:
+    """Give the recorded version V1 of ``name`` these valid scores."""
+    client.get("/v1/admin/models", headers=AUTH)  # records the versions found on disk
+    with sessions() as session, session.begin():
+        row = session.scalars(
+            select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == V1)
+        ).one()
+        row.metrics = metrics
+
+
+@pytest.mark.slow
+def test_if_better_keeps_a_better_active_version(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    _set_recorded_metrics(client, sessions, "demo", {"slot_f1": 1.0})
+    job = wait_job(client, _train(client, activate="if_better"))
+    assert job["status"] == "succeeded", job
+    assert job["activated"] is False
+    assert f"kept demo@{V1}: valid slot_f1" in job["log_tail"]
+    assert _versions(client) == [V1, job["result_version"]]
+    with sessions() as session:
+        pointer = session.get(ActiveModel, "demo")
+        # Pinned, so that a restart keeps serving V1 rather than the newest folder.
+        assert pointer is not None and pointer.version == V1
+    assert parse_version(client) == V1
+
+
+@pytest.mark.slow
+def test_if_better_activates_a_better_sentiment_model(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    _set_recorded_metrics(client, sessions, "demo-sentiment", {"macro_f1": -1.0})
+    job_id = _train(client, task="sentiment", model="demo-sentiment", activate="if_better")
+    job = wait_job(client, job_id)
+    assert job["status"] == "succeeded", job
+    assert job["activated"] is True
+    assert "macro_f1" in job["progress"]["valid"]
+    new = f"demo-sentiment@{job['result_version']}"
+
+    def sentiment_ref() -> str:
+        response = client.post("/v1/parse", json={"text": "thanks, great flight!"})
+        ref: str = response.json()["model"]["sentiment"]
+        return ref
+
+    wait_for(lambda: sentiment_ref() == new, 5, "the new sentiment model to serve")

@@ -165,6 +165,11 @@ def test_a_valid_request_is_queued(client: TestClient) -> None:
     assert job["hyperparameters"] == {"epochs": 1}
 
 
+def test_every_trainer_setting_but_threads_and_device_is_exposed() -> None:
+    trainer = set(SlotTrainConfig.model_fields) | set(SentimentTrainConfig.model_fields)
+    assert set(Hyperparameters.model_fields) == trainer - {"threads", "device"}
+
+
 @pytest.mark.parametrize("name", sorted(Hyperparameters.model_fields))
 def test_hyperparameter_bounds_match_the_trainer(name: str) -> None:
     """The API checks what ``TrainConfig`` checks, so a job it accepts does not fail on it."""

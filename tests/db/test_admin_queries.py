@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -126,7 +127,12 @@ def test_stale_running_jobs_fail(log_engine: Engine) -> None:
 
 def test_versions_are_unique_and_the_pointer_is_an_upsert(log_engine: Engine) -> None:
     sessions = make_session_factory(log_engine)
-    fields = {"name": "demo", "task": "slots", "checksum": "ab" * 32, "metrics": {"slot_f1": 0.5}}
+    fields: dict[str, Any] = {
+        "name": "demo",
+        "task": "slots",
+        "checksum": "ab" * 32,
+        "metrics": {"slot_f1": 0.5},
+    }
     with sessions() as session, session.begin():
         first = record_version(session, version="20260101T000000000001Z", **fields)
         again = record_version(session, version="20260101T000000000001Z", **fields)
@@ -163,5 +169,6 @@ def test_feedback_joins_its_logged_request(log_engine: Engine) -> None:
         add_feedback(session, Feedback(request_id="gone", text="yo", slots=[]))
     with sessions() as session:
         (fb1, log1), (fb2, log2) = feedback_with_logs(session)
-    assert (fb1.intent, log1 is not None and log1.response["intent"]["name"]) == ("bye", "greet")
+    assert log1 is not None and log1.response is not None
+    assert (fb1.intent, log1.response["intent"]["name"]) == ("bye", "greet")
     assert (fb2.slots, log2) == ([], None)
