@@ -131,7 +131,12 @@ class GuardMiddleware:
             self._finish(scope, 503, started)
             return
         headers = dict(scope.get("headers") or [])
-        if scope.get("method") == "POST" and not _is_json(headers.get(b"content-type", b"")):
+        has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+        if (
+            scope.get("method") == "POST"
+            and has_body  # bodiless POSTs (cancel, rollback) need no content type
+            and not _is_json(headers.get(b"content-type", b""))
+        ):
             await _send_error(
                 send, 415, "unsupported_media_type", "expected Content-Type: application/json"
             )
