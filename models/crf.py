@@ -1,9 +1,8 @@
-"""Batched CRF inference in tensors: constrained Viterbi, forward-backward, span marginals.
+"""Batched CRF algorithms: constrained Viterbi, forward-backward, span marginals, likelihood.
 
-pytorch-crf (``torchcrf.CRF``) owns the parameters and the training likelihood. Its
-``decode`` walks every sequence separately and calls ``.item()`` per token; the functions
-here run the whole batch as tensor operations and apply BIO constraints, so an ``I-x`` tag
-can only follow ``B-x`` or ``I-x`` and no invalid span is ever produced.
+pytorch-crf (``torchcrf.CRF``) owns the parameters. The training likelihood here is torch (it
+needs autograd); decoding and marginals run on the whole batch in NumPy. BIO constraints are
+applied, so an ``I-x`` tag can only follow ``B-x`` or ``I-x`` and no invalid span is produced.
 
 Shapes: ``emissions`` is ``(batch, seq_len, num_tags)``, ``mask`` is a boolean
 ``(batch, seq_len)`` whose first column is all true and whose true entries are a prefix of
@@ -15,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -68,7 +68,7 @@ def bio_constraints(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
     return torch.tensor(allowed_start, dtype=torch.bool), torch.tensor(allowed, dtype=torch.bool)
 
 
-def _check(emissions: Tensor, mask: Tensor, params: CRFParams) -> None:
+def _check(emissions: Tensor, mask: Tensor, params: CRFParams | CRFArrays) -> None:
     if emissions.dim() != 3:
         raise ValueError(
             f"expected emissions of shape (batch, seq_len, num_tags), got {tuple(emissions.shape)}"
@@ -111,31 +111,108 @@ def _log_matmul(log_a: Tensor, log_b: Tensor, exp_b: Tensor, b_max: Tensor) -> T
     return out
 
 
-def viterbi_decode(emissions: Tensor, mask: Tensor, params: CRFParams) -> list[list[int]]:
+@dataclass(frozen=True)
+class CRFArrays:
+    """:class:`CRFParams` as float64 NumPy arrays, for inference.
+
+    Decoding and marginals run in NumPy: per time step they are a handful of operations on
+    ``(batch, num_tags, num_tags)`` arrays, and NumPy's per-call overhead is several times
+    lower than torch's on such small arrays (measured: ``benchmarks/decode.py``).
+    """
+
+    start: np.ndarray
+    transitions: np.ndarray
+    end: np.ndarray
+    exp_transitions: np.ndarray  # exp(transitions - t_max)
+    t_max: float
+
+    @classmethod
+    def of(cls, params: CRFParams) -> CRFArrays:
+        """Convert (detached, CPU, float64)."""
+        trans = params.transitions.detach().cpu().double().numpy()
+        t_max = float(trans.max())
+        return cls(
+            params.start.detach().cpu().double().numpy(),
+            trans,
+            params.end.detach().cpu().double().numpy(),
+            np.exp(trans - t_max),
+            t_max,
+        )
+
+
+def _np(x: Tensor | np.ndarray) -> np.ndarray:
+    return x.detach().cpu().double().numpy() if isinstance(x, Tensor) else np.asarray(x, np.float64)
+
+
+def _np_log_matmul(
+    log_a: np.ndarray, log_b: np.ndarray, exp_b: np.ndarray, b_max: float
+) -> np.ndarray:
+    """``logsumexp(log_a[:, :, None] + log_b, axis=1)`` as one matrix product, exact where the
+    product underflowed (see :func:`_log_matmul`)."""
+    a_max = log_a.max(axis=1, keepdims=True)
+    summed = np.exp(log_a - a_max) @ exp_b
+    underflow = summed < _TINY
+    out: np.ndarray = np.log(np.maximum(summed, _TINY)) + a_max + b_max
+    if underflow.any():
+        full = log_a[:, :, None] + log_b[None]
+        f_max = full.max(axis=1)
+        exact = np.log(np.exp(full - f_max[:, None, :]).sum(axis=1)) + f_max
+        out = np.where(underflow, exact, out)
+    return out
+
+
+def viterbi_decode(
+    emissions: Tensor, mask: Tensor, params: CRFParams | CRFArrays
+) -> list[list[int]]:
     """Best tag sequence of every sequence in the batch, each as long as its mask."""
-    _check(emissions, mask, params)
-    batch, seq_len, num_tags = emissions.shape
-    score = params.start + emissions[:, 0]  # (batch, num_tags)
-    identity = torch.arange(num_tags).expand(batch, num_tags)
+    arrays = params if isinstance(params, CRFArrays) else CRFArrays.of(params)
+    _check(emissions, mask, arrays)
+    em, on = _np(emissions), mask.cpu().numpy()
+    batch, seq_len, num_tags = em.shape
+    score = arrays.start + em[:, 0]  # (batch, num_tags)
+    identity = np.broadcast_to(np.arange(num_tags), (batch, num_tags))
     backpointers = []
     for t in range(1, seq_len):
         # (batch, prev, cur): best previous tag for every current tag.
-        candidates = score.unsqueeze(2) + params.transitions + emissions[:, t].unsqueeze(1)
-        best, prev = candidates.max(dim=1)
-        step = mask[:, t].unsqueeze(1)
-        score = torch.where(step, best, score)
+        candidates = score[:, :, None] + arrays.transitions[None]
+        prev = candidates.argmax(axis=1)
+        best = np.take_along_axis(candidates, prev[:, None, :], axis=1)[:, 0] + em[:, t]
+        step = on[:, t, None]
+        score = np.where(step, best, score)
         # Past the end of a sequence, point each tag to itself so backtracking passes through.
-        backpointers.append(torch.where(step, prev, identity))
-    score = score + params.end
-    last = score.argmax(dim=1)  # (batch,)
+        backpointers.append(np.where(step, prev, identity))
+    last = (score + arrays.end).argmax(axis=1)
     path = [last]
     for prev in reversed(backpointers):
-        last = prev.gather(1, last.unsqueeze(1)).squeeze(1)
+        last = np.take_along_axis(prev, last[:, None], axis=1)[:, 0]
         path.append(last)
     path.reverse()
-    tags = torch.stack(path, dim=1).tolist()  # (batch, seq_len)
-    lengths = mask.sum(dim=1).tolist()
+    tags = np.stack(path, axis=1).tolist()
+    lengths = on.sum(axis=1).tolist()
     return [row[:n] for row, n in zip(tags, lengths, strict=True)]
+
+
+def forward_backward_arrays(
+    emissions: np.ndarray, mask: np.ndarray, arrays: CRFArrays
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`forward_backward` on NumPy arrays (float64)."""
+    batch, seq_len, _ = emissions.shape
+    alphas = [arrays.start + emissions[:, 0]]
+    for t in range(1, seq_len):
+        nxt = _np_log_matmul(alphas[-1], arrays.transitions, arrays.exp_transitions, arrays.t_max)
+        alphas.append(np.where(mask[:, t, None], nxt + emissions[:, t], alphas[-1]))
+    end = np.broadcast_to(arrays.end, (batch, arrays.end.shape[0]))
+    betas = [end]
+    trans_t, exp_t = arrays.transitions.T, arrays.exp_transitions.T
+    for t in range(seq_len - 2, -1, -1):
+        nxt = _np_log_matmul(emissions[:, t + 1] + betas[-1], trans_t, exp_t, arrays.t_max)
+        betas.append(np.where(mask[:, t + 1, None], nxt, end))
+    betas.reverse()
+    alpha, beta = np.stack(alphas, axis=1), np.stack(betas, axis=1)
+    both = alpha[:, 0] + beta[:, 0]
+    z_max = both.max(axis=1)
+    log_z = np.log(np.exp(both - z_max[:, None]).sum(axis=1)) + z_max
+    return alpha, beta, log_z
 
 
 def forward_backward(
@@ -144,34 +221,20 @@ def forward_backward(
     """Log forward and backward scores ``(batch, seq_len, num_tags)`` and ``log Z`` ``(batch,)``.
 
     ``alpha[b, t, k]`` includes the emission at ``t``; ``beta[b, t, k]`` covers ``t+1`` onwards
-    plus the end score. Entries past a sequence's end are not meaningful.
+    plus the end score. Entries past a sequence's end are not meaningful. Float64.
     """
-    _check(emissions, mask, params)
-    batch, seq_len, _ = emissions.shape
-    exp_trans, t_max = _exp_transitions(params)
-    alphas = [params.start + emissions[:, 0]]
-    for t in range(1, seq_len):
-        nxt = _log_matmul(alphas[-1], params.transitions, exp_trans, t_max) + emissions[:, t]
-        alphas.append(torch.where(mask[:, t].unsqueeze(1), nxt, alphas[-1]))
-    end = params.end.expand(batch, -1)
-    betas = [end]
-    trans_t, exp_trans_t = params.transitions.t(), exp_trans.t()
-    for t in range(seq_len - 2, -1, -1):
-        nxt = _log_matmul(emissions[:, t + 1] + betas[-1], trans_t, exp_trans_t, t_max)
-        betas.append(torch.where(mask[:, t + 1].unsqueeze(1), nxt, end))
-    betas.reverse()
-    alpha = torch.stack(alphas, dim=1)
-    beta = torch.stack(betas, dim=1)
-    log_z = torch.logsumexp(alpha[:, 0] + beta[:, 0], dim=1)
-    return alpha, beta, log_z
+    arrays = CRFArrays.of(params)
+    _check(emissions, mask, arrays)
+    alpha, beta, log_z = forward_backward_arrays(_np(emissions), mask.cpu().numpy(), arrays)
+    return torch.from_numpy(alpha), torch.from_numpy(beta), torch.from_numpy(log_z)
 
 
 def span_log_prob(
-    emissions: Tensor,
-    alpha: Tensor,
-    beta: Tensor,
-    log_z: Tensor,
-    params: CRFParams,
+    emissions: Tensor | np.ndarray,
+    alpha: Tensor | np.ndarray,
+    beta: Tensor | np.ndarray,
+    log_z: Tensor | np.ndarray | float,
+    params: CRFParams | CRFArrays,
     length: int,
     path: Sequence[int],
     start: int,
@@ -185,20 +248,22 @@ def span_log_prob(
     ``end`` (if any) must be one of ``outside`` (for a slot ``x``: every tag but ``I-x``).
     The tag before ``start`` is free (a ``B-x`` span may follow anything).
     """
-    score = alpha[start, path[0]]
+    arrays = params if isinstance(params, CRFArrays) else CRFArrays.of(params)
+    em, al, be = _np(emissions), _np(alpha), _np(beta)
+    score = float(al[start, path[0]])
     for offset in range(1, end - start):
         t = start + offset
-        score = (
-            score + params.transitions[path[offset - 1], path[offset]] + emissions[t, path[offset]]
-        )
+        score += arrays.transitions[path[offset - 1], path[offset]] + em[t, path[offset]]
     last = path[-1]
     if end >= length:
-        score = score + params.end[last]
+        score += arrays.end[last]
     else:
-        idx = torch.as_tensor(list(outside), dtype=torch.long)
-        tail = params.transitions[last, idx] + emissions[end, idx] + beta[end, idx]
-        score = score + torch.logsumexp(tail, dim=0)
-    return float(score - log_z)
+        idx = np.asarray(outside, dtype=np.int64)
+        tail = arrays.transitions[last, idx] + em[end, idx] + be[end, idx]
+        t_max = tail.max()
+        score += float(np.log(np.exp(tail - t_max).sum()) + t_max)
+    z = float(log_z.item()) if isinstance(log_z, Tensor | np.ndarray) else float(log_z)
+    return score - z
 
 
 def log_likelihood(emissions: Tensor, tag_ids: Tensor, mask: Tensor, params: CRFParams) -> Tensor:

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from models.crf import CRFParams, forward_backward, span_log_prob, viterbi_decode
+from models.crf import CRFArrays, forward_backward_arrays, span_log_prob, viterbi_decode
 from models.features import TokenBatch, encode_tokens
 from models.sentiment import LSTMSentimentClassifier
 from models.slot_tagger import BiLSTMCRFTagger
@@ -85,6 +86,8 @@ class SlotTaggerPredictor:
     ) -> None:
         self.model = model.eval()
         self.words, self.chars, self.tags, self.intents = words, chars, tags, intents
+        self._arrays: CRFArrays | None = None
+        self._arrays_key: tuple[int, ...] = ()
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> TokenBatch:
         """Token strings -> network input."""
@@ -105,28 +108,49 @@ class SlotTaggerPredictor:
             raise ValueError("expected every text to contain at least one token")
         batch = self.encode([[t.text for t in toks] for toks in token_lists])
         with torch.inference_mode():
-            emissions, intent_logits = self.model(batch)
-            params = self.model.crf_params()
-            paths = viterbi_decode(emissions, batch.mask, params)
-            alpha, beta, log_z = forward_backward(emissions, batch.mask, params)
+            emissions_t, intent_logits = self.model(batch)
             rankings = self._rankings(intent_logits, top_k)
-            return [
-                self._result(
-                    text, toks, path, emissions[b], alpha[b], beta[b], log_z[b], params, rankings[b]
-                )
-                for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True))
-            ]
+        arrays = self._crf_arrays()
+        paths = viterbi_decode(emissions_t, batch.mask, arrays)
+        emissions = emissions_t.double().numpy()
+        alpha, beta, log_z = forward_backward_arrays(emissions, batch.mask.numpy(), arrays)
+        return [
+            self._result(
+                text,
+                toks,
+                path,
+                emissions[b],
+                alpha[b],
+                beta[b],
+                float(log_z[b]),
+                arrays,
+                rankings[b],
+            )
+            for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True))
+        ]
+
+    def _crf_arrays(self) -> CRFArrays:
+        """Constrained CRF scores as arrays, converted again only after the weights change."""
+        crf = self.model.crf
+        key = tuple(
+            p._version for p in (crf.start_transitions, crf.transitions, crf.end_transitions)
+        )
+        if self._arrays is None or self._arrays_key != key:
+            with torch.inference_mode():
+                self._arrays = CRFArrays.of(self.model.crf_params())
+            self._arrays_key = key
+        return self._arrays
 
     def _result(
         self,
         text: str,
         toks: list[Token],
         path: list[int],
-        emissions: torch.Tensor,
-        alpha: torch.Tensor,
-        beta: torch.Tensor,
-        log_z: torch.Tensor,
-        params: CRFParams,
+        emissions: np.ndarray,
+        alpha: np.ndarray,
+        beta: np.ndarray,
+        log_z: float,
+        params: CRFArrays,
         ranking: list[tuple[str, float]],
     ) -> Parse:
         """Spans with character offsets and marginal confidences for one utterance."""

@@ -93,7 +93,9 @@ class BiLSTMCRFTagger(nn.Module):
         Training the constrained CRF that the decoder uses keeps span marginals calibrated.
         """
         emissions, intent_logits = self(batch)
-        return self.joint_loss(emissions, intent_logits, batch.mask, tag_ids, intent_ids, intent_weight)
+        return self.joint_loss(
+            emissions, intent_logits, batch.mask, tag_ids, intent_ids, intent_weight
+        )
 
     def joint_loss(
         self,
