@@ -18,7 +18,9 @@ from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.store import latest_version, list_models, version_dir
 
 log = logging.getLogger("slotfill.registry")
-WARMUP_TEXTS = ("book a flight from boston to denver tomorrow at 7pm", "thanks")
+# Warm-up inputs of several lengths: the first calls at each sequence length allocate.
+_WARMUP_WORDS = "book a flight from boston to denver tomorrow at 7pm please for two people".split()
+WARMUP_TEXTS = tuple(" ".join(_WARMUP_WORDS[:n]) for n in range(1, len(_WARMUP_WORDS) + 1))
 
 
 class StartupError(RuntimeError):
@@ -60,13 +62,15 @@ def load_version(store: Path, name: str, version: str) -> LoadedModel:
     """Load and warm up one version; raises ``ArtifactError`` or ``ValueError``."""
     artifact = load_artifact(version_dir(store, name, version))
     predictor = artifact.predictor
-    for _ in range(2):  # the first calls allocate; do them before traffic arrives
+    for _ in range(3):  # the first calls allocate; do them before traffic arrives
         if isinstance(predictor, SlotTaggerPredictor):
             predictor.parse(list(WARMUP_TEXTS))
-            predictor.parse(WARMUP_TEXTS[:1])
+            for text in WARMUP_TEXTS:
+                predictor.parse([text])
         else:
             predictor.classify(list(WARMUP_TEXTS))
-            predictor.classify(WARMUP_TEXTS[:1])
+            for text in WARMUP_TEXTS:
+                predictor.classify([text])
     return LoadedModel(name, version, artifact)
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, fingerprint, read_slot_folder, read_tsv
 
@@ -160,6 +159,9 @@ def _train(args: argparse.Namespace) -> int:
             "valid": fingerprint(args.data / "valid.tsv"),
             "name": args.data.name,
         }
+    from training import distributed  # imports torch: not at module level (the server's
+    # `slotfill serve` master process builds this parser too and must stay light)
+
     if not distributed.is_main():
         return 0  # under torchrun every rank holds the same weights; rank 0 writes them
     path = save_fit(args.out, args.task, result, config, data)
