@@ -19,7 +19,10 @@ from models.store import latest_version, list_models, version_dir
 
 log = logging.getLogger("slotfill.registry")
 # Warm-up inputs of several lengths: the first calls at each sequence length allocate.
-_WARMUP_WORDS = "book a flight from boston to denver tomorrow at 7pm please for two people".split()
+_WARMUP_WORDS = [
+    *("book", "a", "flight", "from", "boston", "to", "denver"),
+    *("tomorrow", "at", "7pm", "please", "for", "two", "people"),
+]
 WARMUP_TEXTS = tuple(" ".join(_WARMUP_WORDS[:n]) for n in range(1, len(_WARMUP_WORDS) + 1))
 
 
