@@ -103,8 +103,11 @@ class InvalidFeedback(APIError):
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
-    """The one error shape."""
-    return {"error": {"code": code, "message": message}}
+    """The one error shape. Messages may quote what the client sent (a model or field name);
+    lone surrogates in it (from ``"\\ud800"`` escapes) are written as escapes, since UTF-8
+    cannot encode them and rendering the error would otherwise fail with a 500."""
+    safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return {"error": {"code": code, "message": safe}}
 
 
 def error_response(

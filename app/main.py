@@ -14,12 +14,14 @@ from starlette.types import Scope
 
 from app.api import admin, feedback, health, models, parse
 from app.api.schemas import ErrorResponse
+from app.batcher import MicroBatcher
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
 from app.errors import install_error_handlers
 from app.jobs import EmbeddedRunner
 from app.metrics import Metrics
 from app.middleware import GuardMiddleware
+from app.parsing import run_models
 from app.registry import ModelRegistry
 from app.request_log import RequestLogWriter
 from app.versions import VersionPoller, read_pins
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.load_all(read_pins(sessions))  # the active versions, else the latest on disk
         app.state.registry = registry
         app.state.sessions = sessions
+        batcher = MicroBatcher(run_models, max_texts=settings.max_batch_items)
+        app.state.batcher = batcher
         writer = RequestLogWriter(
             engine, settings.log_queue_size, settings.log_batch_size, settings.log_spill_dir
         )
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if runner is not None:
                 runner.stop()
             poller.stop()
+            batcher.close()  # after uvicorn drained in-flight requests
             writer.stop(timeout=30)
             engine.dispose()
 
@@ -81,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = None
     app.state.log_writer = None
     app.state.sessions = None
+    app.state.batcher = None
     app.state.metrics = Metrics(lambda: app.state.registry, lambda: app.state.log_writer)
     install_error_handlers(app)
     # Errors the guard middleware and the error handlers answer on routes whose own

@@ -24,6 +24,15 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def check_unicode(value: str, where: str) -> None:
+    """Reject a string UTF-8 cannot encode (lone surrogates from ``"\\ud800"`` escapes in
+    JSON): it could not be stored, nor echoed in a response (422, never 500)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidText(f"'{where}' is not valid Unicode text ({err.reason})") from err
+
+
 def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> None:
     """Reject empty, over-long or unencodable texts and oversized batches (4xx, never 500)."""
     if batch and not texts:
@@ -38,10 +47,7 @@ def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> Non
             raise TextTooLong(
                 f"'{where}' has {len(text)} characters; the limit is {settings.max_text_chars}"
             )
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as err:  # lone surrogates from "\ud800" escapes in JSON
-            raise InvalidText(f"'{where}' is not valid Unicode text ({err.reason})") from err
+        check_unicode(text, where)
         if "\x00" in text:
             raise InvalidText(f"'{where}' contains a NUL character")
 
@@ -55,12 +61,10 @@ def resolve_model(registry: ModelRegistry, name: str | None) -> LoadedModel:
         raise ModelNotFound(f"model '{name}' is not served; served models: {served}") from err
 
 
-def parse_texts(
-    registry: ModelRegistry, texts: Sequence[str], model_name: str | None
+def run_models(
+    tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Full ``/v1/parse`` result bodies (minus ``request_id``), in one batch through each net."""
-    tagger = resolve_model(registry, model_name)
-    sentiment = registry.sentiment()
+    """Result bodies of ``texts`` from these exact model versions."""
     parses = tagger.tagger.parse(list(texts))
     feelings = sentiment.classifier.classify(list(texts)) if sentiment else [None] * len(texts)
     model_ref = {

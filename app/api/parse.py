@@ -19,13 +19,32 @@ from app.api.schemas import (
     RasaParseRequest,
     RasaParseResponse,
 )
+from app.batcher import MicroBatcher
 from app.deps import RegistryDep, SettingsDep, WriterDep
-from app.parsing import check_texts, log_row, new_request_id, parse_texts, to_rasa
+from app.parsing import (
+    check_texts,
+    check_unicode,
+    log_row,
+    new_request_id,
+    resolve_model,
+    to_rasa,
+)
+from app.registry import ModelRegistry
 
 router = APIRouter(tags=["parse"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503)
 }
+
+
+def _run(
+    request: Request, registry: ModelRegistry, texts: list[str], model: str | None
+) -> list[dict[str, Any]]:
+    """Resolve the model versions now (404 before queueing), then parse through the app's
+    micro-batcher, so concurrent requests share one pass through the networks."""
+    tagger = resolve_model(registry, model)
+    batcher: MicroBatcher = request.app.state.batcher
+    return batcher.parse(tagger, registry.sentiment(), texts)
 
 
 def _client(request: Request) -> str | None:
@@ -67,7 +86,7 @@ def parse(
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
     request_id = new_request_id()
-    result = parse_texts(registry, [body.text], body.model)[0] | {"request_id": request_id}
+    result = _run(request, registry, [body.text], body.model)[0] | {"request_id": request_id}
     _finish(request, writer, settings, request_id, [result])
     return result
 
@@ -84,7 +103,7 @@ def parse_batch(
     check_texts(body.texts, settings, batch=True)
     request_id = new_request_id()
     results = [
-        r | {"request_id": request_id} for r in parse_texts(registry, body.texts, body.model)
+        r | {"request_id": request_id} for r in _run(request, registry, body.texts, body.model)
     ]
     _finish(request, writer, settings, request_id, results)
     return {"results": results}
@@ -100,7 +119,9 @@ def rasa_parse(
 ) -> dict[str, Any]:
     """Rasa NLU compatible parse, for chatbot backends written against Rasa's HTTP API."""
     check_texts([body.text], settings, batch=False)
+    if body.message_id is not None:
+        check_unicode(body.message_id, "message_id")  # echoed in the answer
     request_id = new_request_id()
-    result = parse_texts(registry, [body.text], body.model)[0] | {"request_id": request_id}
+    result = _run(request, registry, [body.text], body.model)[0] | {"request_id": request_id}
     _finish(request, writer, settings, request_id, [result])
     return to_rasa(result, body.message_id)

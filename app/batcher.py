@@ -1,0 +1,101 @@
+"""Micro-batching: concurrent parse requests share one pass through the networks.
+
+Handlers run in the thread pool and hand their texts to one batching thread per worker
+process. That thread takes whatever is waiting (never waiting for more), groups it by the
+model versions each request resolved, runs one batch per group and hands every request its
+own results. With one request in flight this adds only a thread hand-off; with many, the
+per-call overhead of the networks is paid once per batch instead of once per request, and
+torch runs in one thread instead of competing with itself across pool threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.registry import LoadedModel
+
+log = logging.getLogger("slotfill.batcher")
+Results = list[dict[str, Any]]
+RunBatch = Callable[[LoadedModel, LoadedModel | None, Sequence[str]], Results]
+
+
+@dataclass
+class _Job:
+    tagger: LoadedModel
+    sentiment: LoadedModel | None
+    texts: Sequence[str]
+    future: Future[Results] = field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.tagger.ref, self.sentiment.ref if self.sentiment else None
+
+
+class MicroBatcher:
+    """Runs ``run_batch`` for groups of queued jobs on one background thread."""
+
+    def __init__(self, run_batch: RunBatch, max_texts: int = 64) -> None:
+        self._run_batch = run_batch
+        self._max_texts = max_texts
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
+        self._thread.start()
+
+    def parse(
+        self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
+    ) -> Results:
+        """Results for ``texts`` (blocking the calling pool thread until they are ready)."""
+        job = _Job(tagger, sentiment, texts)
+        self._queue.put(job)
+        return job.future.result()
+
+    def close(self) -> None:
+        """Stop the thread after the jobs already queued."""
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs, size, stop = [first], len(first.texts), False
+            while size < self._max_texts:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                size += len(nxt.texts)
+            groups: dict[tuple[str, str | None], list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault(job.key, []).append(job)
+            for group in groups.values():
+                self._run_group(group)
+            if stop:
+                return
+
+    def _run_group(self, group: list[_Job]) -> None:
+        texts = [text for job in group for text in job.texts]
+        try:
+            results = self._run_batch(group[0].tagger, group[0].sentiment, texts)
+        except Exception as err:
+            if len(group) == 1:
+                group[0].future.set_exception(err)
+                return
+            for job in group:  # isolate the failing request; the others still succeed
+                self._run_group([job])
+            return
+        start = 0
+        for job in group:
+            job.future.set_result(results[start : start + len(job.texts)])
+            start += len(job.texts)

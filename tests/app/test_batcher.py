@@ -1,0 +1,72 @@
+"""Micro-batching: concurrent requests share batches yet each gets exactly its own answer."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from app_support import VERSION
+from fastapi.testclient import TestClient
+
+from app.batcher import MicroBatcher
+from app.parsing import run_models
+from app.registry import load_version
+
+TEXTS = [
+    "book a table for two at 7pm tomorrow",
+    "my flight to denver was cancelled again",
+    "hello",
+    "Book a table for 4 people at 8:30pm, please!",
+    "thanks so much",
+    "a table for   six tonight",
+]
+
+
+def _strip(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "request_id"}
+
+
+def test_concurrent_requests_get_the_same_answers_as_sequential_ones(client: TestClient) -> None:
+    expected = {t: _strip(client.post("/v1/parse", json={"text": t}).json()) for t in TEXTS}
+    work = TEXTS * 8
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda t: client.post("/v1/parse", json={"text": t}), work))
+    assert [a.status_code for a in answers] == [200] * len(work)
+    for text, answer in zip(work, answers, strict=True):
+        got = _strip(answer.json())
+        assert got["text"] == text
+        assert got["intent"]["name"] == expected[text]["intent"]["name"]
+        assert [(s["slot"], s["start"], s["end"]) for s in got["slots"]] == [
+            (s["slot"], s["start"], s["end"]) for s in expected[text]["slots"]
+        ]
+        for a, b in zip(got["slots"], expected[text]["slots"], strict=True):
+            assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-5)
+
+
+def test_a_failing_request_does_not_fail_the_others_in_its_batch(model_store: Path) -> None:
+    tagger = load_version(model_store, "tiny", VERSION)
+    sentiment = load_version(model_store, "tiny-sentiment", VERSION)
+    gate = threading.Event()
+
+    def run_batch(t: Any, s: Any, texts: Any) -> list[dict[str, Any]]:
+        gate.wait(5)  # hold the first batch so the others queue up behind it
+        return run_models(t, s, texts)
+
+    batcher = MicroBatcher(run_batch)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            first = pool.submit(batcher.parse, tagger, sentiment, ["hello"])
+            good = pool.submit(batcher.parse, tagger, sentiment, ["book a table for two"])
+            bad = pool.submit(batcher.parse, tagger, sentiment, ["   "])  # no tokens: ValueError
+            also_good = pool.submit(batcher.parse, tagger, sentiment, ["thanks"])
+            gate.set()
+            assert first.result(10)[0]["text"] == "hello"
+            assert good.result(10)[0]["text"] == "book a table for two"
+            assert also_good.result(10)[0]["text"] == "thanks"
+            with pytest.raises(ValueError, match="at least one token"):
+                bad.result(10)
+    finally:
+        batcher.close()
