@@ -125,6 +125,7 @@ class CRFArrays:
     end: np.ndarray
     exp_transitions: np.ndarray  # exp(transitions - t_max)
     t_max: float
+    transitions_t32: np.ndarray  # transitions.T as contiguous float32, for Viterbi
 
     @classmethod
     def of(cls, params: CRFParams) -> CRFArrays:
@@ -137,6 +138,7 @@ class CRFArrays:
             params.end.detach().cpu().double().numpy(),
             np.exp(trans - t_max),
             t_max,
+            np.ascontiguousarray(trans.T, dtype=np.float32),
         )
 
 
@@ -167,16 +169,18 @@ def viterbi_decode(
     """Best tag sequence of every sequence in the batch, each as long as its mask."""
     arrays = params if isinstance(params, CRFArrays) else CRFArrays.of(params)
     _check(emissions, mask, arrays)
-    em, on = _np(emissions), mask.cpu().numpy()
+    # float32 and a (batch, cur, prev) layout: the max runs over contiguous memory.
+    em, on = emissions.detach().cpu().float().numpy(), mask.cpu().numpy()
+    trans_t = arrays.transitions_t32
     batch, seq_len, num_tags = em.shape
-    score = arrays.start + em[:, 0]  # (batch, num_tags)
+    score = arrays.start.astype(np.float32) + em[:, 0]  # (batch, num_tags)
     identity = np.broadcast_to(np.arange(num_tags), (batch, num_tags))
     backpointers = []
     for t in range(1, seq_len):
-        # (batch, prev, cur): best previous tag for every current tag.
-        candidates = score[:, :, None] + arrays.transitions[None]
-        prev = candidates.argmax(axis=1)
-        best = np.take_along_axis(candidates, prev[:, None, :], axis=1)[:, 0] + em[:, t]
+        # (batch, cur, prev): best previous tag for every current tag.
+        candidates = score[:, None, :] + trans_t[None]
+        prev = candidates.argmax(axis=2)
+        best = np.take_along_axis(candidates, prev[:, :, None], axis=2)[:, :, 0] + em[:, t]
         step = on[:, t, None]
         score = np.where(step, best, score)
         # Past the end of a sequence, point each tag to itself so backtracking passes through.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # A word: letters/digits joined by inner apostrophes, dots, colons, hyphens or slashes
 # ("o'clock", "7:30pm", "st.louis", "e-mail", "1/2"), optionally ending in a dot when it is
@@ -80,6 +81,7 @@ def word_tokens(text: str) -> list[Token]:
     return [tok for tok in tokenize(text) if not tok.is_punct]
 
 
+@lru_cache(maxsize=1 << 16)  # chat traffic repeats words: compute each once
 def normalize(token: str) -> str:
     """Vocabulary key of a token: NFKC, lower case, digits -> ``0``, edge punctuation off.
 
@@ -93,11 +95,13 @@ def normalize(token: str) -> str:
     return stripped or key
 
 
+@lru_cache(maxsize=1 << 16)  # chat traffic repeats words: compute each once
 def char_normalize(token: str) -> str:
     """What the character encoder sees: NFKC and lower case, digits kept."""
     return unicodedata.normalize("NFKC", token).lower()
 
 
+@lru_cache(maxsize=1 << 16)  # chat traffic repeats words: compute each once
 def shape(token: str) -> int:
     """Index into :data:`SHAPES` of a token's shape."""
     has_alpha = any(ch.isalpha() for ch in token)
