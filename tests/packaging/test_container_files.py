@@ -101,3 +101,11 @@ def test_admin_token_has_no_default() -> None:
     match = re.search(r"SLOTFILL_ADMIN_TOKEN:\s*(\S+)", env)
     assert match is not None
     assert match.group(1).startswith("${SLOTFILL_ADMIN_TOKEN:?"), "the admin token must be required"
+
+
+def test_readme_documents_every_setting() -> None:
+    from app.config import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [n for n in Settings.model_fields if f"`SLOTFILL_{n.upper()}`" not in readme]
+    assert not missing, f"README's settings table lacks {missing}"
