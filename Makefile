@@ -41,8 +41,9 @@ test: lint typecheck pytest
 bench: install
 	SLOTFILL_DATA_DIR=$(BENCH_DATA_DIR) $(BIN)/python -m benchmarks.run_all
 
+# Every reliability test, the full sizes (marker stress) included; prints the figures table.
 stress: install
-	$(BIN)/pytest -q -m stress tests/stress
+	$(BIN)/pytest -q -m 'stress or not stress' tests/reliability
 
 clean:
 	rm -rf $(VENV) build model_store slotfill.db

@@ -1,0 +1,387 @@
+"""Helpers of the reliability tests: a real ``slotfill serve`` process, a bounded asyncio load
+client, a raw HTTP/1.1 client for malformed requests, and reads of the request log.
+
+Imported by name (``from reliability_support import ...``): ``tests/reliability`` is on
+``sys.path`` under pytest's default import mode, as it has no ``__init__.py``.
+
+All traffic goes to 127.0.0.1, and every loop is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.db import RequestLog, make_engine, make_session_factory
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 180.0  # two workers importing torch on a busy 2-core machine
+# Utterances of the load: the tiny tagger finds slots in several of them.
+TEXTS = [
+    "book a table for two at 7pm",
+    "table for 4 tomorrow at noon please",
+    "what is the weather in paris",
+    "hello there",
+    "I loved the food, terrible service though",
+    "reserve a table for six at 8pm in rome",
+    "cancel my booking for friday",
+    "thanks, that was great",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@dataclass
+class Server:
+    """A ``slotfill serve`` process group started by a test; ``log`` is its output."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    workers: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def sigterm(self) -> None:
+        """What an orchestrator sends: SIGTERM to the supervisor, which stops its workers."""
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int | None:
+        """Exit status, or None if still running after ``timeout`` seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def worker_pids(self, timeout: float = READY_TIMEOUT_S) -> set[int]:
+        """Poll ``/readyz`` (new connection each time) until every worker has answered."""
+        seen: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(seen) < self.workers:
+            if not self.alive():
+                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                response = httpx.get(
+                    f"{self.base_url}/readyz", headers={"Connection": "close"}, timeout=5
+                )
+                if response.status_code == 200:
+                    seen.add(response.json()["pid"])
+                    continue
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        if len(seen) < self.workers:
+            pytest.fail(f"only {len(seen)} of {self.workers} workers ready:\n{self.log()[-4000:]}")
+        return seen
+
+
+def server_env(store: Path, database_url: str, spill_dir: Path, **settings: Any) -> dict[str, str]:
+    """The process environment: this machine's, minus any SLOTFILL_*, plus the test's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLOTFILL_")}
+    values: dict[str, Any] = {
+        "model_store": store,
+        "default_model": "tiny",
+        "sentiment_model": "tiny-sentiment",
+        "database_url": database_url,
+        "log_spill_dir": spill_dir,
+        "torch_threads": 1,
+    } | settings
+    env.update({f"SLOTFILL_{k.upper()}": str(v) for k, v in values.items()})
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[Server]:
+    """``slotfill serve --workers N`` on a free port, ready; killed (group) if still up after."""
+    port = free_port()
+    command = [sys.executable, "-m", "slotfill.cli", "serve", "--host", HOST, "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "info"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers go with it below
+        )
+    server = Server(proc, port, workers, log_path)
+    try:
+        server.worker_pids()
+        yield server
+    finally:
+        if server.alive():
+            server.sigterm()
+            if server.wait(60) is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Outcome:
+    """One request of a load run: status (0 if no response) and what the response said."""
+
+    index: int
+    route: str
+    status: int = 0
+    request_id: str | None = None
+    results: list[dict[str, Any]] | None = None
+    error: str | None = None
+    detail: str | None = None
+    started_at: float = 0.0
+    done_at: float = 0.0
+
+
+@dataclass
+class Load:
+    """A bounded closed-loop load: ``total`` requests from ``concurrency`` keep-alive clients.
+
+    ``hold_from`` requests (by index) wait for ``gate`` before they are sent, so a fault
+    injected mid-run always has requests before, during and after it.
+    """
+
+    base_url: str
+    total: int
+    concurrency: int
+    headers: dict[str, str] = field(default_factory=dict)
+    batch_every: int = 10  # every n-th request is a batch of 3 texts
+    rasa_every: int = 10  # and one in n (another one) a Rasa parse; 0: none
+    hold_from: int | None = None
+    gate: asyncio.Event | None = None
+    timeout_s: float = 30.0
+    outcomes: list[Outcome] = field(default_factory=list)
+    completed: int = 0
+
+    def request_for(self, i: int) -> tuple[str, dict[str, Any]]:
+        text = TEXTS[i % len(TEXTS)]
+        if i % self.batch_every == 0:
+            return "/v1/parse/batch", {"texts": [text, TEXTS[(i + 1) % len(TEXTS)], "hi"]}
+        if self.rasa_every and i % self.rasa_every == self.rasa_every // 2:
+            return "/model/parse", {"text": text, "message_id": f"m{i}"}
+        return "/v1/parse", {"text": text}
+
+    async def run(self) -> list[Outcome]:
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
+        timeout = httpx.Timeout(self.timeout_s, connect=10.0)
+        next_index = 0
+
+        async with httpx.AsyncClient(
+            base_url=self.base_url, limits=limits, timeout=timeout, headers=self.headers
+        ) as client:
+
+            async def worker() -> None:
+                nonlocal next_index
+                while next_index < self.total:
+                    i = next_index
+                    next_index += 1
+                    if self.hold_from is not None and i >= self.hold_from and self.gate:
+                        await asyncio.wait_for(self.gate.wait(), 300)
+                    self.outcomes.append(await self._one(client, i))
+                    self.completed += 1
+
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        return self.outcomes
+
+    async def _one(self, client: httpx.AsyncClient, i: int) -> Outcome:
+        route, body = self.request_for(i)
+        outcome = Outcome(i, route, started_at=time.monotonic())
+        try:
+            response = await client.post(route, json=body)
+        except httpx.HTTPError as err:
+            outcome.error = type(err).__name__
+            outcome.detail = f"{err!r}"[:200]
+        else:
+            outcome.status = response.status_code
+            if response.status_code == 200:
+                data = response.json()
+                if route == "/v1/parse/batch":
+                    outcome.results = data["results"]
+                    outcome.request_id = data["results"][0]["request_id"]
+                elif route == "/v1/parse":
+                    outcome.results = [data]
+                    outcome.request_id = data["request_id"]
+            else:
+                outcome.error = response.text[:200]
+        outcome.done_at = time.monotonic()
+        return outcome
+
+
+def tally(outcomes: list[Outcome]) -> Counter[str]:
+    """``{"200": n, "ConnectError": m, ...}``: statuses and transport errors."""
+    return Counter(str(o.status) if o.status else (o.error or "error") for o in outcomes)
+
+
+# --------------------------------------------------------------------------- the log
+
+
+def log_rows(url: str) -> list[dict[str, Any]]:
+    """Every request-log row as a dict of column values (read directly, not via the app)."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.scalars(select(RequestLog).order_by(RequestLog.id))
+            return [
+                {c.name: getattr(r, c.name) for c in RequestLog.__table__.columns} for r in rows
+            ]
+    finally:
+        engine.dispose()
+
+
+def count_rows(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(RequestLog)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def wait_for_rows(url: str, want: int, timeout: float) -> int:
+    """Poll the row count until it reaches ``want`` (or ``timeout`` s pass); the last count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = count_rows(url)
+        if n >= want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.5)
+
+
+def spill_lines(spill_dir: Path) -> list[str]:
+    """Rows waiting in the spill files now."""
+    lines: list[str] = []
+    for path in sorted(spill_dir.glob("spill-*.jsonl")):
+        with contextlib.suppress(OSError):
+            lines += path.read_text(errors="replace").splitlines()
+    return lines
+
+
+# --------------------------------------------------------------------------- raw HTTP
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def body_bytes(spec: dict[str, Any]) -> bytes:
+    """A corpus body: ``json`` (a value), ``text`` (sent as UTF-8), ``base64`` or ``parts``
+    (``[[text, times], ...]``, for bodies too big to keep in the repository)."""
+    if "json" in spec:
+        return json.dumps(spec["json"], ensure_ascii=spec.get("ascii", True)).encode()
+    if "text" in spec:
+        return str(spec["text"]).encode("utf-8", "surrogatepass")
+    if "base64" in spec:
+        return base64.b64decode(spec["base64"])
+    if "parts" in spec:
+        return b"".join(str(s).encode("utf-8") * int(n) for s, n in spec["parts"])
+    return b""
+
+
+def raw_request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    chunk_size: int | None = None,
+    content_length: str | None = None,
+    timeout: float = 30.0,
+) -> RawResponse | None:
+    """Send one request over a new socket exactly as given; None if no response came back.
+
+    The body goes out from a thread while the response is read, so a server that answers
+    before reading the whole body (413) is not mistaken for one that hung. ``chunk_size``
+    sends it chunked; ``content_length`` overrides the header (a lie, possibly).
+    """
+    head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    payload = body
+    if chunk_size:
+        head.append("Transfer-Encoding: chunked")
+        pieces = [body[i : i + chunk_size] for i in range(0, len(body), chunk_size)]
+        payload = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    elif content_length is not None:
+        head.append(f"Content-Length: {content_length}")
+    elif body or method in ("POST", "PUT", "PATCH"):
+        head.append(f"Content-Length: {len(body)}")
+    data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+
+    sock = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+
+        def send() -> None:
+            with contextlib.suppress(OSError):  # the server may stop reading early
+                sock.sendall(data)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        response = http.client.HTTPResponse(sock, method=method)
+        try:
+            response.begin()
+            content = response.read()
+        except (OSError, http.client.HTTPException):
+            return None
+        sender.join(timeout)
+        return RawResponse(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, content
+        )
+    finally:
+        sock.close()
+
+
+async def sleep_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
