@@ -46,8 +46,32 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,  # every request is already in request_log
         timeout_graceful_shutdown=30,
+        # A worker busy with model loading or a burst on a starved 2-core box must not be
+        # killed (and lose its queued log rows) by the supervisor's 5 s default.
+        timeout_worker_healthcheck=30,
+        log_config=_log_config(),
     )
     return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging config plus the app's own ``slotfill.*`` loggers."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["app"] = {
+        "()": "logging.Formatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    }
+    config["handlers"]["app"] = {
+        "formatter": "app",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["slotfill"] = {"handlers": ["app"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _worker(args: argparse.Namespace) -> int:
