@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 
-# Reuse the app tests' helpers (store layout, migrations, settings) instead of copying them.
-_APP_TESTS = str(Path(__file__).resolve().parents[1] / "app")
-if _APP_TESTS not in sys.path:
-    sys.path.append(_APP_TESTS)
+# Reuse the app and admin tests' helpers (store layout, migrations, settings, waiting for
+# jobs) instead of copying them.
+for _helpers in ("app", "admin"):
+    _path = str(Path(__file__).resolve().parents[1] / _helpers)
+    if _path not in sys.path:
+        sys.path.append(_path)
 
 from app_support import build_store, migrate  # noqa: E402
 
