@@ -44,6 +44,12 @@ class FitResult:
     seconds_to_best: float
 
 
+def architecture(config: TrainConfig) -> dict[str, Any]:
+    """The network-shape fields both model configs share, taken from the training config."""
+    names = ("word_dim", "char_dim", "char_filters", "shape_dim", "hidden_size", "num_layers")
+    return {name: getattr(config, name) for name in (*names, "cell", "dropout")}
+
+
 def seed_everything(seed: int) -> None:
     """Fix Python and torch RNGs."""
     random.seed(seed)
@@ -218,14 +224,7 @@ def fit_tagger(
         char_vocab_size=len(chars),
         num_tags=len(tags),
         num_intents=len(intents),
-        word_dim=config.word_dim,
-        char_dim=config.char_dim,
-        char_filters=config.char_filters,
-        shape_dim=config.shape_dim,
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        cell=config.cell,
-        dropout=config.dropout,
+        **architecture(config),
     )
     distributed.init_from_env(device)
     model = BiLSTMCRFTagger(model_config, tags.labels).to(device)
@@ -289,14 +288,7 @@ def fit_sentiment(
         vocab_size=len(words),
         char_vocab_size=len(chars),
         num_labels=len(labels),
-        word_dim=config.word_dim,
-        char_dim=config.char_dim,
-        char_filters=config.char_filters,
-        shape_dim=config.shape_dim,
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        cell=config.cell,
-        dropout=config.dropout,
+        **architecture(config),
     )
     distributed.init_from_env(device)
     model = LSTMSentimentClassifier(model_config).to(device)
