@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
@@ -12,6 +13,32 @@ from models.text import SHAPES
 
 Cell = Literal["lstm", "gru", "irnn"]
 CELLS: tuple[str, ...] = ("lstm", "gru", "irnn")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderConfig:
+    """Token embedder and recurrent encoder shape, shared by both model configs."""
+
+    vocab_size: int
+    char_vocab_size: int
+    word_dim: int = 100
+    char_dim: int = 32
+    char_filters: int = 64
+    shape_dim: int = 8
+    hidden_size: int = 128
+    num_layers: int = 1
+    cell: str = "lstm"
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"expected cell in {CELLS}, got {self.cell!r}")
+        if min(self.vocab_size, self.char_vocab_size) < 1:
+            raise ValueError("expected positive vocabulary sizes")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form, as stored in the artifact manifest."""
+        return asdict(self)
 
 
 class TokenEmbedder(nn.Module):
@@ -80,6 +107,22 @@ def make_rnn(
                     nn.init.zeros_(param)
         return rnn
     raise ValueError(f"expected cell in {CELLS}, got {cell!r}")
+
+
+def encoder_layers(config: EncoderConfig) -> tuple[TokenEmbedder, nn.Dropout, nn.RNNBase]:
+    """The embedder, dropout and recurrent encoder described by ``config``."""
+    embedder = TokenEmbedder(
+        config.vocab_size,
+        config.char_vocab_size,
+        config.word_dim,
+        config.char_dim,
+        config.char_filters,
+        config.shape_dim,
+    )
+    rnn = make_rnn(
+        config.cell, embedder.output_dim, config.hidden_size, config.num_layers, config.dropout
+    )
+    return embedder, nn.Dropout(config.dropout), rnn
 
 
 def run_rnn(rnn: nn.RNNBase, inputs: Tensor, mask: Tensor) -> Tensor:

@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from models.features import TokenBatch
-from models.layers import CELLS, TokenEmbedder, make_rnn, masked_pool, run_rnn
+from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn
 
 
-@dataclass(frozen=True)
-class SentimentConfig:
+@dataclass(frozen=True, kw_only=True)
+class SentimentConfig(EncoderConfig):
     """Architecture of an :class:`LSTMSentimentClassifier`; stored in the manifest."""
 
-    vocab_size: int
-    char_vocab_size: int
     num_labels: int
-    word_dim: int = 100
-    char_dim: int = 32
     char_filters: int = 32
-    shape_dim: int = 8
-    hidden_size: int = 128
-    num_layers: int = 1
-    cell: str = "lstm"
     dropout: float = 0.4
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"expected cell in {CELLS}, got {self.cell!r}")
-        if min(self.vocab_size, self.char_vocab_size, self.num_labels) < 1:
-            raise ValueError("expected positive vocabulary and label counts")
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON form."""
-        return asdict(self)
+        super().__post_init__()
+        if self.num_labels < 1:
+            raise ValueError("expected a positive label count")
 
 
 class LSTMSentimentClassifier(nn.Module):
@@ -44,22 +31,7 @@ class LSTMSentimentClassifier(nn.Module):
     def __init__(self, config: SentimentConfig) -> None:
         super().__init__()
         self.config = config
-        self.embedder = TokenEmbedder(
-            config.vocab_size,
-            config.char_vocab_size,
-            config.word_dim,
-            config.char_dim,
-            config.char_filters,
-            config.shape_dim,
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.rnn = make_rnn(
-            config.cell,
-            self.embedder.output_dim,
-            config.hidden_size,
-            config.num_layers,
-            config.dropout,
-        )
+        self.embedder, self.dropout, self.rnn = encoder_layers(config)
         dim = 2 * config.hidden_size
         self.attention = nn.Linear(dim, 1)
         self.out = nn.Linear(3 * dim, config.num_labels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -11,35 +11,20 @@ from torchcrf import CRF
 
 from models.crf import CRFParams, bio_constraints, log_likelihood, viterbi_decode
 from models.features import TokenBatch
-from models.layers import CELLS, TokenEmbedder, make_rnn, masked_pool, run_rnn
+from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn
 
 
-@dataclass(frozen=True)
-class TaggerConfig:
+@dataclass(frozen=True, kw_only=True)
+class TaggerConfig(EncoderConfig):
     """Architecture of a :class:`BiLSTMCRFTagger`; stored in the artifact manifest."""
 
-    vocab_size: int
-    char_vocab_size: int
     num_tags: int
     num_intents: int
-    word_dim: int = 100
-    char_dim: int = 32
-    char_filters: int = 64
-    shape_dim: int = 8
-    hidden_size: int = 128
-    num_layers: int = 1
-    cell: str = "lstm"
-    dropout: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"expected cell in {CELLS}, got {self.cell!r}")
-        if min(self.vocab_size, self.char_vocab_size, self.num_tags, self.num_intents) < 1:
-            raise ValueError("expected positive vocabulary, tag and intent counts")
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON form."""
-        return asdict(self)
+        super().__post_init__()
+        if min(self.num_tags, self.num_intents) < 1:
+            raise ValueError("expected positive tag and intent counts")
 
 
 class BiLSTMCRFTagger(nn.Module):
@@ -53,22 +38,7 @@ class BiLSTMCRFTagger(nn.Module):
         super().__init__()
         self.config = config
         self.tags = list(tags) if tags is not None else None
-        self.embedder = TokenEmbedder(
-            config.vocab_size,
-            config.char_vocab_size,
-            config.word_dim,
-            config.char_dim,
-            config.char_filters,
-            config.shape_dim,
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.rnn = make_rnn(
-            config.cell,
-            self.embedder.output_dim,
-            config.hidden_size,
-            config.num_layers,
-            config.dropout,
-        )
+        self.embedder, self.dropout, self.rnn = encoder_layers(config)
         self.emit = nn.Linear(2 * config.hidden_size, config.num_tags)
         self.intent = nn.Linear(4 * config.hidden_size, config.num_intents)
         self.crf = CRF(config.num_tags, batch_first=True)
