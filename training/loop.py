@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from models.artifact import save_artifact
-from models.features import TokenBatch
+from models.features import TokenBatch, encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
@@ -298,7 +298,7 @@ def fit_sentiment(
     generator = torch.Generator().manual_seed(config.seed)
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = predictor_batch(predictor, [train_tokens[i] for i in chunk])
+        batch = encode_tokens([train_tokens[i] for i in chunk], words, chars)
         batch = word_dropout(batch, config.word_dropout, generator).to(device)
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
         return nn.functional.cross_entropy(net(batch), target)
@@ -322,15 +322,6 @@ def fit_sentiment(
     )
     model.cpu().eval()
     return FitResult(predictor, best, history, best_epoch, to_best)
-
-
-def predictor_batch(
-    predictor: SentimentPredictor, sentences: Sequence[Sequence[str]]
-) -> TokenBatch:
-    """Encode token lists with a sentiment predictor's vocabularies."""
-    from models.features import encode_tokens
-
-    return encode_tokens(sentences, predictor.words, predictor.chars)
 
 
 def evaluate_sentiment_tokens(

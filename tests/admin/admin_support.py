@@ -10,8 +10,10 @@ Training jobs in these tests are real ``slotfill train`` processes with tiny set
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,48 @@ def parse_version(client: TestClient, text: str = "book a table for two at 7pm")
     assert response.status_code == 200, response.text
     version: str = response.json()["model"]["version"]
     return version
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own, for the RQ tests
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A fresh RQ queue on the test Redis: skipped without Redis locally, failed when ``CI``
+    is set. The queue and every key RQ kept about it are deleted afterwards."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except RedisError as err:
+        message = f"Redis at 127.0.0.1:6379 is not usable: {err}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set, so the Redis tests must run)", pytrace=False)
+        pytest.skip(message)
+    name = f"slotfill-test-{secrets.token_hex(4)}"
+    try:
+        yield name
+    finally:
+        Queue(name, connection=connection).delete(delete_jobs=True)
+        _forget_queue(connection, name)
+        connection.close()
+
+
+def _forget_queue(connection: Any, name: str) -> None:
+    """Delete what RQ keeps about queue ``name`` beyond the queue itself: its registries, its
+    jobs (the killed worker's one never expires) and its workers (the killed one's key lives
+    for hours)."""
+    origin = name.encode()
+    for key in connection.scan_iter(match=f"rq:*:{name}", count=1000):
+        connection.delete(key)
+    for key in connection.scan_iter(match="rq:job:*", count=1000):
+        if connection.hget(key, "origin") == origin:
+            job_id = key.decode().removeprefix("rq:job:")
+            connection.delete(key, f"rq:results:{job_id}", f"rq:executions:{job_id}")
+    for key in connection.scan_iter(match="rq:worker:*", count=1000):
+        if connection.type(key) == b"hash" and connection.hget(key, "queues") == origin:
+            connection.delete(key, key + b":executions")
+            connection.srem("rq:workers", key)

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import REPO_ROOT, TEST_DATA, TOKEN, V1, MakeSettings, migrate
+from admin_support import (  # queue_name: a fixture, registered here
+    REPO_ROOT,
+    TEST_DATA,
+    TOKEN,
+    V1,
+    MakeSettings,
+    migrate,
+    queue_name,  # noqa: F401
+)
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 

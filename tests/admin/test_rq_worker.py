@@ -7,43 +7,29 @@ Without a reachable Redis these tests are skipped locally and fail when ``CI`` i
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from admin_support import AUTH, FAST, REPO_ROOT, V1, MakeSettings, parse_version, wait_for
+from admin_support import (
+    AUTH,
+    FAST,
+    REDIS_URL,
+    REPO_ROOT,
+    V1,
+    MakeSettings,
+    parse_version,
+    wait_for,
+)
 from fastapi.testclient import TestClient
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Queue
 
 from app.main import create_app
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-def queue_name() -> Iterator[str]:
-    """A fresh queue name on the test Redis; the queue and its jobs are deleted afterwards."""
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except RedisError as err:
-        message = f"Redis at 127.0.0.1:6379 is not usable: {err}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI is set, so the Redis tests must run)", pytrace=False)
-        pytest.skip(message)
-    name = f"slotfill-test-{secrets.token_hex(4)}"
-    try:
-        yield name
-    finally:
-        Queue(name, connection=connection).delete(delete_jobs=True)
-        connection.close()
 
 
 @pytest.mark.slow

@@ -97,3 +97,6 @@ def pg_log_url(pg_schema_url: str) -> str:
 def admin_secret() -> str:
     """A random admin token: it must never show up in a log or a stored row."""
     return f"s3cret-{secrets.token_hex(16)}"
+
+
+from admin_support import queue_name  # noqa: E402, F401  (fixture shared with the other suite)

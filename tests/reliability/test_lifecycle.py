@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -38,12 +37,9 @@ from typing import Any
 
 import httpx
 import pytest
-from admin_support import AUTH, FAST, TOKEN, wait_for
+from admin_support import AUTH, FAST, REDIS_URL, TOKEN, wait_for
 from app_support import VERSION, build_store
-from redis import Redis
-from redis.exceptions import RedisError
 from reliability_support import REPO_ROOT, serve, server_env
-from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import TrainingJob, make_engine, make_session_factory
@@ -51,7 +47,6 @@ from models.artifact import MANIFEST, WEIGHTS, file_sha256
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-REDIS_URL = "redis://127.0.0.1:6379/15"  # the database test_rq_worker.py uses
 POLL_S = 0.5  # SLOTFILL_VERSION_POLL_SECONDS: the poller also fails stale jobs
 HEARTBEAT_S = 1
 # A little above 4 s: the worker's heartbeats must not look stale on a busy 2-core machine.
@@ -191,44 +186,6 @@ def test_corrupt_artifacts_are_refused_and_the_old_version_keeps_serving(
 
 
 # --------------------------------------------------------------------------- killed worker
-
-
-@pytest.fixture
-def queue_name() -> Iterator[str]:
-    """A fresh RQ queue on the test Redis (as in tests/admin/test_rq_worker.py): skipped
-    without Redis locally, failed when ``CI`` is set. Its keys are deleted afterwards."""
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except RedisError as err:
-        message = f"Redis at 127.0.0.1:6379 is not usable: {err}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI is set, so the Redis tests must run)", pytrace=False)
-        pytest.skip(message)
-    name = f"slotfill-test-{secrets.token_hex(4)}"
-    try:
-        yield name
-    finally:
-        Queue(name, connection=connection).delete(delete_jobs=True)
-        _forget_queue(connection, name)
-        connection.close()
-
-
-def _forget_queue(connection: Redis, name: str) -> None:
-    """Delete what RQ keeps about queue ``name`` beyond the queue itself: its registries, its
-    jobs (the killed worker's one never expires) and its workers (the killed one's key lives
-    for hours)."""
-    origin = name.encode()
-    for key in connection.scan_iter(match=f"rq:*:{name}", count=1000):
-        connection.delete(key)
-    for key in connection.scan_iter(match="rq:job:*", count=1000):
-        if connection.hget(key, "origin") == origin:
-            job_id = key.decode().removeprefix("rq:job:")
-            connection.delete(key, f"rq:results:{job_id}", f"rq:executions:{job_id}")
-    for key in connection.scan_iter(match="rq:worker:*", count=1000):
-        if connection.type(key) == b"hash" and connection.hget(key, "queues") == origin:
-            connection.delete(key, key + b":executions")
-            connection.srem("rq:workers", key)
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
