@@ -1,15 +1,16 @@
 """Micro-batching: concurrent parse requests share one pass through the networks.
 
-Handlers run in the thread pool and hand their texts to one batching thread per worker
-process. That thread takes whatever is waiting (never waiting for more), groups it by the
-model versions each request resolved, runs one batch per group and hands every request its
-own results. With one request in flight this adds only a thread hand-off; with many, the
-per-call overhead of the networks is paid once per batch instead of once per request, and
-torch runs in one thread instead of competing with itself across pool threads.
+Handlers (on the event loop) hand their texts to one batching thread per worker process
+and await the result. That thread takes whatever is waiting (never waiting for more),
+groups it by the model versions each request resolved, runs one batch per group and hands
+every request its own results. With one request in flight this adds only a thread
+hand-off; with many, the per-call overhead of the networks is paid once per batch instead
+of once per request, and torch runs in one thread instead of competing with itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -47,13 +48,25 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
         self._thread.start()
 
+    def submit(
+        self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
+    ) -> Future[Results]:
+        """Queue ``texts``; the future holds their results (or the error of their batch)."""
+        job = _Job(tagger, sentiment, texts)
+        self._queue.put(job)
+        return job.future
+
     def parse(
         self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
     ) -> Results:
-        """Results for ``texts`` (blocking the calling pool thread until they are ready)."""
-        job = _Job(tagger, sentiment, texts)
-        self._queue.put(job)
-        return job.future.result()
+        """Results for ``texts``, blocking the calling thread until they are ready."""
+        return self.submit(tagger, sentiment, texts).result()
+
+    async def parse_async(
+        self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
+    ) -> Results:
+        """Results for ``texts``, awaited on the event loop: no thread-pool hand-off."""
+        return await asyncio.wrap_future(self.submit(tagger, sentiment, texts))
 
     def close(self) -> None:
         """Stop the thread after the jobs already queued."""

@@ -1,4 +1,8 @@
-"""Dependencies: the app's long-lived objects, reached through ``request.app.state``."""
+"""Dependencies: the app's long-lived objects, reached through ``request.app.state``.
+
+All ``async def``: they only read attributes, and FastAPI runs a plain ``def`` dependency
+in the thread pool, a hand-off that costs more than the lookup itself.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ from app.registry import ModelRegistry
 from app.request_log import RequestLogWriter
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     """The model registry, once models are loaded."""
     registry: ModelRegistry | None = getattr(request.app.state, "registry", None)
     if registry is None or not registry.ready:
@@ -29,12 +33,12 @@ def get_registry(request: Request) -> ModelRegistry:
     return registry
 
 
-def get_writer(request: Request) -> RequestLogWriter | None:
+async def get_writer(request: Request) -> RequestLogWriter | None:
     """The request-log writer (None when logging is not set up yet)."""
     return getattr(request.app.state, "log_writer", None)
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     """Session factory on the service database."""
     sessions: sessionmaker[Session] | None = getattr(request.app.state, "sessions", None)
     if sessions is None:
@@ -45,7 +49,7 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
 _bearer = HTTPBearer(auto_error=False, description="The value of SLOTFILL_ADMIN_TOKEN")
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

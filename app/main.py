@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import torch
@@ -45,7 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.load_all(read_pins(sessions))  # the active versions, else the latest on disk
         app.state.registry = registry
         app.state.sessions = sessions
-        batcher = MicroBatcher(run_models, max_texts=settings.max_batch_items)
+        sentiment_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
+        batcher = MicroBatcher(
+            partial(run_models, pool=sentiment_pool), max_texts=settings.max_batch_items
+        )
         app.state.batcher = batcher
         writer = RequestLogWriter(
             engine, settings.log_queue_size, settings.log_batch_size, settings.log_spill_dir
@@ -73,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 runner.stop()
             poller.stop()
             batcher.close()  # after uvicorn drained in-flight requests
+            sentiment_pool.shutdown()
             writer.stop(timeout=30)
             engine.dispose()
 

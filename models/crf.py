@@ -166,29 +166,32 @@ def _np_log_matmul(
 def viterbi_decode(
     emissions: Tensor, mask: Tensor, params: CRFParams | CRFArrays
 ) -> list[list[int]]:
-    """Best tag sequence of every sequence in the batch, each as long as its mask."""
+    """Best tag sequence of every sequence in the batch, each as long as its mask.
+
+    The forward pass keeps only the best score per tag and step; the backtrack recomputes the
+    best predecessor of the one chosen tag per step (a ``num_tags`` vector, with the same
+    float32 sums), instead of an ``argmax`` over all ``num_tags x num_tags`` pairs per step.
+    """
     arrays = params if isinstance(params, CRFArrays) else CRFArrays.of(params)
     _check(emissions, mask, arrays)
     # float32 and a (batch, cur, prev) layout: the max runs over contiguous memory.
     em, on = emissions.detach().cpu().float().numpy(), mask.cpu().numpy()
     trans_t = arrays.transitions_t32
-    batch, seq_len, num_tags = em.shape
+    seq_len = em.shape[1]
+    ragged = not bool(on.all())
     score = arrays.start.astype(np.float32) + em[:, 0]  # (batch, num_tags)
-    identity = np.broadcast_to(np.arange(num_tags), (batch, num_tags))
-    backpointers = []
+    scores = [score]
     for t in range(1, seq_len):
-        # (batch, cur, prev): best previous tag for every current tag.
-        candidates = score[:, None, :] + trans_t[None]
-        prev = candidates.argmax(axis=2)
-        best = candidates.max(axis=2) + em[:, t]  # cheaper than gathering at ``prev``
-        step = on[:, t, None]
-        score = np.where(step, best, score)
-        # Past the end of a sequence, point each tag to itself so backtracking passes through.
-        backpointers.append(np.where(step, prev, identity))
+        best = (score[:, None, :] + trans_t[None]).max(axis=2) + em[:, t]
+        score = np.where(on[:, t, None], best, score) if ragged else best
+        scores.append(score)
     last = (score + arrays.end).argmax(axis=1)
     path = [last]
-    for prev in reversed(backpointers):
-        last = np.take_along_axis(prev, last[:, None], axis=1)[:, 0]
+    for t in range(seq_len - 1, 0, -1):
+        # trans_t[last] is (batch, prev): the scores of moving into each row's chosen tag.
+        prev = (scores[t - 1] + trans_t[last]).argmax(axis=1)
+        # Past the end of a sequence the tag stays put, so backtracking passes through.
+        last = np.where(on[:, t], prev, last) if ragged else prev
         path.append(last)
     path.reverse()
     tags = np.stack(path, axis=1).tolist()

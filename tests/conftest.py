@@ -54,6 +54,12 @@ TINY_TRAIN_CONFIG: dict[str, Any] = {
 }
 
 
+@pytest.fixture
+def tiny_train_config() -> dict[str, Any]:
+    """A copy of the tiny training settings the shared artifacts use."""
+    return dict(TINY_TRAIN_CONFIG)
+
+
 @pytest.fixture(scope="session")
 def test_data_dir() -> Path:
     """``tests/data``: ``tiny_slots/``, ``tiny_sentiment/``, ``malformed/``."""

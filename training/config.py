@@ -40,6 +40,13 @@ class TrainConfig(BaseModel):
         "epochs without a better valid score (1.0: constant rate)",
     )
     lr_patience: int = Field(2, ge=1, description="Epochs without improvement before a decay")
+    ema_decay: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Evaluate and keep an exponential moving average of the weights, "
+        "updated after every step with this decay (None: the raw weights)",
+    )
 
 
 class SlotTrainConfig(TrainConfig):

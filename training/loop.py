@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import time
@@ -26,6 +27,7 @@ from models.vocab import LabelSet, Vocab
 from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
+from training.ema import WeightAverage
 from training.metrics import classification_metrics, slot_metrics
 
 # Called after every epoch with {"epoch", "loss", "valid": {...}, "best_epoch", "seconds"}.
@@ -127,6 +129,7 @@ def _epoch_loop(
     best: dict[str, Any] = {}
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, Any]] = []
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     started = time.monotonic()
     seconds_to_best = 0.0
     for epoch in range(1, config.epochs + 1):
@@ -149,19 +152,22 @@ def _epoch_loop(
             torch.autograd.backward(loss)  # typed equivalent of loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
+            if average is not None:
+                average.update()
             total += float(loss.detach())
             bar.set_postfix(loss=f"{total / i:.4f}")
         bar.close()
         model.eval()
-        valid = evaluate()
-        elapsed = time.monotonic() - started
-        score = float(valid[metric])
-        if score > best_score:
-            best_score, best_epoch, best, stale = score, epoch, valid, 0
-            best_state = copy.deepcopy(model.state_dict())
-            seconds_to_best = elapsed
-        else:
-            stale += 1
+        with average.applied() if average is not None else contextlib.nullcontext():
+            valid = evaluate()
+            elapsed = time.monotonic() - started
+            score = float(valid[metric])
+            if score > best_score:
+                best_score, best_epoch, best, stale = score, epoch, valid, 0
+                best_state = copy.deepcopy(model.state_dict())  # the averaged weights, if any
+                seconds_to_best = elapsed
+            else:
+                stale += 1
         if scheduler is not None:
             scheduler.step(score)
         record = {

@@ -1,6 +1,7 @@
 """Parse routes: ``/v1/parse``, ``/v1/parse/batch`` and Rasa's ``/model/parse``.
 
-Plain ``def`` handlers: torch work runs in the thread pool, off the event loop.
+``async def`` handlers: validation and response shaping are cheap and run on the event
+loop; the networks run on the micro-batcher's thread, which the handler awaits.
 """
 
 from __future__ import annotations
@@ -37,14 +38,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _run(
+async def _run(
     request: Request, registry: ModelRegistry, texts: list[str], model: str | None
 ) -> list[dict[str, Any]]:
     """Resolve the model versions now (404 before queueing), then parse through the app's
     micro-batcher, so concurrent requests share one pass through the networks."""
     tagger = resolve_model(registry, model)
     batcher: MicroBatcher = request.app.state.batcher
-    return batcher.parse(tagger, registry.sentiment(), texts)
+    return await batcher.parse_async(tagger, registry.sentiment(), texts)
 
 
 def _client(request: Request) -> str | None:
@@ -76,7 +77,7 @@ def _finish(
 
 
 @router.post("/v1/parse", response_model=ParseResponse, responses=ERRORS)
-def parse(
+async def parse(
     body: ParseRequest,
     request: Request,
     registry: RegistryDep,
@@ -86,13 +87,15 @@ def parse(
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
     request_id = new_request_id()
-    result = _run(request, registry, [body.text], body.model)[0] | {"request_id": request_id}
+    result = (await _run(request, registry, [body.text], body.model))[0] | {
+        "request_id": request_id
+    }
     _finish(request, writer, settings, request_id, [result])
     return result
 
 
 @router.post("/v1/parse/batch", response_model=BatchParseResponse, responses=ERRORS)
-def parse_batch(
+async def parse_batch(
     body: BatchParseRequest,
     request: Request,
     registry: RegistryDep,
@@ -103,14 +106,15 @@ def parse_batch(
     check_texts(body.texts, settings, batch=True)
     request_id = new_request_id()
     results = [
-        r | {"request_id": request_id} for r in _run(request, registry, body.texts, body.model)
+        r | {"request_id": request_id}
+        for r in await _run(request, registry, body.texts, body.model)
     ]
     _finish(request, writer, settings, request_id, results)
     return {"results": results}
 
 
 @router.post("/model/parse", response_model=RasaParseResponse, responses=ERRORS)
-def rasa_parse(
+async def rasa_parse(
     body: RasaParseRequest,
     request: Request,
     registry: RegistryDep,
@@ -122,6 +126,8 @@ def rasa_parse(
     if body.message_id is not None:
         check_unicode(body.message_id, "message_id")  # echoed in the answer
     request_id = new_request_id()
-    result = _run(request, registry, [body.text], body.model)[0] | {"request_id": request_id}
+    result = (await _run(request, registry, [body.text], body.model))[0] | {
+        "request_id": request_id
+    }
     _finish(request, writer, settings, request_id, [result])
     return to_rasa(result, body.message_id)

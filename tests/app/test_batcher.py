@@ -70,3 +70,16 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(model_store: Pa
                 bad.result(10)
     finally:
         batcher.close()
+
+
+def test_sentiment_on_its_own_thread_gives_the_same_results(model_store: Path) -> None:
+    tagger = load_version(model_store, "tiny", VERSION)
+    sentiment = load_version(model_store, "tiny-sentiment", VERSION)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for texts in (TEXTS, TEXTS[:1]):
+            assert run_models(tagger, sentiment, texts, pool=pool) == run_models(
+                tagger, sentiment, texts
+            )
+        # A text without tokens still fails the whole call, whichever network sees it first.
+        with pytest.raises(ValueError, match="at least one token"):
+            run_models(tagger, sentiment, ["   "], pool=pool)
