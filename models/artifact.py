@@ -22,6 +22,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from models.errors import ArtifactError as ArtifactError  # re-exported: callers catch it here
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
@@ -32,10 +33,6 @@ MANIFEST = "manifest.json"
 WEIGHTS = "model.safetensors"
 Task = Literal["slots", "sentiment"]
 TASKS: tuple[str, ...] = ("slots", "sentiment")
-
-
-class ArtifactError(Exception):
-    """An artifact is missing, corrupt, truncated or of another format."""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ TINY_TRAIN_CONFIG: dict[str, Any] = {
     "threads": 1,
     "device": "cpu",
     "seed": 13,
+    # 3 epochs of a few steps each: an average over ~100 steps would still be mostly the
+    # random initialisation.
+    "ema_decay": None,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from models.errors import ArtifactError
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, fingerprint, read_slot_folder, read_tsv
 
@@ -253,8 +254,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed offline command; data and config errors become one-line messages."""
-    from models.artifact import ArtifactError
-
     try:
         return int(args.func(args))
     except (DataError, ArtifactError) as err:

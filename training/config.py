@@ -45,7 +45,7 @@ class TrainConfig(BaseModel):
         ge=0,
         lt=1,
         description="Evaluate and keep an exponential moving average of the weights, "
-        "updated after every step with this decay (None: the raw weights)",
+        "updated after every step with this decay (0 or None: the raw weights)",
     )
 
 
@@ -53,6 +53,16 @@ class SlotTrainConfig(TrainConfig):
     """Tagger training; early stopping on valid slot F1."""
 
     intent_weight: float = Field(1.0, ge=0, description="Weight of the intent loss")
+    # Over seeds 13, 1 and 2 on ATIS valid the average gave median slot F1 0.9783 (raw
+    # weights: 0.9775), a narrower spread and earlier best epochs. Not for sentiment: there
+    # it scored lower on the airline set.
+    ema_decay: float | None = Field(
+        0.99,
+        ge=0,
+        lt=1,
+        description="Evaluate and keep an exponential moving average of the weights, "
+        "updated after every step with this decay (0 or None: the raw weights)",
+    )
 
 
 class SentimentTrainConfig(TrainConfig):

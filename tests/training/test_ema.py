@@ -74,7 +74,8 @@ def test_fit_with_ema_keeps_the_averaged_weights_it_scored(
 
     data = test_data_dir / "tiny_slots"
     train, valid = read_slot_folder(data / "train"), read_slot_folder(data / "valid")
-    plain = fit_tagger(train, valid, SlotTrainConfig(**tiny_train_config), show_progress=False)
+    plain_config = SlotTrainConfig(**(tiny_train_config | {"ema_decay": None}))
+    plain = fit_tagger(train, valid, plain_config, show_progress=False)
     config = SlotTrainConfig(**(tiny_train_config | {"ema_decay": 0.9}))
     result = fit_tagger(train, valid, config, show_progress=False)
     assert public(evaluate_tagger(result.predictor, valid)) == result.metrics  # type: ignore[arg-type]
