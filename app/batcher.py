@@ -5,7 +5,8 @@ and await the result. That thread takes whatever is waiting (never waiting for m
 groups it by the model versions each request resolved, runs one batch per group and hands
 every request its own results. With one request in flight this adds only a thread
 hand-off; with many, the per-call overhead of the networks is paid once per batch instead
-of once per request, and torch runs in one thread instead of competing with itself.
+of once per request, and torch runs on this thread (plus one for the sentiment network, see
+``app.parsing.run_models``) instead of on every pool thread at once.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
 from app.errors import install_error_handlers
 from app.jobs import EmbeddedRunner
+from app.memory import fix_mmap_threshold
 from app.metrics import Metrics
 from app.middleware import GuardMiddleware
 from app.parsing import run_models
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
+        fix_mmap_threshold()  # before the first batches: keeps resident memory flat
         started = time.perf_counter()
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
