@@ -16,4 +16,3 @@ from app.memory import MMAP_THRESHOLD_BYTES, fix_mmap_threshold
 def test_glibc_accepts_the_fixed_mmap_threshold() -> None:
     assert fix_mmap_threshold(MMAP_THRESHOLD_BYTES)
     assert fix_mmap_threshold(MMAP_THRESHOLD_BYTES)  # idempotent
-
