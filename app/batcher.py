@@ -92,7 +92,11 @@ class MicroBatcher:
                 size += len(nxt.texts)
             groups: dict[tuple[str, str | None], list[_Job]] = {}
             for job in jobs:
-                groups.setdefault(job.key, []).append(job)
+                # A request whose handler was cancelled (client gone, shutdown) is skipped;
+                # the others are marked running, so they can no longer be cancelled and
+                # setting their results below cannot fail.
+                if job.future.set_running_or_notify_cancel():
+                    groups.setdefault(job.key, []).append(job)
             for group in groups.values():
                 self._run_group(group)
             if stop:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,31 @@ def test_sentiment_on_its_own_thread_gives_the_same_results(model_store: Path) -
         # A text without tokens still fails the whole call, whichever network sees it first.
         with pytest.raises(ValueError, match="at least one token"):
             run_models(tagger, sentiment, ["   "], pool=pool)
+
+
+def test_a_cancelled_request_is_skipped_and_the_batcher_keeps_serving(model_store: Path) -> None:
+    """An awaiting handler that is cancelled cancels its future; the batching thread must
+    neither run it nor die setting its result."""
+    tagger = load_version(model_store, "tiny", VERSION)
+    gate = threading.Event()
+    texts_run: list[str] = []
+
+    def run_batch(t: Any, s: Any, texts: Any) -> list[dict[str, Any]]:
+        gate.wait(5)  # hold the first batch so the next requests queue up behind it
+        texts_run.extend(texts)
+        return run_models(t, s, texts)
+
+    batcher = MicroBatcher(run_batch)
+    try:
+        first = batcher.submit(tagger, None, ["hello"])
+        time.sleep(0.2)  # the batching thread has taken "hello" and waits at the gate
+        cancelled = batcher.submit(tagger, None, ["book a table for two"])
+        queued = batcher.submit(tagger, None, ["thanks"])
+        assert cancelled.cancel()
+        gate.set()
+        assert first.result(10)[0]["text"] == "hello"
+        assert queued.result(10)[0]["text"] == "thanks"
+        assert "book a table for two" not in texts_run
+        assert batcher.parse(tagger, None, ["hello again"])[0]["text"] == "hello again"
+    finally:
+        batcher.close()
