@@ -31,6 +31,18 @@ _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
 }
 
 
+def _hyperparameter_list(config: type[TrainConfig]) -> str:
+    """Every key ``--config`` accepts, with its default: the flags above cover only some."""
+    lines = ["hyper-parameters (keys of the --config JSON object; default in brackets):"]
+    for name, field in config.model_fields.items():
+        # A subclass that only changes a default keeps the base class's description.
+        base = TrainConfig.model_fields.get(name)
+        description = field.description or (base.description if base else None)
+        about = f": {description}" if description else ""
+        lines.append(f"  {name} [{json.dumps(field.default)}]{about}")
+    return "\n".join(lines)
+
+
 def add_train_parser(sub: Any) -> None:
     """Register ``train slots`` and ``train sentiment``."""
     train = sub.add_parser("train", help="train a model from labelled data")
@@ -49,6 +61,10 @@ def add_train_parser(sub: Any) -> None:
             help=f"train a {model_kind}",
             description="Train on DIR/train, early-stop on DIR/valid, write an artifact to OUT. "
             f"DIR: {data_help}.",
+            epilog=_hyperparameter_list(
+                SlotTrainConfig if task == "slots" else SentimentTrainConfig
+            ),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("--data", required=True, type=Path, metavar="DIR", help=data_help)
         p.add_argument(

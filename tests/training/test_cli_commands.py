@@ -244,3 +244,18 @@ def test_console_script() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "MODEL_DIR" in done.stdout
+
+
+@pytest.mark.parametrize("task", ["slots", "sentiment"])
+def test_train_help_lists_every_hyper_parameter_with_its_default(task: str) -> None:
+    from training.config import SentimentTrainConfig, SlotTrainConfig
+
+    config = SlotTrainConfig if task == "slots" else SentimentTrainConfig
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["train", task, "--help"])
+    lines = out.getvalue().splitlines()
+    for name, field in config.model_fields.items():
+        assert any(
+            line.startswith(f"  {name} [{json.dumps(field.default)}]: ") for line in lines
+        ), name
