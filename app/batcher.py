@@ -57,12 +57,6 @@ class MicroBatcher:
         self._queue.put(job)
         return job.future
 
-    def parse(
-        self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
-    ) -> Results:
-        """Results for ``texts``, blocking the calling thread until they are ready."""
-        return self.submit(tagger, sentiment, texts).result()
-
     async def parse_async(
         self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
     ) -> Results:

@@ -66,7 +66,8 @@ from app.errors import (
 )
 from app.feedback import export_with_feedback
 from app.versions import activate_version, pin_if_unset, register_store, valid_metrics
-from models.artifact import WEIGHTS, ArtifactError, file_sha256, read_manifest
+from models.artifact import WEIGHTS, file_sha256, read_manifest
+from models.errors import ArtifactError
 from models.store import check_name, inside, new_version, version_dir
 
 log = logging.getLogger("slotfill.jobs")

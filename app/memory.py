@@ -11,7 +11,6 @@ cost up to 15% throughput at concurrency 16 in page faults on fresh mappings).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger("slotfill.memory")
@@ -21,16 +20,14 @@ MMAP_THRESHOLD_BYTES = 1024 * 1024
 
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
     """Fix glibc's mmap threshold for this process; false where libc is not glibc."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt, macOS no libc.so)
+        # The symbols already loaded into this process, libc's among them: no library search.
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no mallopt (macOS, Windows)
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     done = bool(mallopt(_M_MMAP_THRESHOLD, threshold))
-    if not done:
+    if not done:  # musl's mallopt, for one, accepts nothing
         log.warning("mallopt(M_MMAP_THRESHOLD) was refused; memory may grow under load")
     return done

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.artifact import Artifact, ArtifactError, load_artifact, read_manifest
+from models.artifact import Artifact, load_artifact, read_manifest
+from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.store import latest_version, list_models, version_dir
 

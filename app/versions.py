@@ -30,7 +30,8 @@ from app.db.admin import (
 from app.db.tables import ActiveModel
 from app.errors import ActivationFailed, NoPreviousVersion, VersionNotFound
 from app.registry import ModelRegistry, load_checked
-from models.artifact import ArtifactError, read_manifest
+from models.artifact import read_manifest
+from models.errors import ArtifactError
 from models.store import list_models, list_versions, version_dir
 
 log = logging.getLogger("slotfill.versions")

@@ -22,7 +22,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from models.errors import ArtifactError as ArtifactError  # re-exported: callers catch it here
+from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig

@@ -58,17 +58,16 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(model_store: Pa
 
     batcher = MicroBatcher(run_batch)
     try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            first = pool.submit(batcher.parse, tagger, sentiment, ["hello"])
-            good = pool.submit(batcher.parse, tagger, sentiment, ["book a table for two"])
-            bad = pool.submit(batcher.parse, tagger, sentiment, ["   "])  # no tokens: ValueError
-            also_good = pool.submit(batcher.parse, tagger, sentiment, ["thanks"])
-            gate.set()
-            assert first.result(10)[0]["text"] == "hello"
-            assert good.result(10)[0]["text"] == "book a table for two"
-            assert also_good.result(10)[0]["text"] == "thanks"
-            with pytest.raises(ValueError, match="at least one token"):
-                bad.result(10)
+        first = batcher.submit(tagger, sentiment, ["hello"])
+        good = batcher.submit(tagger, sentiment, ["book a table for two"])
+        bad = batcher.submit(tagger, sentiment, ["   "])  # no tokens: ValueError
+        also_good = batcher.submit(tagger, sentiment, ["thanks"])
+        gate.set()
+        assert first.result(10)[0]["text"] == "hello"
+        assert good.result(10)[0]["text"] == "book a table for two"
+        assert also_good.result(10)[0]["text"] == "thanks"
+        with pytest.raises(ValueError, match="at least one token"):
+            bad.result(10)
     finally:
         batcher.close()
 
@@ -109,6 +108,6 @@ def test_a_cancelled_request_is_skipped_and_the_batcher_keeps_serving(model_stor
         assert first.result(10)[0]["text"] == "hello"
         assert queued.result(10)[0]["text"] == "thanks"
         assert "book a table for two" not in texts_run
-        assert batcher.parse(tagger, None, ["hello again"])[0]["text"] == "hello again"
+        assert batcher.submit(tagger, None, ["hello again"]).result(10)[0]["text"] == "hello again"
     finally:
         batcher.close()

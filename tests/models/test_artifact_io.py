@@ -14,11 +14,11 @@ from models.artifact import (
     MANIFEST,
     WEIGHTS,
     Artifact,
-    ArtifactError,
     file_sha256,
     load_artifact,
     save_artifact,
 )
+from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 
 TAGGER_TEXTS = [
