@@ -39,7 +39,6 @@ import gc
 import http.client
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -526,36 +525,26 @@ def _log_issues(path: Path, limit: int = 20) -> list[str]:
 def bench_database(url_arg: str | None, env: dict[str, str]) -> Iterator[URL]:
     """``--database-url`` as given (it must be migrated already), else a fresh
     ``slotfill_bench_<hex>`` on 127.0.0.1:5432, migrated to head and dropped afterwards."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import URL, make_url
     from sqlalchemy.exc import OperationalError
-    from sqlalchemy.pool import NullPool
 
+    from app.db.engine import scratch_database
     from benchmarks.common import log
 
     if url_arg is not None:
         yield make_url(url_arg)
         return
-    name = f"slotfill_bench_{secrets.token_hex(6)}"
-    admin = create_engine(
-        URL.create("postgresql+psycopg", **PG_ADMIN),  # type: ignore[arg-type]
-        isolation_level="AUTOCOMMIT",  # CREATE/DROP DATABASE cannot run in a transaction
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise SystemExit(
-            f"error: cannot create a database on PostgreSQL at {PG_ADMIN['host']}:"
-            f"{PG_ADMIN['port']} (user postgres): {first_line}; or pass --database-url"
-        ) from exc
-    url = URL.create("postgresql+psycopg", **{**PG_ADMIN, "database": name})  # type: ignore[arg-type]
-    log(f"created database {name}; alembic upgrade head")
-    try:
+    admin_url = URL.create("postgresql+psycopg", **PG_ADMIN)  # type: ignore[arg-type]
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(admin_url, "slotfill_bench"))
+        except OperationalError as exc:
+            first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise SystemExit(
+                f"error: cannot create a database on PostgreSQL at {PG_ADMIN['host']}:"
+                f"{PG_ADMIN['port']} (user postgres): {first_line}; or pass --database-url"
+            ) from exc
+        log(f"created database {url.database}; alembic upgrade head")
         migrated = subprocess.run(
             [sys.executable, "-m", "alembic", "upgrade", "head"],
             cwd=REPO_ROOT,
@@ -567,11 +556,7 @@ def bench_database(url_arg: str | None, env: dict[str, str]) -> Iterator[URL]:
         if migrated.returncode != 0:
             raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr[-3000:]}")
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        log(f"dropped database {name}")
+    log(f"dropped database {url.database}")
 
 
 def count_rows(engine: Engine) -> int:

@@ -18,6 +18,7 @@ and on a busy machine thread hand-offs made small CRF calls 40 times slower.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
+
+from app.db.engine import scratch_database
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before anything imports torch
 
@@ -109,25 +112,12 @@ def _pg_unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[URL]:
     """URL of a database created for this test session and dropped after it."""
-    name = f"slotfill_test_{secrets.token_hex(6)}"
-    admin = create_engine(
-        PG_ADMIN_URL,
-        isolation_level="AUTOCOMMIT",  # CREATE/DROP DATABASE cannot run in a transaction
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        _pg_unavailable(str(exc.orig).strip().splitlines()[0])
-    try:
-        yield PG_ADMIN_URL.set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(PG_ADMIN_URL, "slotfill_test"))
+        except OperationalError as exc:
+            _pg_unavailable(str(exc.orig).strip().splitlines()[0])
+        yield url
 
 
 @pytest.fixture
