@@ -29,12 +29,20 @@ class EncoderConfig:
     num_layers: int = 1
     cell: str = "lstm"
     dropout: float = 0.3
+    # Frozen pretrained word vectors (0: none). Ids below ``trained_words`` also have a
+    # trained embedding; the ids after them are words known only from the vectors.
+    pretrained_dim: int = 0
+    trained_words: int = 0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"expected cell in {CELLS}, got {self.cell!r}")
         if min(self.vocab_size, self.char_vocab_size) < 1:
             raise ValueError("expected positive vocabulary sizes")
+        if not 0 <= self.trained_words <= self.vocab_size:
+            raise ValueError("expected 0 <= trained_words <= vocab_size")
+        if self.pretrained_dim < 0:
+            raise ValueError("expected pretrained_dim >= 0")
 
     def to_dict(self) -> dict[str, object]:
         """JSON form, as stored in the artifact manifest."""
@@ -42,29 +50,52 @@ class EncoderConfig:
 
 
 class TokenEmbedder(nn.Module):
-    """Word embedding + character CNN (max over characters) + shape embedding, per token."""
+    """Per token: trained word embedding ++ frozen pretrained vector ++ character CNN (max
+    over characters) ++ shape embedding.
 
-    def __init__(
-        self,
-        vocab_size: int,
-        char_vocab_size: int,
-        word_dim: int,
-        char_dim: int,
-        char_filters: int,
-        shape_dim: int,
-    ) -> None:
+    Word ids at or above ``trained_words`` are words that only the pretrained vectors know:
+    their trained embedding is ``<unk>``'s, their vector their own. ``word_dropout`` (set by
+    the trainer, used in training mode only) sends trained embeddings to ``<unk>`` but keeps
+    the pretrained vector, which is exactly what such a word looks like at inference.
+    """
+
+    vectors: Tensor  # (vocab_size, pretrained_dim) buffer, present when pretrained_dim > 0
+
+    def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
-        self.words = nn.Embedding(vocab_size, word_dim, padding_idx=0)
-        self.use_chars = char_filters > 0
+        self.vocab_size = config.vocab_size
+        self.trained_words = config.trained_words or config.vocab_size
+        self.words = nn.Embedding(self.trained_words, config.word_dim, padding_idx=0)
+        self.pretrained_dim = config.pretrained_dim
+        if self.pretrained_dim:
+            # A buffer, not a parameter: saved with the weights, never updated.
+            self.register_buffer("vectors", torch.zeros(config.vocab_size, self.pretrained_dim))
+        self.use_chars = config.char_filters > 0
         if self.use_chars:
-            self.chars = nn.Embedding(char_vocab_size, char_dim, padding_idx=0)
-            self.char_conv = nn.Conv1d(char_dim, char_filters, kernel_size=3, padding=1)
-        self.shapes = nn.Embedding(len(SHAPES), shape_dim, padding_idx=0) if shape_dim else None
-        self.output_dim = word_dim + max(char_filters, 0) + shape_dim
+            self.chars = nn.Embedding(config.char_vocab_size, config.char_dim, padding_idx=0)
+            self.char_conv = nn.Conv1d(
+                config.char_dim, config.char_filters, kernel_size=3, padding=1
+            )
+        self.shapes = (
+            nn.Embedding(len(SHAPES), config.shape_dim, padding_idx=0) if config.shape_dim else None
+        )
+        self.output_dim = (
+            config.word_dim + self.pretrained_dim + max(config.char_filters, 0) + config.shape_dim
+        )
+        self.word_dropout = 0.0
 
     def forward(self, batch: TokenBatch) -> Tensor:
         """``(batch, seq_len, output_dim)`` token vectors."""
-        parts = [self.words(batch.token_ids)]
+        ids = batch.token_ids
+        trained = ids
+        if self.trained_words < self.vocab_size:
+            trained = ids.masked_fill(ids >= self.trained_words, 1)
+        if self.training and self.word_dropout > 0:
+            drop = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & batch.mask
+            trained = trained.masked_fill(drop, 1)
+        parts = [self.words(trained)]
+        if self.pretrained_dim:
+            parts.append(nn.functional.embedding(ids, self.vectors))
         if self.use_chars:
             b, t, c = batch.char_ids.shape
             chars = self.chars(batch.char_ids.view(b * t, c)).transpose(1, 2)  # (b*t, dim, c)
@@ -111,14 +142,7 @@ def make_rnn(
 
 def encoder_layers(config: EncoderConfig) -> tuple[TokenEmbedder, nn.Dropout, nn.RNNBase]:
     """The embedder, dropout and recurrent encoder described by ``config``."""
-    embedder = TokenEmbedder(
-        config.vocab_size,
-        config.char_vocab_size,
-        config.word_dim,
-        config.char_dim,
-        config.char_filters,
-        config.shape_dim,
-    )
+    embedder = TokenEmbedder(config)
     rnn = make_rnn(
         config.cell, embedder.output_dim, config.hidden_size, config.num_layers, config.dropout
     )

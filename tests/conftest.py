@@ -57,6 +57,8 @@ TINY_TRAIN_CONFIG: dict[str, Any] = {
     # 3 epochs of a few steps each: an average over ~100 steps would still be mostly the
     # random initialisation.
     "ema_decay": None,
+    # The real GloVe vectors, as by default, but only 200 words beyond the training ones.
+    "pretrained_words": 200,
 }
 
 

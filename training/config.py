@@ -31,6 +31,16 @@ class TrainConfig(BaseModel):
     char_filters: int = Field(64, ge=0, le=1024, description="0 disables the character CNN")
     shape_dim: int = Field(8, ge=0, le=64, description="Word-shape embedding size (0: none)")
     min_word_count: int = Field(1, ge=1, description="Rarer train words become <unk>")
+    pretrained_vectors: Literal["glove-6b-50d", "none"] = Field(
+        "glove-6b-50d",
+        description="Frozen pretrained word vectors beside the trained embeddings",
+    )
+    pretrained_words: int = Field(
+        50_000,
+        ge=0,
+        description="Most frequent words of the pretrained vectors added to the vocabulary "
+        "beyond the training words, so that words unseen in training keep their vector",
+    )
     max_minutes: float | None = Field(None, gt=0, description="Stop after this much wall time")
     lr_decay: float = Field(
         1.0,

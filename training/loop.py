@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from models.artifact import save_artifact
-from models.features import TokenBatch, encode_tokens
+from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
@@ -29,6 +29,7 @@ from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.ema import WeightAverage
 from training.metrics import classification_metrics, slot_metrics
+from training.vectors import extend_vocab, load_vectors
 
 # Called after every epoch with {"epoch", "loss", "valid": {...}, "best_epoch", "seconds"}.
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -67,22 +68,44 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_vocabs(sentences: Sequence[Sequence[str]], min_count: int) -> tuple[Vocab, Vocab]:
-    """Word vocabulary (normalised keys) and character vocabulary from training tokens."""
-    words = Vocab.build((normalize(t) for s in sentences for t in s), min_count=min_count)
-    chars = Vocab.build(c for s in sentences for t in s for c in char_normalize(t))
-    return words, chars
+@dataclass(frozen=True)
+class Vocabularies:
+    """Word and character tables of a new model, and how its word embedder is built."""
+
+    words: Vocab
+    chars: Vocab
+    vectors: Tensor | None  # (len(words), dim) frozen pretrained vectors, or None
+    trained_words: int  # words[:trained_words] come from the training data
+
+    def embedder_fields(self) -> dict[str, Any]:
+        """The encoder-config fields that depend on the vocabularies."""
+        return {
+            "vocab_size": len(self.words),
+            "char_vocab_size": len(self.chars),
+            "pretrained_dim": 0 if self.vectors is None else int(self.vectors.shape[1]),
+            "trained_words": self.trained_words,
+        }
+
+    def install(self, model: BiLSTMCRFTagger | LSTMSentimentClassifier) -> None:
+        """Copy the pretrained vectors into ``model``'s embedder."""
+        if self.vectors is not None:
+            with torch.no_grad():
+                model.embedder.vectors.copy_(self.vectors)
 
 
-def word_dropout(batch: TokenBatch, p: float, generator: torch.Generator) -> TokenBatch:
-    """Replace real tokens by ``<unk>`` with probability ``p`` so the model learns to use
-    characters and context for words it has never seen."""
-    if p <= 0:
-        return batch
-    drop = (torch.rand(batch.token_ids.shape, generator=generator) < p) & batch.mask
-    return TokenBatch(
-        batch.token_ids.masked_fill(drop, 1), batch.char_ids, batch.shape_ids, batch.mask
+def build_vocabs(sentences: Sequence[Sequence[str]], config: TrainConfig) -> Vocabularies:
+    """Word vocabulary (normalised keys) and character vocabulary from training tokens,
+    the words extended by the pretrained vectors' most frequent ones if the config asks."""
+    words = Vocab.build(
+        (normalize(t) for s in sentences for t in s), min_count=config.min_word_count
     )
+    chars = Vocab.build(c for s in sentences for t in s for c in char_normalize(t))
+    trained = len(words)
+    if config.pretrained_vectors == "none":
+        return Vocabularies(words, chars, None, trained)
+    table = load_vectors(config.pretrained_vectors)
+    words, vectors = extend_vocab(words, table, config.pretrained_words)
+    return Vocabularies(words, chars, vectors, trained)
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -222,28 +245,28 @@ def fit_tagger(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    words, chars = build_vocabs(train.tokens, config.min_word_count)
+    vocabs = build_vocabs(train.tokens, config)
+    words, chars = vocabs.words, vocabs.chars
     tags = LabelSet(["O", *sorted(set(chain.from_iterable(train.tags)) - {"O"})])
     intents = LabelSet(sorted(set(train.intents)))
     model_config = TaggerConfig(
-        vocab_size=len(words),
-        char_vocab_size=len(chars),
+        **vocabs.embedder_fields(),
         num_tags=len(tags),
         num_intents=len(intents),
         **architecture(config),
     )
     distributed.init_from_env(device)
-    model = BiLSTMCRFTagger(model_config, tags.labels).to(device)
+    model = BiLSTMCRFTagger(model_config, tags.labels)
+    vocabs.install(model)
+    model.embedder.word_dropout = config.word_dropout
+    model.to(device)
     net = distributed.wrap(model)
     predictor = SlotTaggerPredictor(model, words, chars, tags, intents)
     tag_ids = [[tags.index_of[t] for t in row] for row in train.tags]
     intent_ids = [intents.index_of[i] for i in train.intents]
-    generator = torch.Generator().manual_seed(config.seed)
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = word_dropout(
-            predictor.encode([train.tokens[i] for i in chunk]), config.word_dropout, generator
-        )
+        batch = predictor.encode([train.tokens[i] for i in chunk])
         seq_len = batch.mask.shape[1]
         gold = torch.tensor([tag_ids[i] + [0] * (seq_len - len(tag_ids[i])) for i in chunk])
         batch, gold = batch.to(device), gold.to(device)
@@ -288,24 +311,25 @@ def fit_sentiment(
     device = resolve_device(config.device)
     train_tokens = [[t.text for t in tokenize(x)] or ["<empty>"] for x in train.texts]
     valid_tokens = [[t.text for t in tokenize(x)] or ["<empty>"] for x in valid.texts]
-    words, chars = build_vocabs(train_tokens, config.min_word_count)
+    vocabs = build_vocabs(train_tokens, config)
+    words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
-        vocab_size=len(words),
-        char_vocab_size=len(chars),
+        **vocabs.embedder_fields(),
         num_labels=len(labels),
         **architecture(config),
     )
     distributed.init_from_env(device)
-    model = LSTMSentimentClassifier(model_config).to(device)
+    model = LSTMSentimentClassifier(model_config)
+    vocabs.install(model)
+    model.embedder.word_dropout = config.word_dropout
+    model.to(device)
     net = distributed.wrap(model)
     predictor = SentimentPredictor(model, words, chars, labels)
     label_ids = [labels.index_of[y] for y in train.labels]
-    generator = torch.Generator().manual_seed(config.seed)
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = encode_tokens([train_tokens[i] for i in chunk], words, chars)
-        batch = word_dropout(batch, config.word_dropout, generator).to(device)
+        batch = encode_tokens([train_tokens[i] for i in chunk], words, chars).to(device)
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
         return nn.functional.cross_entropy(net(batch), target)
 
