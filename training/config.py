@@ -36,7 +36,7 @@ class TrainConfig(BaseModel):
         description="Frozen pretrained word vectors beside the trained embeddings",
     )
     pretrained_words: int = Field(
-        50_000,
+        100_000,
         ge=0,
         description="Most frequent words of the pretrained vectors added to the vocabulary "
         "beyond the training words, so that words unseen in training keep their vector",
@@ -76,4 +76,6 @@ class SentimentTrainConfig(TrainConfig):
     patience: int = Field(4, ge=1)
     dropout: float = Field(0.4, ge=0, lt=1)
     char_filters: int = Field(32, ge=0, le=1024)
+    # Airline valid, seed 13: accuracy 0.8212 without the vectors, 0.8129 with them.
+    pretrained_vectors: Literal["glove-6b-50d", "none"] = "none"
     min_word_count: int = Field(1, ge=1, description="Rarer train words become <unk>")
