@@ -21,7 +21,7 @@ _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
     "batch_size": (int, "utterances per step"),
     "lr": (float, "AdamW learning rate"),
     "dropout": (float, "dropout on embeddings and encoder outputs"),
-    "word_dropout": (float, "probability of replacing a training token by <unk>"),
+    "word_dropout": (float, "probability of replacing a training token's embedding by <unk>'s"),
     "clip_norm": (float, "gradient-norm clipping threshold"),
     "seed": (int, "random seed"),
     "threads": (int, "torch CPU threads (default: all cores)"),

@@ -19,7 +19,13 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     clip_norm: float = Field(5.0, gt=0, description="Gradient-norm clipping threshold")
     dropout: float = Field(0.3, ge=0, lt=1, description="Dropout on embeddings and encoder outputs")
-    word_dropout: float = Field(0.05, ge=0, lt=1, description="P(token -> <unk>) in training")
+    word_dropout: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="P(a training token's trained embedding -> <unk>'s in a step; "
+        "its pretrained vector stays)",
+    )
     seed: int = Field(13, ge=0, description="Seed of every random number generator")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available")
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
@@ -67,6 +73,12 @@ class SlotTrainConfig(TrainConfig):
     # weights: 0.9775), a narrower spread and earlier best epochs. Not for sentiment: there
     # it scored lower on the airline set.
     ema_decay: float | None = Field(0.99, ge=0, lt=1)
+    # With the pretrained vectors a dropped word keeps its vector, so dropping more often
+    # teaches the tagger to read unseen words from it; the wider encoder pays off on SNIPS.
+    # Valid slot F1 over seeds 13 / 1 / 2 (README): SNIPS median 0.9530 at word dropout 0.05
+    # and 128 units, 0.9550 at 0.2, 0.9566 at 0.2 and 200 units; ATIS 0.9778, 0.9783, 0.9781.
+    word_dropout: float = Field(0.2, ge=0, lt=1)
+    hidden_size: int = Field(200, ge=4, le=4096)
 
 
 class SentimentTrainConfig(TrainConfig):
