@@ -86,8 +86,11 @@ class Vocabularies:
             "trained_words": self.trained_words,
         }
 
-    def install(self, model: BiLSTMCRFTagger | LSTMSentimentClassifier) -> None:
-        """Copy the pretrained vectors into ``model``'s embedder."""
+    def install(
+        self, model: BiLSTMCRFTagger | LSTMSentimentClassifier, word_dropout: float
+    ) -> None:
+        """Copy the pretrained vectors into ``model``'s embedder; set its word dropout."""
+        model.embedder.word_dropout = word_dropout
         if self.vectors is not None:
             with torch.no_grad():
                 model.embedder.vectors.copy_(self.vectors)
@@ -257,8 +260,7 @@ def fit_tagger(
     )
     distributed.init_from_env(device)
     model = BiLSTMCRFTagger(model_config, tags.labels)
-    vocabs.install(model)
-    model.embedder.word_dropout = config.word_dropout
+    vocabs.install(model, config.word_dropout)
     model.to(device)
     net = distributed.wrap(model)
     predictor = SlotTaggerPredictor(model, words, chars, tags, intents)
@@ -321,8 +323,7 @@ def fit_sentiment(
     )
     distributed.init_from_env(device)
     model = LSTMSentimentClassifier(model_config)
-    vocabs.install(model)
-    model.embedder.word_dropout = config.word_dropout
+    vocabs.install(model, config.word_dropout)
     model.to(device)
     net = distributed.wrap(model)
     predictor = SentimentPredictor(model, words, chars, labels)

@@ -61,6 +61,7 @@ def test_a_fit_keeps_the_vectors_frozen_and_in_the_artifact(
     result = fit_tagger(train, valid, config, show_progress=False)
     model = result.predictor.model
     assert torch.equal(model.embedder.vectors, expected.vectors)
+    assert model.embedder.word_dropout == config.word_dropout  # the config reaches the model
     loaded = load_artifact(save_fit(tmp_path / "m", "slots", result, config, {"name": "t"}))
     reloaded = loaded.predictor.model
     assert torch.equal(reloaded.embedder.vectors, expected.vectors)
