@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def extend_vocab(
     the ``(len(vocab), dim)`` vector of every entry (zeros where the table has none).
     """
     rows = table.rows
-    extra = [w for w in rows if w not in trained][:extra_words]
+    extra = list(itertools.islice((w for w in rows if w not in trained), extra_words))
     vocab = Vocab([*trained.itos[2:], *extra])
     index = torch.tensor([rows.get(w, -1) for w in vocab.itos])
     found = index >= 0
