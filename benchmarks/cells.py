@@ -2,20 +2,28 @@
 
 For every data set and cell, ``training.loop.fit_tagger`` trains on ``train`` and early-stops
 on ``valid``; the table shows the best valid slot F1 with its intent accuracy, the best
-epoch, seconds to reach it and the total training time.
+epoch, seconds to reach it and the total training time. With several seeds a median row
+follows each (data set, cell); ``--jobs 2 --threads 1`` trains two runs at a time, one core
+each, which is how the default taggers' seed medians in the README are measured:
 
     python -m benchmarks.cells --datasets atis snips --cells lstm gru irnn
+    python -m benchmarks.cells --cells lstm --seeds 13 1 2 --threads 1 --jobs 2
+    python -m benchmarks.cells --cells lstm --seeds 13 1 2 --set intent_weight=2  # a variant
     python -m benchmarks.cells --quick
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import statistics
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -85,8 +93,52 @@ def run_one(
     return summary, history
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def train_job(
+    data_dir: Path, dataset: str, max_train: int | None, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """One result row: read the splits, train with ``overrides``, summarise (runs in a
+    worker process with ``--jobs``)."""
+    train = subsample(load_split(data_dir, dataset, "train"), max_train, 13)
+    valid = load_split(data_dir, dataset, "valid")
+    config = SlotTrainConfig(**overrides)
+    label = f"{dataset}/{config.cell}/seed{config.seed}"
+    log(f"{label}: {len(train)} train, {len(valid)} valid")
+    summary, history = run_one(train, valid, config, label)
+    return {
+        "dataset": dataset,
+        "cell": config.cell,
+        "seed": config.seed,
+        "train_utterances": len(train),
+        "valid_utterances": len(valid),
+        "device": str(resolve_device(config.device)),
+        "config": config.model_dump(),
+        **summary,
+        "history": history,
+    }
+
+
+def aggregate(group: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median (the table's row), mean and standard deviation over a group's seeds."""
+    agg: dict[str, Any] = {"dataset": group[0]["dataset"], "cell": group[0]["cell"]}
+    agg["seed"] = "median"
+    for key in ("slot_f1", "intent_accuracy", "seconds_to_best", "total_seconds"):
+        values = [float(r[key]) for r in group]
+        agg[key] = statistics.median(values)
+        agg[f"{key}_mean"] = statistics.fmean(values)
+        agg[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    agg["seeds"] = [r["seed"] for r in group]
+    return agg
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with a JSON value (a bare word is a string): one hyper-parameter."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,9 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         default=[13],
-        help="training seeds; with several, mean and std rows are added (default: 13)",
+        help="training seeds; with several, a median row follows each cell (default: 13)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other SlotTrainConfig hyper-parameter for every run, e.g. "
+        "--set intent_weight=2 --set pretrained_vectors=none (repeatable)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at a time, each in its own process (default: 1); "
+        "use with --threads so that jobs x threads <= cores",
+    )
     p.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], default=None, help="default: config's (auto)"
     )
@@ -140,34 +208,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, key) is None:
                 setattr(args, key, value)
     started = datetime.now(UTC)
+    if args.jobs < 1:
+        build_parser().error("--jobs must be at least 1")
+    settings = dict(args.set)
+    try:
+        SlotTrainConfig(**settings)
+    except ValueError as exc:  # pydantic's ValidationError names the bad key or value
+        build_parser().error(f"--set: {exc}")
     data_dir = resolve_data_dir(args.data_dir)
-    results: list[dict[str, Any]] = []
+    jobs: list[tuple[Path, str, int | None, dict[str, Any]]] = []
     for dataset in args.datasets:
-        train = subsample(load_split(data_dir, dataset, "train"), args.max_train, 13)
-        valid = load_split(data_dir, dataset, "valid")
         for cell in args.cells:
             for seed in args.seeds:
-                overrides: dict[str, Any] = {"cell": cell, "seed": seed}
+                overrides: dict[str, Any] = {**settings, "cell": cell, "seed": seed}
                 for key in ("max_minutes", "epochs", "threads", "device"):
                     if getattr(args, key) is not None:
                         overrides[key] = getattr(args, key)
-                config = SlotTrainConfig(**overrides)
-                label = f"{dataset}/{cell}/seed{seed}"
-                log(f"{label}: {len(train)} train, {len(valid)} valid")
-                summary, history = run_one(train, valid, config, label)
-                results.append(
-                    {
-                        "dataset": dataset,
-                        "cell": cell,
-                        "seed": seed,
-                        "train_utterances": len(train),
-                        "valid_utterances": len(valid),
-                        "device": str(resolve_device(config.device)),
-                        "config": config.model_dump(),
-                        **summary,
-                        "history": history,
-                    }
-                )
+                jobs.append((data_dir, dataset, args.max_train, overrides))
+    if args.jobs == 1:
+        results = [train_job(*job) for job in jobs]
+    else:
+        # spawn: a forked child would inherit the parent's torch thread pool state
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            results = list(pool.map(train_job, *zip(*jobs, strict=True)))
     columns = (
         ("dataset", "dataset"),
         ("cell", "cell"),
@@ -187,13 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for dataset in args.datasets:
             for cell in args.cells:
                 group = [r for r in results if r["dataset"] == dataset and r["cell"] == cell]
-                agg: dict[str, Any] = {"dataset": dataset, "cell": cell, "seed": "mean"}
-                for key in ("slot_f1", "intent_accuracy", "seconds_to_best", "total_seconds"):
-                    mean, std = _mean_std([float(r[key]) for r in group])
-                    agg[key], agg[f"{key}_std"] = mean, std
-                agg["seeds"] = [r["seed"] for r in group]
-                aggregates.append(agg)
-                rows.append([agg.get(key) for _, key in columns])
+                aggregates.append(aggregate(group))
+                rows.append([aggregates[-1].get(key) for _, key in columns])
     print(format_table(headers, rows))
     notes = [
         "slot_f1 / intent_acc: valid metrics of the best epoch (the split also used for early "
