@@ -44,6 +44,8 @@ from training.loop import fit_tagger, resolve_device
 NAME = "cells"
 CELLS = ("lstm", "gru", "irnn")
 QUICK = {"max_train": 300, "epochs": 2}
+# Hyper-parameters with a flag of their own here (as do cell and seed), not for --set.
+OWN_FLAGS = ("max_minutes", "epochs", "threads", "device")
 
 
 def run_one(
@@ -211,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         build_parser().error("--jobs must be at least 1")
     settings = dict(args.set)
+    flagged = sorted(settings.keys() & {"cell", "seed", *OWN_FLAGS})
+    if flagged:
+        key = flagged[0]
+        flag = {"cell": "--cells", "seed": "--seeds"}.get(key, "--" + key.replace("_", "-"))
+        build_parser().error(f"--set {key}: use {flag} instead")
     try:
         SlotTrainConfig(**settings)
     except ValueError as exc:  # pydantic's ValidationError names the bad key or value
@@ -221,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cell in args.cells:
             for seed in args.seeds:
                 overrides: dict[str, Any] = {**settings, "cell": cell, "seed": seed}
-                for key in ("max_minutes", "epochs", "threads", "device"):
+                for key in OWN_FLAGS:
                     if getattr(args, key) is not None:
                         overrides[key] = getattr(args, key)
                 jobs.append((data_dir, dataset, args.max_train, overrides))

@@ -35,11 +35,14 @@ def test_set_needs_key_and_value(text: str) -> None:
         cells.parse_setting(text)
 
 
-def test_unknown_setting_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("setting", ["no_such_knob=1", "hidden_size=0", "seed=4", "epochs=2"])
+def test_bad_or_flagged_settings_are_usage_errors(
+    setting: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
-        cells.main(["--set", "no_such_knob=1"])
+        cells.main(["--set", setting])
     assert exc.value.code == 2
-    assert "no_such_knob" in capsys.readouterr().err
+    assert setting.split("=")[0] in capsys.readouterr().err
 
 
 def test_aggregate_takes_the_median_over_seeds() -> None:
@@ -63,9 +66,10 @@ def test_parallel_runs_score_as_the_same_runs_one_by_one(
     data = tmp_path / "data"
     data.mkdir()
     (data / "atis").symlink_to(test_data_dir / "tiny_slots", target_is_directory=True)
-    tiny = {k: v for k, v in tiny_train_config.items() if k not in ("epochs", "seed")}
+    own_flags = ("epochs", "seed", "threads", "device")
+    tiny = {k: v for k, v in tiny_train_config.items() if k not in own_flags}
     common = ["--data-dir", str(data), "--datasets", "atis", "--cells", "lstm", "--epochs", "2"]
-    common += ["--seeds", "1", "2", "--threads", "1"]
+    common += ["--seeds", "1", "2", "--threads", "1", "--device", "cpu"]
     common += [f"--set={k}={json.dumps(v)}" for k, v in tiny.items()]
     scores = []
     for jobs in ("1", "2"):
