@@ -2,8 +2,10 @@
 
 ``peers`` trains our tagger on each data set and saves it under
 ``benchmarks/results/artifacts/<time>/<dataset>``; ``decode`` and ``inference`` then use the
-ATIS one. ``cells`` trains three more taggers per data set. Without ``--quick`` this takes
-hours on a 2-core machine: run it when the machine is otherwise idle.
+ATIS one. ``cells`` trains three more taggers per data set, then the default tagger's seed
+medians (seeds 13, 1 and 2, two runs at a time on one core each; ``cells-seeds.json``).
+Without ``--quick`` this takes hours on a 2-core machine: run it when the machine is
+otherwise idle.
 
     python -m benchmarks.run_all [--quick]
 """
@@ -24,11 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.run_all",
-        description="peers, then cells, then decode and inference on the ATIS tagger from peers.",
+        description="peers, then cells (cell comparison, seed medians), then decode and "
+        "inference on the ATIS tagger from peers.",
     )
     p.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
     p.add_argument("--data-dir", type=Path, default=None, metavar="DIR", help="passed through")
-    p.add_argument("--skip-cells", action="store_true", help="leave out the cell comparison")
+    p.add_argument(
+        "--skip-cells",
+        action="store_true",
+        help="leave out the cell comparison and the seed medians",
+    )
     return p
 
 
@@ -42,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     artifacts = RESULTS_DIR / "artifacts" / f"{stamp}{'-quick' if args.quick else ''}"
     steps: list[list[str]] = [["peers", "--save-slotfill", str(artifacts)]]
     if not args.skip_cells:
+        seeds_out = RESULTS_DIR / f"cells-seeds{'.quick' if args.quick else ''}.json"
         steps.append(["cells"])
+        seeds = ["--cells", "lstm", "--seeds", "13", "1", "2", "--threads", "1", "--jobs", "2"]
+        steps.append(["cells", *seeds, "--out", str(seeds_out)])
     steps += [
         ["decode", "--artifact", str(artifacts / "atis")],
         ["inference", "--artifact", str(artifacts / "atis")],
