@@ -15,6 +15,7 @@ each, which is how the default taggers' seed medians in the README are measured:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import statistics
@@ -95,13 +96,19 @@ def run_one(
     return summary, history
 
 
+@functools.cache  # once per process and data set, however many runs train on it
+def splits(data_dir: Path, dataset: str, max_train: int | None) -> tuple[SlotDataset, SlotDataset]:
+    """The (subsampled) train split and the valid split of ``dataset``."""
+    train = subsample(load_split(data_dir, dataset, "train"), max_train, 13)
+    return train, load_split(data_dir, dataset, "valid")
+
+
 def train_job(
     data_dir: Path, dataset: str, max_train: int | None, overrides: dict[str, Any]
 ) -> dict[str, Any]:
-    """One result row: read the splits, train with ``overrides``, summarise (runs in a
-    worker process with ``--jobs``)."""
-    train = subsample(load_split(data_dir, dataset, "train"), max_train, 13)
-    valid = load_split(data_dir, dataset, "valid")
+    """One result row: train with ``overrides``, summarise (runs in a worker process with
+    ``--jobs``)."""
+    train, valid = splits(data_dir, dataset, max_train)
     config = SlotTrainConfig(**overrides)
     label = f"{dataset}/{config.cell}/seed{config.seed}"
     log(f"{label}: {len(train)} train, {len(valid)} valid")
@@ -121,8 +128,11 @@ def train_job(
 
 def aggregate(group: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Median (the table's row), mean and standard deviation over a group's seeds."""
-    agg: dict[str, Any] = {"dataset": group[0]["dataset"], "cell": group[0]["cell"]}
-    agg["seed"] = "median"
+    agg: dict[str, Any] = {
+        "dataset": group[0]["dataset"],
+        "cell": group[0]["cell"],
+        "seed": "median",
+    }
     for key in ("slot_f1", "intent_accuracy", "seconds_to_best", "total_seconds"):
         values = [float(r[key]) for r in group]
         agg[key] = statistics.median(values)

@@ -57,12 +57,11 @@ def score_average(
     data: SlotDataset,
 ) -> dict[str, Any]:
     """Slot and intent metrics of the members' averaged potentials."""
-    k = len(members)
-    emissions = torch.stack([m[0] for m in members]).sum(0) / k
-    intent_scores = torch.stack([m[1] for m in members]).sum(0) / k
+    emissions = torch.stack([m[0] for m in members]).mean(0)
+    intent_scores = torch.stack([m[1] for m in members]).mean(0)
     params = CRFParams(
         *(
-            torch.stack([getattr(m[2], field) for m in members]).sum(0) / k
+            torch.stack([getattr(m[2], field) for m in members]).mean(0)
             for field in ("start", "transitions", "end")
         )
     )

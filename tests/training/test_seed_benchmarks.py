@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from benchmarks import cells, ensemble
 from models.artifact import load_artifact
@@ -98,3 +99,25 @@ def test_an_average_of_one_tagger_is_that_tagger(
         averaged = ensemble.score_average(members, tags, intents, data)
         for key in ("slot_f1", "intent_accuracy", "exact_match"):
             assert averaged[key] == pytest.approx(alone[key])
+
+
+def test_every_member_counts_in_the_average(tiny_tagger_dir: Path, test_data_dir: Path) -> None:
+    """A second member that is sure of "O" everywhere and of one intent outvotes the first."""
+    predictor = load_artifact(tiny_tagger_dir).predictor
+    assert isinstance(predictor, SlotTaggerPredictor)
+    data = read_slot_folder(test_data_dir / "tiny_slots" / "valid")
+    emissions, intent_scores, params, mask = ensemble.member_outputs(predictor, data)
+    tags, intents = predictor.tags.labels, predictor.intents.labels
+    assert evaluate_tagger(predictor, data)["slot_f1"] > 0
+    sure_emissions = torch.full_like(emissions, -1e3)
+    sure_emissions[..., tags.index("O")] = 1e3
+    sure_intents = torch.full_like(intent_scores, -1e3)
+    sure_intents[:, -1] = 0.0
+    sure = (sure_emissions, sure_intents, params, mask)
+    averaged = ensemble.score_average(
+        [(emissions, intent_scores, params, mask), sure], tags, intents, data
+    )
+    assert averaged["slot_f1"] == 0.0  # no slot predicted
+    assert data.intents is not None
+    expected = sum(gold == intents[-1] for gold in data.intents) / len(data)
+    assert averaged["intent_accuracy"] == pytest.approx(expected)
