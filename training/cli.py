@@ -107,6 +107,14 @@ def add_eval_parsers(sub: Any) -> None:
     ev.add_argument(
         "--json", action="store_true", help="end stdout with one JSON line of the scores"
     )
+    ev.add_argument(
+        "--errors",
+        type=Path,
+        metavar="FILE",
+        help="also write each utterance the model gets wrong to FILE, one JSON object a line: "
+        "taggers: line, text, gold_intent, pred_intent, intent_correct, and the slot chunks "
+        "missed and spurious; sentiment: row, text, gold, pred",
+    )
     ev.set_defaults(func=_evaluate)
     pr = sub.add_parser("predict", help="tag texts with a model, one JSON object per text")
     pr.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
@@ -200,6 +208,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from models.artifact import load_artifact
     from models.predictor import SentimentPredictor, SlotTaggerPredictor
+    from training.errors import sentiment_errors, tagger_errors
     from training.loop import evaluate_sentiment, evaluate_tagger, public
     from training.metrics import format_slot_report, per_slot_report
 
@@ -216,11 +225,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         full = evaluate_tagger(predictor, data)
         print(format_slot_report(per_slot_report(data.tags, full["_pred_tags"])))
         scores = public(full)
+        errors = tagger_errors(
+            data.tokens, data.tags, full["_pred_tags"], data.intents, full["_pred_intents"]
+        )
     else:
         assert isinstance(predictor, SentimentPredictor)
         if args.split.suffix != ".tsv":
             raise DataError(f"{args.split}: a sentiment model is evaluated on a .tsv file")
-        full = evaluate_sentiment(predictor, read_tsv(args.split))
+        rows = read_tsv(args.split)
+        full = evaluate_sentiment(predictor, rows)
+        errors = sentiment_errors(rows.texts, rows.labels, full["_pred"])
         labels = list(full["confusion"])
         print("confusion (rows gold, columns predicted)")
         print(" " * 10 + "".join(f"{label[:9]:>10}" for label in labels))
@@ -229,6 +243,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         scores = {k: full[k] for k in ("accuracy", "macro_f1", "n")}
     for key, value in scores.items():
         print(f"{key:>16}: {value}")
+    if args.errors is not None:
+        try:
+            args.errors.parent.mkdir(parents=True, exist_ok=True)
+            args.errors.write_text(
+                "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors),
+                encoding="utf-8",
+            )
+        except OSError as err:
+            message = f"{args.errors}: cannot write the errors file ({err.strerror})"
+            raise DataError(message) from err
+        print(f"{len(errors)} of {scores['n']} utterances wrong: {args.errors}", file=sys.stderr)
     if args.json:
         print(json.dumps(scores))
     return 0

@@ -337,7 +337,7 @@ def fit_sentiment(
     def evaluate() -> dict[str, Any]:
         model.cpu()
         try:
-            return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)
+            return public(evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels))
         finally:
             model.to(device)
 
@@ -358,11 +358,11 @@ def fit_sentiment(
 def evaluate_sentiment_tokens(
     predictor: SentimentPredictor, sentences: Sequence[Sequence[str]], gold: Sequence[str]
 ) -> dict[str, Any]:
-    """Classify tokenised sentences in batches and score them."""
+    """Classify tokenised sentences in batches and score them; ``_pred``: the labels."""
     pred: list[str] = []
     for i in range(0, len(sentences), EVAL_BATCH):
         pred.extend(r.label for r in predictor.classify_tokens(sentences[i : i + EVAL_BATCH]))
-    return classification_metrics(gold, pred)
+    return classification_metrics(gold, pred) | {"_pred": pred}
 
 
 def evaluate_sentiment(predictor: SentimentPredictor, data: TextDataset) -> dict[str, Any]:

@@ -84,6 +84,38 @@ def test_evaluate_json(trained: tuple[str, Path, str], capsys: pytest.CaptureFix
             assert 0.0 <= value <= 1.0, key
 
 
+def test_evaluate_errors_file_lists_every_wrong_utterance(
+    trained: tuple[str, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One record per utterance that is not wholly right: as many as the scores imply."""
+    task, out, _ = trained
+    split = TASKS[task][1]
+    errors_file = tmp_path / "sub" / "errors.jsonl"
+    assert main(["evaluate", str(out), str(split), "--json", "--errors", str(errors_file)]) == 0
+    captured = capsys.readouterr()
+    scores = json.loads(captured.out.splitlines()[-1])
+    records = [json.loads(line) for line in errors_file.read_text().splitlines()]
+    right = scores["exact_match"] if task == "slots" else scores["accuracy"]
+    assert len(records) == round(scores["n"] * (1 - right)) > 0  # one epoch: far from perfect
+    assert f"{len(records)} of {scores['n']} utterances wrong" in captured.err
+    if task == "slots":
+        lines = (split / "seq.in").read_text().splitlines()
+        for r in records:
+            assert " ".join(lines[r["line"] - 1].split()) == r["text"]
+            assert r["missed"] or r["spurious"] or not r["intent_correct"]
+    else:
+        for r in records:
+            assert r["gold"] != r["pred"]
+
+
+def test_evaluate_errors_file_that_cannot_be_written_exits_2(
+    trained: tuple[str, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task, out, _ = trained
+    assert main(["evaluate", str(out), str(TASKS[task][1]), "--errors", str(tmp_path)]) == 2
+    assert "cannot write the errors file" in capsys.readouterr().err
+
+
 def test_predict_prints_one_json_object_per_text(
     trained: tuple[str, Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
