@@ -35,14 +35,14 @@ def tagger_errors(
 
     ``line`` is 1-based, as in the split's files. ``missed``: gold chunks not predicted;
     ``spurious``: predicted chunks not in the gold (a chunk with the wrong label or bounds is
-    both). ``gold_intent`` is null when the split has no labels.
+    both). ``gold_intent`` and ``intent_correct`` are null when the split has no labels.
     """
     records: list[dict[str, Any]] = []
     for i, (toks, gold, pred) in enumerate(zip(tokens, gold_tags, pred_tags, strict=True)):
         gold_chunks, pred_chunks = _chunks(toks, gold), _chunks(toks, pred)
         gold_intent = gold_intents[i] if gold_intents is not None else None
-        intent_wrong = gold_intent is not None and gold_intent != pred_intents[i]
-        if not intent_wrong and gold_chunks == pred_chunks:
+        intent_correct = None if gold_intent is None else gold_intent == pred_intents[i]
+        if intent_correct is not False and gold_chunks == pred_chunks:
             continue
         records.append(
             {
@@ -50,7 +50,7 @@ def tagger_errors(
                 "text": " ".join(toks),
                 "gold_intent": gold_intent,
                 "pred_intent": pred_intents[i],
-                "intent_correct": not intent_wrong,
+                "intent_correct": intent_correct,
                 "missed": [_span_json(c) for c in sorted(gold_chunks - pred_chunks)],
                 "spurious": [_span_json(c) for c in sorted(pred_chunks - gold_chunks)],
             }

@@ -102,7 +102,7 @@ def test_evaluate_errors_file_lists_every_wrong_utterance(
         lines = (split / "seq.in").read_text().splitlines()
         for r in records:
             assert " ".join(lines[r["line"] - 1].split()) == r["text"]
-            assert r["missed"] or r["spurious"] or not r["intent_correct"]
+            assert r["missed"] or r["spurious"] or r["intent_correct"] is False
     else:
         for r in records:
             assert r["gold"] != r["pred"]

@@ -48,7 +48,8 @@ def test_a_wrong_intent_alone_is_reported_with_no_slot_diff() -> None:
 def test_a_stray_inside_tag_counts_as_a_chunk_as_in_conlleval() -> None:
     pred = [GOLD[0], GOLD[1], ["I-city"]]
     (record,) = tagger_errors(TOKENS, GOLD, pred, None, ["a", "b", "c"])
-    assert record["line"] == 3 and record["gold_intent"] is None and record["intent_correct"]
+    assert record["line"] == 3
+    assert record["gold_intent"] is None and record["intent_correct"] is None  # nothing to check
     assert record["spurious"] == [{"slot": "city", "first": 0, "last": 0, "text": "hello"}]
 
 
