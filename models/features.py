@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -19,13 +19,16 @@ class TokenBatch:
     """Padded network input for a batch of token sequences.
 
     ``token_ids``/``shape_ids``/``mask``: ``(batch, seq_len)``; ``char_ids``:
-    ``(batch, seq_len, max_chars)``. ``mask`` is true on real tokens.
+    ``(batch, seq_len, max_chars)``. ``mask`` is true on real tokens. ``requested``:
+    ``(batch, num_requested)``, 1.0 where the dialogue asked for that slot just before the
+    utterance (a tagger with a context input reads it; ``None``: no slot was asked for).
     """
 
     token_ids: Tensor
     char_ids: Tensor
     shape_ids: Tensor
     mask: Tensor
+    requested: Tensor | None = None
 
     @property
     def lengths(self) -> Tensor:
@@ -39,7 +42,15 @@ class TokenBatch:
             self.char_ids.to(device),
             self.shape_ids.to(device),
             self.mask.to(device),
+            None if self.requested is None else self.requested.to(device),
         )
+
+    def with_requested(self, rows: Sequence[Sequence[int]], size: int) -> TokenBatch:
+        """This batch with the requested slots of each sentence (indices below ``size``)."""
+        requested = torch.zeros(len(rows), size)
+        for b, row in enumerate(rows):
+            requested[b, list(row)] = 1.0
+        return replace(self, requested=requested)
 
 
 def encode_tokens(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab) -> TokenBatch:

@@ -140,11 +140,18 @@ def make_rnn(
     raise ValueError(f"expected cell in {CELLS}, got {cell!r}")
 
 
-def encoder_layers(config: EncoderConfig) -> tuple[TokenEmbedder, nn.Dropout, nn.RNNBase]:
-    """The embedder, dropout and recurrent encoder described by ``config``."""
+def encoder_layers(
+    config: EncoderConfig, extra_input: int = 0
+) -> tuple[TokenEmbedder, nn.Dropout, nn.RNNBase]:
+    """The embedder, dropout and recurrent encoder described by ``config``; the encoder reads
+    ``extra_input`` more features per token after the embedder's (a tagger's context)."""
     embedder = TokenEmbedder(config)
     rnn = make_rnn(
-        config.cell, embedder.output_dim, config.hidden_size, config.num_layers, config.dropout
+        config.cell,
+        embedder.output_dim + extra_input,
+        config.hidden_size,
+        config.num_layers,
+        config.dropout,
     )
     return embedder, nn.Dropout(config.dropout), rnn
 

@@ -19,12 +19,22 @@ class TaggerConfig(EncoderConfig):
     """Architecture of a :class:`BiLSTMCRFTagger`; stored in the artifact manifest."""
 
     num_tags: int
-    num_intents: int
+    num_intents: int  # 0: data without intents (DSTC8 spans); the model has no intent head
+    # Sigmoid per intent (several may hold) instead of a softmax over them; an intent holds
+    # when its probability reaches ``intent_threshold``, tuned on valid by the trainer.
+    multi_label: bool = False
+    intent_threshold: float = 0.5
+    # Context input: which of ``num_requested`` slots the dialogue just asked for, embedded
+    # in ``requested_dim`` features beside every token's vector (0: no context input).
+    num_requested: int = 0
+    requested_dim: int = 16
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.num_tags, self.num_intents) < 1:
-            raise ValueError("expected positive tag and intent counts")
+        if self.num_tags < 1 or self.num_intents < 0 or self.num_requested < 0:
+            raise ValueError("expected a positive tag count and non-negative intent counts")
+        if not 0.0 < self.intent_threshold < 1.0:
+            raise ValueError("expected 0 < intent_threshold < 1")
 
 
 class BiLSTMCRFTagger(nn.Module):
@@ -38,9 +48,14 @@ class BiLSTMCRFTagger(nn.Module):
         super().__init__()
         self.config = config
         self.tags = list(tags) if tags is not None else None
-        self.embedder, self.dropout, self.rnn = encoder_layers(config)
+        context = config.requested_dim if config.num_requested else 0
+        self.embedder, self.dropout, self.rnn = encoder_layers(config, context)
+        # Multi-hot requested slots times this matrix: the sum of their learned embeddings.
+        self.requested = nn.Linear(config.num_requested, context, bias=False) if context else None
         self.emit = nn.Linear(2 * config.hidden_size, config.num_tags)
-        self.intent = nn.Linear(4 * config.hidden_size, config.num_intents)
+        self.intent = (
+            nn.Linear(4 * config.hidden_size, config.num_intents) if config.num_intents else None
+        )
         self.crf = CRF(config.num_tags, batch_first=True)
         if self.tags is not None and len(self.tags) != config.num_tags:
             raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
@@ -49,9 +64,21 @@ class BiLSTMCRFTagger(nn.Module):
 
     def forward(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, num_intents)``."""
-        vectors = self.dropout(self.embedder(batch))
-        states = self.dropout(run_rnn(self.rnn, vectors, batch.mask))
+        vectors = self.embedder(batch)
+        if self.requested is not None:
+            asked = batch.requested
+            if asked is None:
+                asked = vectors.new_zeros(vectors.shape[0], self.config.num_requested)
+            context = self.requested(asked.to(vectors.dtype)).unsqueeze(1)
+            vectors = torch.cat([vectors, context.expand(-1, vectors.shape[1], -1)], dim=-1)
+        states = self.dropout(run_rnn(self.rnn, self.dropout(vectors), batch.mask))
+        if self.intent is None:
+            return self.emit(states), states.new_zeros(states.shape[0], 0)
         return self.emit(states), self.intent(masked_pool(states, batch.mask))
+
+    def intent_probs(self, logits: Tensor) -> Tensor:
+        """Per-intent probabilities: sigmoids for a multi-label model, else a softmax."""
+        return torch.sigmoid(logits) if self.config.multi_label else torch.softmax(logits, dim=-1)
 
     def loss(
         self, batch: TokenBatch, tag_ids: Tensor, intent_ids: Tensor, intent_weight: float = 1.0
@@ -76,9 +103,21 @@ class BiLSTMCRFTagger(nn.Module):
         intent_ids: Tensor,
         intent_weight: float = 1.0,
     ) -> Tensor:
-        """:meth:`loss` from outputs already computed (e.g. by a DDP wrapper's forward)."""
+        """:meth:`loss` from outputs already computed (e.g. by a DDP wrapper's forward).
+
+        ``intent_ids``: class ids ``(batch,)``, or for a multi-label model 0/1 targets
+        ``(batch, num_intents)`` scored by binary cross-entropy; no intent loss without intents.
+        """
         nll = -log_likelihood(emissions, tag_ids, mask, self.crf_params()).mean()
-        return nll + intent_weight * nn.functional.cross_entropy(intent_logits, intent_ids)
+        if self.intent is None:
+            return nll
+        if self.config.multi_label:
+            intent_loss = nn.functional.binary_cross_entropy_with_logits(
+                intent_logits, intent_ids.to(intent_logits.dtype)
+            )
+        else:
+            intent_loss = nn.functional.cross_entropy(intent_logits, intent_ids)
+        return nll + intent_weight * intent_loss
 
     def crf_params(self, constrained: bool = True) -> CRFParams:
         """The CRF scores, with BIO constraints unless ``constrained`` is false."""
