@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threads": args.threads,
         "utterances": len(texts),
         "mean_tokens": sum(tokens) / len(tokens),
-        "model": artifact.manifest.get("model_config"),
+        "model": artifact.manifest.model_config,
     }
     print(
         format_table(

@@ -234,8 +234,8 @@ def run_slotfill(
                 f"error: {artifact_dir} is a {artifact.task} artifact, not a slot tagger"
             )
         manifest = artifact.manifest
-        history = manifest.get("history") or []
-        trained_on = (manifest.get("data") or {}).get("name")
+        history = manifest.history
+        trained_on = manifest.data.get("name")
         if trained_on is not None and trained_on != dataset:
             log(f"  warning: {artifact_dir} was trained on {trained_on!r}, not {dataset!r}")
         train_seconds = float(history[-1]["seconds"]) if history else None
@@ -243,10 +243,10 @@ def run_slotfill(
             "artifact": str(artifact_dir),
             "train_seconds_source": "artifact manifest (last epoch's elapsed seconds)",
             "trained_on": trained_on,
-            "best_epoch": manifest.get("training", {}).get("best_epoch"),
-            "seconds_to_best": manifest.get("training", {}).get("seconds_to_best"),
+            "best_epoch": manifest.training.get("best_epoch"),
+            "seconds_to_best": manifest.training.get("seconds_to_best"),
         }
-        config_dump = manifest.get("training", {}).get("config")
+        config_dump = manifest.training.get("config")
     else:
         overrides: dict[str, Any] = {"device": "cpu"}
         if args.epochs is not None:

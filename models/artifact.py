@@ -13,10 +13,10 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import safetensors.torch
 import torch
@@ -35,18 +35,104 @@ Task = Literal["slots", "sentiment"]
 TASKS: tuple[str, ...] = ("slots", "sentiment")
 
 
+# The JSON type of each manifest field after format_version and task; those before
+# "training" are required, the others may be absent (artifacts of older slotfills).
+_FIELD_TYPES: dict[str, type] = {
+    "model_config": dict,
+    "vocabs": dict,
+    "labels": dict,
+    "weights_sha256": str,
+    "training": dict,
+    "metrics": dict,
+    "history": list,
+    "data": dict,
+    "libraries": dict,
+    "created_at": str,
+}
+_REQUIRED = ("model_config", "vocabs", "labels", "weights_sha256")
+_JSON_TYPE: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json``, parsed and validated once by :meth:`parse`.
+
+    ``to_dict()`` is the JSON written to disk; the field names are its keys.
+    """
+
+    format_version: int
+    task: Task
+    model_config: dict[str, Any]
+    vocabs: dict[str, dict[str, Any]]
+    labels: dict[str, list[str]]
+    weights_sha256: str
+    training: dict[str, Any] = field(default_factory=dict)  # "config", "best_epoch", ...
+    metrics: dict[str, Any] = field(default_factory=dict)  # {"valid": {...}}
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
+    data: dict[str, Any] = field(default_factory=dict)  # "name" and file fingerprints
+    libraries: dict[str, str] = field(default_factory=dict)
+    created_at: str | None = None
+
+    @classmethod
+    def parse(cls, raw: object, where: Path) -> Manifest:
+        """Validate the parsed JSON of the manifest at ``where`` (the artifact directory)."""
+        manifest_path = where / MANIFEST
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{manifest_path}: expected a JSON object")
+        version = raw.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ArtifactError(
+                f"{where}: artifact format version {version!r}, "
+                f"this slotfill reads version {FORMAT_VERSION}"
+            )
+        task = raw.get("task")
+        if task not in TASKS:
+            raise ArtifactError(f"{where}: unknown task {task!r}, expected one of {TASKS}")
+        for key in _REQUIRED:
+            if raw.get(key) is None:
+                raise ArtifactError(f"{manifest_path}: missing field {key!r}")
+        for key, kind in _FIELD_TYPES.items():
+            if raw.get(key) is not None and not isinstance(raw[key], kind):
+                raise ArtifactError(f"{manifest_path}: field {key!r} must be {_JSON_TYPE[kind]}")
+        values = {key: raw[key] for key in _FIELD_TYPES if raw.get(key) is not None}
+        return cls(format_version=FORMAT_VERSION, task=cast(Task, task), **values)
+
+    @property
+    def valid_metrics(self) -> dict[str, Any]:
+        """The valid-split scores recorded at training time (``slot_f1``, ``macro_f1``...)."""
+        valid = self.metrics.get("valid", self.metrics)
+        return dict(valid) if isinstance(valid, dict) else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``manifest.json``."""
+        return asdict(self)
+
+    # A dict view for the readers in app/ until they read attributes (issue 13).
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELD_NAMES:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]`` or ``default``, as ``dict.get``."""
+        return getattr(self, key) if key in _FIELD_NAMES else default
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(Manifest))
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A loaded artifact: its manifest and a ready predictor."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     predictor: SlotTaggerPredictor | SentimentPredictor
 
     @property
     def task(self) -> str:
         """``slots`` or ``sentiment``."""
-        return str(self.manifest["task"])
+        return self.manifest.task
 
 
 def file_sha256(path: Path) -> str:
@@ -92,21 +178,22 @@ def save_artifact(
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(state, str(staging / WEIGHTS), metadata={"task": task})
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "task": task,
-            "model_config": model.config.to_dict(),
-            "vocabs": {name: v.to_dict() for name, v in vocabs.items()},
-            "labels": labels,
-            "training": training,
-            "metrics": metrics,
-            "history": history,
-            "data": data,
-            "libraries": library_versions(),
-            "created_at": datetime.now(UTC).isoformat(),
-            "weights_sha256": file_sha256(staging / WEIGHTS),
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            task=task,
+            model_config=model.config.to_dict(),
+            vocabs={name: v.to_dict() for name, v in vocabs.items()},
+            labels=labels,
+            training=training,
+            metrics=metrics,
+            history=history,
+            data=data,
+            libraries=library_versions(),
+            created_at=datetime.now(UTC).isoformat(),
+            weights_sha256=file_sha256(staging / WEIGHTS),
+        )
+        text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
+        (staging / MANIFEST).write_text(text)
         for f in staging.iterdir():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
@@ -119,47 +206,37 @@ def save_artifact(
     return out_dir
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def load_manifest(path: Path) -> Manifest:
     """Parse and validate ``manifest.json`` of the artifact at ``path``."""
     manifest_path = path / MANIFEST
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such artifact directory")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ArtifactError(f"{path}: {MANIFEST} is missing") from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArtifactError(f"{manifest_path}: not valid JSON ({err})") from err
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{manifest_path}: expected a JSON object")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path}: artifact format version {version!r}, "
-            f"this slotfill reads version {FORMAT_VERSION}"
-        )
-    if manifest.get("task") not in TASKS:
-        raise ArtifactError(
-            f"{path}: unknown task {manifest.get('task')!r}, expected one of {TASKS}"
-        )
-    for key in ("model_config", "vocabs", "labels", "weights_sha256"):
-        if key not in manifest:
-            raise ArtifactError(f"{manifest_path}: missing field {key!r}")
-    return manifest
+    return Manifest.parse(raw, path)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """:func:`load_manifest` as a dict, for the readers in app/ until they read attributes."""
+    return load_manifest(path).to_dict()
 
 
 def load_artifact(path: Path) -> Artifact:
     """Load an artifact and build its predictor (CPU, eval mode)."""
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = load_manifest(path)
     weights = path / WEIGHTS
     if not weights.is_file():
         raise ArtifactError(f"{path}: {WEIGHTS} is missing")
-    if file_sha256(weights) != manifest["weights_sha256"]:
+    if file_sha256(weights) != manifest.weights_sha256:
         raise ArtifactError(f"{weights}: checksum does not match the manifest (corrupt or edited)")
     try:
         state = safetensors.torch.load_file(str(weights), device="cpu")
-        vocabs = {name: Vocab.from_dict(v) for name, v in manifest["vocabs"].items()}
+        vocabs = {name: Vocab.from_dict(v) for name, v in manifest.vocabs.items()}
         predictor = _build(manifest, vocabs)
         predictor.model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
@@ -169,17 +246,17 @@ def load_artifact(path: Path) -> Artifact:
 
 
 def _build(
-    manifest: dict[str, Any], vocabs: dict[str, Vocab]
+    manifest: Manifest, vocabs: dict[str, Vocab]
 ) -> SlotTaggerPredictor | SentimentPredictor:
     """The explicit table of model types."""
-    labels = manifest["labels"]
-    if manifest["task"] == "slots":
+    labels = manifest.labels
+    if manifest.task == "slots":
         tags = LabelSet(labels["tags"])
-        tagger = BiLSTMCRFTagger(TaggerConfig(**manifest["model_config"]), tags.labels)
+        tagger = BiLSTMCRFTagger(TaggerConfig(**manifest.model_config), tags.labels)
         return SlotTaggerPredictor(
             tagger, vocabs["words"], vocabs["chars"], tags, LabelSet(labels["intents"])
         )
-    classifier = LSTMSentimentClassifier(SentimentConfig(**manifest["model_config"]))
+    classifier = LSTMSentimentClassifier(SentimentConfig(**manifest.model_config))
     return SentimentPredictor(
         classifier, vocabs["words"], vocabs["chars"], LabelSet(labels["sentiment"])
     )

@@ -36,14 +36,14 @@ def resave(artifact: Artifact, out: Path) -> Path:
     m, p = artifact.manifest, artifact.predictor
     return save_artifact(
         out,
-        task=m["task"],
+        task=m.task,
         model=p.model,
         vocabs={"words": p.words, "chars": p.chars},
-        labels=m["labels"],
-        training=m["training"],
-        metrics=m["metrics"],
-        history=m["history"],
-        data=m["data"],
+        labels=m.labels,
+        training=m.training,
+        metrics=m.metrics,
+        history=m.history,
+        data=m.data,
     )
 
 
@@ -143,6 +143,10 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         _drop_manifest_key("weights_sha256"),
         r"missing field 'weights_sha256'",
     ),
+    "field of the wrong type": (
+        lambda p: _edit_manifest(p, metrics=[0.9]),
+        r"field 'metrics' must be an object",
+    ),
     "weights missing": (lambda p: (p / WEIGHTS).unlink(), r"model\.safetensors is missing"),
     "weights truncated": (_truncate, r"checksum does not match the manifest"),
     "weights edited": (_flip_byte, r"checksum does not match the manifest"),
@@ -191,3 +195,12 @@ def test_saving_into_an_existing_empty_dir_works(tiny_tagger_dir: Path, tmp_path
     resave(load_artifact(tiny_tagger_dir), out)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, WEIGHTS]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_optional_manifest_fields_may_be_absent(tiny_tagger_dir: Path, tmp_path: Path) -> None:
+    path = Path(shutil.copytree(tiny_tagger_dir, tmp_path / "artifact"))
+    for key in ("training", "metrics", "history", "data", "libraries", "created_at"):
+        _drop_manifest_key(key)(path)
+    manifest = load_artifact(path).manifest
+    assert (manifest.history, manifest.metrics, manifest.valid_metrics) == ([], {}, {})
+    assert manifest.created_at is None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from models.artifact import load_artifact
+from models.artifact import MANIFEST, load_artifact, load_manifest
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training.data import read_slot_folder, read_tsv
 from training.loop import evaluate_sentiment, evaluate_tagger, public
@@ -71,3 +71,12 @@ def test_legacy_sentiment_answers_as_it_did(test_data_dir: Path) -> None:
     valid = read_tsv(test_data_dir / "tiny_sentiment" / "valid.tsv")
     scores = public(evaluate_sentiment(predictor, valid))
     assert_close(scores, ANSWERS["valid_scores"]["sentiment_v1"])
+
+
+def test_legacy_manifests_parse_to_what_is_on_disk() -> None:
+    for name in ("slots_v1", "sentiment_v1"):
+        on_disk = json.loads((LEGACY / name / MANIFEST).read_text(encoding="utf-8"))
+        manifest = load_manifest(LEGACY / name)
+        assert manifest.to_dict() == on_disk
+        assert manifest.task == on_disk["task"]
+        assert manifest.valid_metrics == on_disk["metrics"]["valid"]

@@ -57,9 +57,9 @@ def test_torchrun_two_processes_matches_single_process_artifact(
 
     a, b = load_artifact(single), load_artifact(ddp)
     assert a.task == b.task == "slots"
-    assert set(a.manifest) == set(b.manifest)
+    assert set(a.manifest.to_dict()) == set(b.manifest.to_dict())
     for key in ("model_config", "vocabs", "labels", "format_version"):
-        assert a.manifest[key] == b.manifest[key], key
+        assert getattr(a.manifest, key) == getattr(b.manifest, key), key
     assert set(a.predictor.model.state_dict()) == set(b.predictor.model.state_dict())
     out = subprocess.run(
         [slotfill, "predict", str(ddp), "book a table for two at 7pm"],

@@ -65,7 +65,7 @@ def test_a_fit_keeps_the_vectors_frozen_and_in_the_artifact(
     loaded = load_artifact(save_fit(tmp_path / "m", "slots", result, config, {"name": "t"}))
     reloaded = loaded.predictor.model
     assert torch.equal(reloaded.embedder.vectors, expected.vectors)
-    assert loaded.manifest["model_config"]["trained_words"] == expected.trained_words
+    assert loaded.manifest.model_config["trained_words"] == expected.trained_words
 
 
 def test_no_vectors_means_a_vocabulary_of_training_words_only(
