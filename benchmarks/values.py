@@ -1,0 +1,321 @@
+"""Slot value resolution on NLU++ banking's gold spans: slotfill's resolver against Duckling
+alone and against dateparser + text2num (``value_accuracy`` per type).
+
+Types come from the gold values of the training folds (0-9), as ``slotfill train`` infers
+them; the check folds (10-19) are scored. A gold value that is not one (NLU++ writes
+"ambiguous" for "some days ago") is left out and counted. The reference time is NLU++'s
+(2022-03-15 09:00; its SOURCE names no time zone, so UTC).
+
+    python -m benchmarks.values [--failures]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import add_common_args, format_table, log, resolve_data_dir, write_results
+from models.values import Reference, make_reference, resolve
+from models.values.engine import parse as duckling_parse
+from models.values.schema import SlotSpec, type_from_values
+from models.values.temporal import best
+from models.values.types import (
+    DateTimeValue,
+    DateValue,
+    DurationValue,
+    IntervalValue,
+    MoneyValue,
+    Normalized,
+    NumberValue,
+    TimeValue,
+    ValueType,
+)
+
+TARGETS = {"date": 0.95, "time": 0.95, "number": 0.95, "money": 0.95}
+SCORED = ("date", "time", "number", "money", "interval", "duration")
+Resolver = Callable[[str, SlotSpec, Reference], Normalized | None]
+
+
+def read_folds(folder: Path, folds: Sequence[int]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for fold in folds:
+        out.extend(json.loads((folder / f"fold{fold}.json").read_text(encoding="utf-8")))
+    return out
+
+
+def infer_specs(train: list[dict[str, Any]]) -> dict[str, SlotSpec]:
+    pairs: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for ex in train:
+        for slot, item in ex.get("slots", {}).items():
+            pairs[slot].append((item["text"], item.get("value", item.get("values"))))
+    return {slot: spec for slot, p in pairs.items() if (spec := type_from_values(slot, p))}
+
+
+def family(spec: SlotSpec) -> str:
+    """The reported type: counts and numbers together."""
+    return "number" if spec.type in (ValueType.COUNT, ValueType.NUMBER) else spec.type.value
+
+
+def _gold_date(v: Any) -> date | None:
+    if isinstance(v, dict) and {"day", "month", "year"} <= set(v):
+        return date(v["year"], v["month"], v["day"])
+    return None
+
+
+def matches(gold: Any, got: Normalized | None, kind: str) -> bool | None:
+    """Whether ``got`` is the gold value; None when the gold value is not a value."""
+    if kind == "date":
+        want = _gold_date(gold)
+        if want is None:
+            return None
+        if isinstance(got, DateTimeValue):
+            return got.value.date() == want
+        return isinstance(got, DateValue) and got.value == want
+    if kind == "time":
+        if not isinstance(gold, dict) or "hour" not in gold:
+            return None
+        if isinstance(got, DateTimeValue):
+            return (got.value.hour, got.value.minute) == (gold["hour"], gold["minute"])
+        return isinstance(got, TimeValue) and (got.hour, got.minute) == (
+            gold["hour"],
+            gold["minute"],
+        )
+    if kind == "number":
+        if not isinstance(gold, int | float):
+            return None
+        return isinstance(got, NumberValue) and abs(got.value - gold) < 1e-9
+    if kind == "money":
+        if not isinstance(gold, dict) or not isinstance(gold.get("amount"), int | float):
+            return None
+        if not isinstance(got, MoneyValue) or abs(got.value - gold["amount"]) > 0.005:
+            return False
+        currency = gold.get("currency")
+        return got.unit is None if currency in (None, "ambiguous") else got.unit == currency
+    if kind == "interval":
+        if not isinstance(gold, dict) or gold.get("type") != "absolute":
+            return None
+        if not isinstance(got, IntervalValue) or got.start is None or got.end is None:
+            return False
+        ends = (got.start.value, got.end.value)
+        if _gold_date(gold["from"]) is not None:
+            return (ends[0].date(), ends[1].date()) == (
+                _gold_date(gold["from"]),
+                _gold_date(gold["to"]),
+            )
+        return [(t.hour, t.minute) for t in ends] == [
+            (gold[k]["hour"], gold[k]["minute"]) for k in ("from", "to")
+        ]
+    if kind == "duration":
+        if not isinstance(gold, dict) or gold.get("type") != "relative":
+            return None
+        units = {k: v for k, v in gold.items() if k != "type"}
+        if len(units) != 1 or not isinstance(got, DurationValue):
+            return False
+        unit, amount = next(iter(units.items()))
+        return bool(got.unit == unit.rstrip("s") and abs(got.amount - amount) < 1e-9)
+    return None
+
+
+def slotfill(text: str, spec: SlotSpec, ref: Reference) -> Normalized | None:
+    return resolve(text, spec.type, ref, spec.synonym_table(), spec.bound)
+
+
+def duckling_alone(
+    text: str, spec: SlotSpec, ref: Reference, latent: bool = True
+) -> Normalized | None:
+    """Duckling's best reading of the span, as an extractor without the slot would see it;
+    ``latent=False`` drops the readings Duckling marks latent, as Rasa's extractor does."""
+    kind = family(spec)
+
+    def entities(dims: tuple[str, ...]) -> list[dict[str, Any]]:
+        found = duckling_parse(text, dims, ref.time, ref.tz_name)
+        return [e for e in found if latent or not e.get("latent")]
+
+    if kind in ("date", "time", "interval"):
+        entity = best(entities(("time",)), ("time",))
+        if entity is None:
+            return None
+        value = entity["value"]
+        if value.get("type") == "interval":
+            start = value.get("from") or value.get("to")
+            end = value.get("to")
+            if kind != "interval":
+                node = start
+            else:
+                return IntervalValue(
+                    DateTimeValue(datetime.fromisoformat(start["value"]), start["grain"]),
+                    DateTimeValue(datetime.fromisoformat(end["value"]), end["grain"])
+                    if end
+                    else None,
+                )
+        else:
+            node = value
+        moment = DateTimeValue(datetime.fromisoformat(node["value"]), node["grain"])
+        return DateValue(moment.value.date()) if kind == "date" else moment
+    dims = {
+        "number": ("number", "ordinal"),
+        "money": ("amount-of-money", "number"),
+        "duration": ("duration",),
+    }.get(kind)
+    if dims is None:
+        return None
+    entity = best(entities(dims), dims)
+    if entity is None:
+        return None
+    value = entity["value"]
+    if entity["dim"] == "duration":
+        return DurationValue(value["value"], value["unit"])
+    if entity["dim"] == "amount-of-money":
+        unit = {"$": "USD", "£": "GBP", "€": "EUR"}.get(value.get("unit"), value.get("unit"))
+        return MoneyValue(value["value"], unit)
+    if kind == "money":
+        return MoneyValue(value["value"], None)
+    return NumberValue(value["value"])
+
+
+_CURRENCY = {"$": "USD", "dollar": "USD", "£": "GBP", "pound": "GBP", "€": "EUR", "euro": "EUR"}
+
+
+def dateparser_text2num(text: str, spec: SlotSpec, ref: Reference) -> Normalized | None:
+    """dateparser for dates and times, text2num for number words, currency names and
+    symbols by table for money."""
+    import dateparser
+    from text_to_num import alpha2digit
+
+    kind = family(spec)
+    digits = alpha2digit(text, "en", threshold=0)
+    if kind in ("date", "time"):
+        settings = {
+            "RELATIVE_BASE": ref.time.replace(tzinfo=None),
+            "PREFER_DATES_FROM": "future",
+            "TIMEZONE": ref.tz_name,
+            "RETURN_AS_TIMEZONE_AWARE": False,
+        }
+        parsed = dateparser.parse(digits, languages=["en"], settings=settings)
+        if parsed is None:
+            return None
+        return DateValue(parsed.date()) if kind == "date" else TimeValue(parsed.hour, parsed.minute)
+    found = re.search(r"\d+(?:,\d{3})*(?:\.\d+)?", digits)
+    if kind not in ("number", "money") or found is None:
+        return None
+    amount = float(found.group().replace(",", ""))
+    if kind == "number":
+        return NumberValue(amount)
+    lowered = text.lower()
+    unit = next((code for key, code in _CURRENCY.items() if key in lowered), None)
+    return MoneyValue(amount, unit)
+
+
+RESOLVERS: dict[str, Resolver] = {
+    "slotfill": slotfill,
+    "duckling": duckling_alone,
+    "duckling-nonlatent": lambda text, spec, ref: duckling_alone(text, spec, ref, latent=False),
+    "dateparser+text2num": dateparser_text2num,
+}
+
+
+def evaluate(
+    examples: list[dict[str, Any]], specs: dict[str, SlotSpec], ref: Reference
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Accuracy per resolver and type, the slotfill failures, and per-slot timings."""
+    right: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    total: dict[str, int] = defaultdict(int)
+    left_out: dict[str, int] = defaultdict(int)
+    failures: list[dict[str, Any]] = []
+    seconds: list[float] = []
+    for ex in examples:
+        for slot, item in ex.get("slots", {}).items():
+            spec = specs.get(slot)
+            if spec is None or family(spec) not in SCORED:
+                continue
+            kind, gold = family(spec), item.get("value", item.get("values"))
+            if matches(gold, None, kind) is None:
+                left_out[kind] += 1
+                continue
+            total[kind] += 1
+            for name, resolver in RESOLVERS.items():
+                started = time.perf_counter()
+                try:
+                    got = resolver(item["text"], spec, ref)
+                except Exception:  # a peer library failing on odd text counts as unresolved
+                    got = None
+                if name == "slotfill":
+                    seconds.append(time.perf_counter() - started)
+                ok = bool(matches(gold, got, kind))
+                right[name][kind] += ok
+                if name == "slotfill" and not ok:
+                    failures.append(
+                        {
+                            "slot": slot,
+                            "text": item["text"],
+                            "gold": gold,
+                            "got": got.to_json() if got is not None else None,
+                            "utterance": ex["text"],
+                        }
+                    )
+    accuracy = {
+        name: {k: right[name][k] / total[k] for k in SCORED if total[k]} for name in RESOLVERS
+    }
+    return {
+        "value_accuracy": accuracy,
+        "gold_slots": dict(total),
+        "left_out_not_a_value": dict(left_out),
+        "slotfill_ms_per_slot_median": statistics.median(seconds) * 1000 if seconds else None,
+    }, failures
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.values", description=__doc__)
+    add_common_args(p)
+    p.add_argument("--train-folds", type=int, nargs="+", default=list(range(10)))
+    p.add_argument("--folds", type=int, nargs="+", default=list(range(10, 20)))
+    p.add_argument("--reference-time", default="2022-03-15T09:00:00+00:00")
+    p.add_argument("--timezone", default="UTC")
+    p.add_argument("--failures", action="store_true", help="print slotfill's misses")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = datetime.now(UTC)
+    folder = resolve_data_dir(args.data_dir) / "nlupp_banking"
+    ref = make_reference(datetime.fromisoformat(args.reference_time), args.timezone)
+    folds = args.folds[:1] if args.quick else args.folds
+    specs = infer_specs(read_folds(folder, args.train_folds))
+    log(f"slot types from folds {args.train_folds}: " + ", ".join(
+        f"{s}={v.type.value}{'/' + v.bound if v.bound else ''}" for s, v in sorted(specs.items())
+    ))  # fmt: skip
+    result, failures = evaluate(read_folds(folder, folds), specs, ref)
+    rows = []
+    for kind in SCORED:
+        if kind not in result["gold_slots"]:
+            continue
+        acc = {name: result["value_accuracy"][name].get(kind) for name in RESOLVERS}
+        target = TARGETS.get(kind)
+        verdict = "-" if target is None else ("PASS" if acc["slotfill"] >= target else "FAIL")
+        rows.append(
+            [kind, result["gold_slots"][kind], *acc.values(), target, verdict]
+        )  # fmt: skip
+    print(format_table(["type", "n", *RESOLVERS, "target", "slotfill"], rows))
+    print(f"slotfill: {result['slotfill_ms_per_slot_median']:.3f} ms per slot (median)")
+    if args.failures:
+        for f in failures:
+            print(json.dumps(f, ensure_ascii=False))
+    result["slot_types"] = {s: v.to_json() for s, v in specs.items()}
+    result["targets"] = TARGETS
+    result["slotfill_failures"] = failures
+    path = write_results("values", args, started, result)
+    log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
