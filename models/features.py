@@ -30,11 +30,6 @@ class TokenBatch:
     mask: Tensor
     requested: Tensor | None = None
 
-    @property
-    def lengths(self) -> Tensor:
-        """Number of real tokens per sequence, ``(batch,)``."""
-        return self.mask.sum(dim=1)
-
     def to(self, device: torch.device | str) -> TokenBatch:
         """Copy to ``device``."""
         return TokenBatch(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -11,7 +10,6 @@ from torch import Tensor, nn
 from models.features import TokenBatch
 from models.text import SHAPES
 
-Cell = Literal["lstm", "gru", "irnn"]
 CELLS: tuple[str, ...] = ("lstm", "gru", "irnn")
 
 

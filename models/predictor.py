@@ -13,7 +13,7 @@ from models.crf import CRFArrays, forward_backward_arrays, span_log_prob, viterb
 from models.features import TokenBatch, encode_tokens
 from models.sentiment import LSTMSentimentClassifier
 from models.slot_tagger import BiLSTMCRFTagger
-from models.text import Token, tokenize
+from models.text import Token, sentiment_tokens, tagger_tokens
 from models.vocab import LabelSet, Vocab
 
 
@@ -71,11 +71,8 @@ def bio_spans(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
-def model_tokens(text: str) -> list[Token]:
-    """Tokens a model reads from ``text``: words, or every symbol if there are no words."""
-    tokens = tokenize(text)
-    words = [t for t in tokens if not t.is_punct]
-    return words or tokens
+# The tagger's tokenizer under its former name, for the modules that still import it here.
+model_tokens = tagger_tokens
 
 
 class SlotTaggerPredictor:
@@ -103,7 +100,7 @@ class SlotTaggerPredictor:
 
     def parse(self, texts: Sequence[str], top_k: int = 5) -> list[Parse]:
         """Parse every text in one batch; raises ``ValueError`` for a text with no tokens."""
-        token_lists = [model_tokens(t) for t in texts]
+        token_lists = [tagger_tokens(t) for t in texts]
         if any(not toks for toks in token_lists):
             raise ValueError("expected every text to contain at least one token")
         batch = self.encode([[t.text for t in toks] for toks in token_lists])
@@ -211,7 +208,7 @@ class SentimentPredictor:
 
     def classify(self, texts: Sequence[str]) -> list[SentimentResult]:
         """Classify raw texts; raises ``ValueError`` for a text with no tokens."""
-        token_lists = [[t.text for t in tokenize(text)] for text in texts]
+        token_lists = [[t.text for t in sentiment_tokens(text)] for text in texts]
         if any(not toks for toks in token_lists):
             raise ValueError("expected every text to contain at least one token")
         return self.classify_tokens(token_lists)

@@ -44,7 +44,3 @@ class LSTMSentimentClassifier(nn.Module):
         attended = (weights * states).sum(dim=1)
         logits: Tensor = self.out(torch.cat([attended, masked_pool(states, batch.mask)], dim=1))
         return logits
-
-    def loss(self, batch: TokenBatch, label_ids: Tensor) -> Tensor:
-        """Mean cross-entropy; ``label_ids`` is ``(batch,)``."""
-        return nn.functional.cross_entropy(self(batch), label_ids)

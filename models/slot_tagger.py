@@ -80,20 +80,6 @@ class BiLSTMCRFTagger(nn.Module):
         """Per-intent probabilities: sigmoids for a multi-label model, else a softmax."""
         return torch.sigmoid(logits) if self.config.multi_label else torch.softmax(logits, dim=-1)
 
-    def loss(
-        self, batch: TokenBatch, tag_ids: Tensor, intent_ids: Tensor, intent_weight: float = 1.0
-    ) -> Tensor:
-        """Mean negative log-likelihood of the constrained CRF plus weighted intent cross-entropy.
-
-        ``tag_ids``: ``(batch, seq_len)`` (any valid tag id on padding);
-        ``intent_ids``: ``(batch,)``.
-        Training the constrained CRF that the decoder uses keeps span marginals calibrated.
-        """
-        emissions, intent_logits = self(batch)
-        return self.joint_loss(
-            emissions, intent_logits, batch.mask, tag_ids, intent_ids, intent_weight
-        )
-
     def joint_loss(
         self,
         emissions: Tensor,
@@ -103,7 +89,11 @@ class BiLSTMCRFTagger(nn.Module):
         intent_ids: Tensor,
         intent_weight: float = 1.0,
     ) -> Tensor:
-        """:meth:`loss` from outputs already computed (e.g. by a DDP wrapper's forward).
+        """Mean negative log-likelihood of the constrained CRF plus the weighted intent loss,
+        from outputs already computed (by the model's forward or its DDP wrapper's).
+
+        ``tag_ids``: ``(batch, seq_len)`` (any valid tag id on padding). Training the
+        constrained CRF that the decoder uses keeps span marginals calibrated.
 
         ``intent_ids``: class ids ``(batch,)``, or for a multi-label model 0/1 targets
         ``(batch, num_intents)`` scored by binary cross-entropy; no intent loss without intents.

@@ -10,7 +10,8 @@ and the same word typed by a user map to the same vocabulary entry. Training cor
 * normalise each token for vocabulary look-up (NFKC, lower case, digits -> ``0``) while the
   character encoder still sees the real characters;
 * let taggers drop stand-alone punctuation (never part of a slot in the corpora) while the
-  sentiment model keeps it ("!!!" carries sentiment).
+  sentiment model keeps it ("!!!" carries sentiment): :func:`tagger_tokens` and
+  :func:`sentiment_tokens`, one tokenizer per model kind.
 """
 
 from __future__ import annotations
@@ -77,8 +78,19 @@ def tokenize(text: str) -> list[Token]:
 
 
 def word_tokens(text: str) -> list[Token]:
-    """Tokens a tagger sees: :func:`tokenize` without stand-alone punctuation."""
+    """:func:`tokenize` without stand-alone punctuation."""
     return [tok for tok in tokenize(text) if not tok.is_punct]
+
+
+def tagger_tokens(text: str) -> list[Token]:
+    """Tokens a tagger reads from raw text: the words, or every symbol if there are none."""
+    tokens = tokenize(text)
+    return [t for t in tokens if not t.is_punct] or tokens
+
+
+def sentiment_tokens(text: str) -> list[Token]:
+    """Tokens the sentiment classifier reads from raw text: every token, punctuation too."""
+    return tokenize(text)
 
 
 @lru_cache(maxsize=1 << 16)  # chat traffic repeats words: compute each once

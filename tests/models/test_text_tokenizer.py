@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from models.text import normalize, tokenize, word_tokens
+from models.text import normalize, sentiment_tokens, tagger_tokens, tokenize, word_tokens
 
 AWKWARD_TEXTS = [
     "",
@@ -124,3 +124,20 @@ def test_normalize(token: str, key: str) -> None:
 )
 def test_word_tokens_drop_standalone_punctuation(text: str, expected: list[str]) -> None:
     assert [t.text for t in word_tokens(text)] == expected
+
+
+@pytest.mark.parametrize(
+    "text,tagger,sentiment",
+    [
+        (
+            "Great crew, thanks!!",
+            ["Great", "crew", "thanks"],
+            ["Great", "crew", ",", "thanks", "!", "!"],
+        ),
+        ("?!", ["?", "!"], ["?", "!"]),  # no words: a tagger reads the symbols
+        ("", [], []),
+    ],
+)
+def test_one_tokenizer_per_model_kind(text: str, tagger: list[str], sentiment: list[str]) -> None:
+    assert [t.text for t in tagger_tokens(text)] == tagger
+    assert [t.text for t in sentiment_tokens(text)] == sentiment
