@@ -18,13 +18,14 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import add_common_args, format_table, log, resolve_data_dir, write_results
 from models.values import Reference, make_reference, resolve
 from models.values.engine import parse as duckling_parse
+from models.values.gold import is_value, matches
 from models.values.schema import SlotSpec, type_from_values
 from models.values.temporal import best
 from models.values.types import (
@@ -64,64 +65,11 @@ def family(spec: SlotSpec) -> str:
     return "number" if spec.type in (ValueType.COUNT, ValueType.NUMBER) else spec.type.value
 
 
-def _gold_date(v: Any) -> date | None:
-    if isinstance(v, dict) and {"day", "month", "year"} <= set(v):
-        return date(v["year"], v["month"], v["day"])
-    return None
-
-
-def matches(gold: Any, got: Normalized | None, kind: str) -> bool | None:
-    """Whether ``got`` is the gold value; None when the gold value is not a value."""
-    if kind == "date":
-        want = _gold_date(gold)
-        if want is None:
-            return None
-        if isinstance(got, DateTimeValue):
-            return got.value.date() == want
-        return isinstance(got, DateValue) and got.value == want
-    if kind == "time":
-        if not isinstance(gold, dict) or "hour" not in gold:
-            return None
-        if isinstance(got, DateTimeValue):
-            return (got.value.hour, got.value.minute) == (gold["hour"], gold["minute"])
-        return isinstance(got, TimeValue) and (got.hour, got.minute) == (
-            gold["hour"],
-            gold["minute"],
-        )
-    if kind == "number":
-        if not isinstance(gold, int | float):
-            return None
-        return isinstance(got, NumberValue) and abs(got.value - gold) < 1e-9
-    if kind == "money":
-        if not isinstance(gold, dict) or not isinstance(gold.get("amount"), int | float):
-            return None
-        if not isinstance(got, MoneyValue) or abs(got.value - gold["amount"]) > 0.005:
-            return False
-        currency = gold.get("currency")
-        return got.unit is None if currency in (None, "ambiguous") else got.unit == currency
-    if kind == "interval":
-        if not isinstance(gold, dict) or gold.get("type") != "absolute":
-            return None
-        if not isinstance(got, IntervalValue) or got.start is None or got.end is None:
-            return False
-        ends = (got.start.value, got.end.value)
-        if _gold_date(gold["from"]) is not None:
-            return (ends[0].date(), ends[1].date()) == (
-                _gold_date(gold["from"]),
-                _gold_date(gold["to"]),
-            )
-        return [(t.hour, t.minute) for t in ends] == [
-            (gold[k]["hour"], gold[k]["minute"]) for k in ("from", "to")
-        ]
-    if kind == "duration":
-        if not isinstance(gold, dict) or gold.get("type") != "relative":
-            return None
-        units = {k: v for k, v in gold.items() if k != "type"}
-        if len(units) != 1 or not isinstance(got, DurationValue):
-            return False
-        unit, amount = next(iter(units.items()))
-        return bool(got.unit == unit.rstrip("s") and abs(got.amount - amount) < 1e-9)
-    return None
+def left_out(gold: Any, kind: str) -> bool:
+    """NLU++'s non-values ("ambiguous"), and relative periods in an interval slot."""
+    if not is_value(gold):
+        return True
+    return kind == "interval" and not (isinstance(gold, dict) and gold.get("type") == "absolute")
 
 
 def slotfill(text: str, spec: SlotSpec, ref: Reference) -> Normalized | None:
@@ -228,7 +176,7 @@ def evaluate(
     """Accuracy per resolver and type, the slotfill failures, and per-slot timings."""
     right: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     total: dict[str, int] = defaultdict(int)
-    left_out: dict[str, int] = defaultdict(int)
+    excluded: dict[str, int] = defaultdict(int)
     failures: list[dict[str, Any]] = []
     seconds: list[float] = []
     for ex in examples:
@@ -237,8 +185,8 @@ def evaluate(
             if spec is None or family(spec) not in SCORED:
                 continue
             kind, gold = family(spec), item.get("value", item.get("values"))
-            if matches(gold, None, kind) is None:
-                left_out[kind] += 1
+            if left_out(gold, kind):
+                excluded[kind] += 1
                 continue
             total[kind] += 1
             for name, resolver in RESOLVERS.items():
@@ -249,7 +197,7 @@ def evaluate(
                     got = None
                 if name == "slotfill":
                     seconds.append(time.perf_counter() - started)
-                ok = bool(matches(gold, got, kind))
+                ok = matches(gold, got)
                 right[name][kind] += ok
                 if name == "slotfill" and not ok:
                     failures.append(
@@ -267,7 +215,7 @@ def evaluate(
     return {
         "value_accuracy": accuracy,
         "gold_slots": dict(total),
-        "left_out_not_a_value": dict(left_out),
+        "left_out_not_a_value": dict(excluded),
         "slotfill_ms_per_slot_median": statistics.median(seconds) * 1000 if seconds else None,
     }, failures
 

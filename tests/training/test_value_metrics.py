@@ -1,0 +1,94 @@
+"""Slot types at training time (slots.yaml, gold values, names) and the value metrics of
+``slotfill evaluate``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from models.values import make_reference
+from models.values.schema import SlotSpec
+from models.values.slots import SlotValueResolver
+from models.values.types import ValueType
+from training.data import DataError
+from training.formats import Example, SlotSpan
+from training.slot_types import slot_schema
+from training.value_metrics import slot_value_f1, value_accuracy
+
+REF = make_reference(datetime.fromisoformat("2022-03-15T09:00:00+00:00"), "UTC")
+EXAMPLES = [
+    Example(
+        "send 40 pounds tomorrow",
+        (
+            SlotSpan(5, 14, "amount", {"amount": 40.0, "currency": "GBP"}),
+            SlotSpan(15, 23, "date", {"day": 16, "month": 3, "year": 2022}),
+        ),
+    ),
+    Example("at 7 please", (SlotSpan(3, 4, "time", {"hour": 7, "minute": 0}),)),
+    Example("on the 7th", (SlotSpan(3, 10, "date", {"day": 7, "month": 4, "year": 2022}),)),
+    Example("some days ago", (SlotSpan(0, 13, "date", "ambiguous"),)),
+]
+
+
+def test_types_come_from_the_schema_file_then_the_gold_values_then_the_name(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slots.yaml").write_text("slots:\n  amount: number\n", encoding="utf-8")
+    specs, warnings = slot_schema(tmp_path, ["amount", "date", "time", "party_size"], EXAMPLES)
+    assert specs["amount"].type is ValueType.NUMBER and specs["amount"].source == "schema"
+    assert specs["date"].type is ValueType.DATE and specs["date"].source == "values"
+    assert specs["time"].type is ValueType.TIME
+    assert specs["party_size"] == SlotSpec(ValueType.COUNT, "name")
+    assert warnings == [
+        "slot 'party_size': no type in slots.yaml and no gold values; guessed 'count' from its name"
+    ]
+
+
+def test_a_bad_schema_file_names_itself(tmp_path: Path) -> None:
+    (tmp_path / "slots.yaml").write_text("slots:\n  x: colour\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"slots\.yaml.*'x'.*type must be one of"):
+        slot_schema(tmp_path, ["x"])
+    (tmp_path / "slots.yaml").write_text("slots: [unclosed\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"slots\.yaml"):
+        slot_schema(tmp_path, ["x"])
+
+
+def test_rasa_synonyms_join_the_category_that_has_their_value(tmp_path: Path) -> None:
+    examples = [Example("fly to nyc", (SlotSpan(7, 10, "city", "New York"),))]
+    specs, _ = slot_schema(tmp_path, ["city"], examples, {"big apple": "New York", "la": "LA"})
+    assert specs["city"].synonyms == {"New York": ("big apple", "nyc")}
+    resolver = SlotValueResolver(specs)
+    got = resolver.resolve("city", "Big Apple", REF)
+    assert got is not None and got.to_json()["value"] == "New York"
+
+
+def test_value_accuracy_counts_gold_values_only(tmp_path: Path) -> None:
+    specs, _ = slot_schema(tmp_path, ["amount", "date", "time"], EXAMPLES)
+    result = value_accuracy(EXAMPLES, SlotValueResolver(specs), REF)
+    assert result is not None
+    # "some days ago" is not a value: 4 gold slots, all resolved right
+    assert result["value_gold_slots"] == {"date": 2, "money": 1, "time": 1}
+    assert result["value_accuracy"] == 1.0
+    wrong = [Example("at 7", (SlotSpan(3, 4, "time", {"hour": 19, "minute": 0}),))]
+    again = value_accuracy(wrong, SlotValueResolver(specs), REF)
+    assert again is not None and again["value_accuracy_per_type"] == {"time": 0.0}
+    assert value_accuracy([Example("hi")], SlotValueResolver(specs), REF) is None
+
+
+def test_slot_value_f1_needs_span_label_and_value(tmp_path: Path) -> None:
+    specs, _ = slot_schema(tmp_path, ["amount", "date", "time"], EXAMPLES)
+    resolver = SlotValueResolver(specs)
+    examples = EXAMPLES[:2]
+    perfect = [
+        [(5, 14, "amount", "40 pounds"), (15, 23, "date", "tomorrow")],
+        [(3, 4, "time", "7")],
+    ]
+    assert slot_value_f1(examples, perfect, resolver, REF)["slot_value_f1"] == 1.0
+    # the right span read as another value (a tagger that cut "40" off "pounds") and a
+    # spurious chunk: 1 of 3 predictions right, 1 of 3 gold slots found
+    cut = [[(5, 7, "amount", "40"), (15, 23, "date", "tomorrow")], [(0, 2, "time", "at")]]
+    scores = slot_value_f1(examples, cut, resolver, REF)
+    assert scores["slot_value_precision"] == pytest.approx(1 / 3)
+    assert scores["slot_value_recall"] == pytest.approx(1 / 3)
