@@ -222,8 +222,9 @@ def run_slotfill(
     from models.artifact import load_artifact
     from models.predictor import SlotTaggerPredictor
     from training.config import SlotTrainConfig
-    from training.data import fingerprint
-    from training.loop import evaluate_tagger, fit_tagger, public, save_fit
+    from training.evaluate import evaluate_tagger
+    from training.loop import fit_tagger
+    from training.pipeline import data_record, save_fit
 
     extra: dict[str, Any] = {}
     if artifact_dir is not None:
@@ -274,16 +275,11 @@ def run_slotfill(
                 "slots",
                 result,
                 config,
-                {
-                    "train": fingerprint(data_dir / "train"),
-                    "valid": fingerprint(data_dir / "valid"),
-                    "name": dataset,
-                    "subsample": train.source,
-                },
+                data_record("slots", data_dir, dataset) | {"subsample": train.source},
             )
             extra["saved_artifact"] = str(out)
             log(f"  saved {out}")
-    metrics = public(evaluate_tagger(predictor, valid))
+    metrics, _ = evaluate_tagger(predictor, valid)
 
     def one(text: str) -> object:
         return predictor.parse([text])

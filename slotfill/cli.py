@@ -34,14 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bootstrap(args: argparse.Namespace) -> int:
     from app.config import get_settings
+    from models.artifact import Task
     from models.store import latest_version, new_version, version_dir
     from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-    from training.data import fingerprint, read_slot_folder, read_tsv
-    from training.loop import fit_sentiment, fit_tagger, save_fit
+    from training.pipeline import train_folder
 
     settings = get_settings()
     store, demo = settings.model_store, settings.demo_data_dir
-    jobs = [(settings.default_model, "slots")]
+    jobs: list[tuple[str, Task]] = [(settings.default_model, "slots")]
     if settings.sentiment_model:
         jobs.append((settings.sentiment_model, "sentiment"))
     for name, task in jobs:
@@ -52,30 +52,12 @@ def _bootstrap(args: argparse.Namespace) -> int:
         print(f"{name}: training the demo {task} model from {demo} ...", flush=True)
         config: TrainConfig
         if task == "slots":
-            tconfig = SlotTrainConfig(epochs=15, patience=4)
-            result = fit_tagger(
-                read_slot_folder(demo / "train"), read_slot_folder(demo / "valid"), tconfig
-            )
-            data = {
-                "name": "demo",
-                "train": fingerprint(demo / "train"),
-                "valid": fingerprint(demo / "valid"),
-            }
-            config = tconfig
+            config, data = SlotTrainConfig(epochs=15, patience=4), demo
         else:
-            sconfig = SentimentTrainConfig(epochs=10, patience=3)
-            sdir = demo / "sentiment"
-            result = fit_sentiment(
-                read_tsv(sdir / "train.tsv"), read_tsv(sdir / "valid.tsv"), sconfig
-            )
-            data = {
-                "name": "demo",
-                "train": fingerprint(sdir / "train.tsv"),
-                "valid": fingerprint(sdir / "valid.tsv"),
-            }
-            config = sconfig
-        save_fit(out, task, result, config, data)
-        scores = {k: round(v, 4) for k, v in result.metrics.items() if isinstance(v, float)}
+            config, data = SentimentTrainConfig(epochs=10, patience=3), demo / "sentiment"
+        trained = train_folder(task, data, config, out, name="demo", show_progress=True)
+        metrics = trained.result.metrics
+        scores = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
         print(f"{name}: saved {out.name}, valid {scores}")
     return 0
 

@@ -78,30 +78,26 @@ def test_data_dir() -> Path:
 def tiny_tagger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Artifact directory (task ``slots``) of a tagger trained on ``tests/data/tiny_slots``."""
     from training.config import SlotTrainConfig
-    from training.data import read_slot_folder
-    from training.loop import fit_tagger, save_fit
+    from training.pipeline import train_folder
 
-    data = TEST_DATA / "tiny_slots"
-    config = SlotTrainConfig(**TINY_TRAIN_CONFIG)
-    train, valid = read_slot_folder(data / "train"), read_slot_folder(data / "valid")
-    result = fit_tagger(train, valid, config, show_progress=False)
     out = tmp_path_factory.mktemp("artifacts") / "tiny_tagger"
-    return save_fit(out, "slots", result, config, {"name": "tiny_slots"})
+    config = SlotTrainConfig(**TINY_TRAIN_CONFIG)
+    artifact = train_folder("slots", TEST_DATA / "tiny_slots", config, out).artifact
+    assert artifact is not None
+    return artifact
 
 
 @pytest.fixture(scope="session")
 def tiny_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Artifact directory (task ``sentiment``) trained on ``tests/data/tiny_sentiment``."""
     from training.config import SentimentTrainConfig
-    from training.data import read_tsv
-    from training.loop import fit_sentiment, save_fit
+    from training.pipeline import train_folder
 
-    data = TEST_DATA / "tiny_sentiment"
-    config = SentimentTrainConfig(**TINY_TRAIN_CONFIG)
-    train, valid = read_tsv(data / "train.tsv"), read_tsv(data / "valid.tsv")
-    result = fit_sentiment(train, valid, config, show_progress=False)
     out = tmp_path_factory.mktemp("artifacts") / "tiny_sentiment"
-    return save_fit(out, "sentiment", result, config, {"name": "tiny_sentiment"})
+    config = SentimentTrainConfig(**TINY_TRAIN_CONFIG)
+    artifact = train_folder("sentiment", TEST_DATA / "tiny_sentiment", config, out).artifact
+    assert artifact is not None
+    return artifact
 
 
 def _pg_unavailable(reason: str) -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from models.errors import ArtifactError
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-from training.data import DataError, fingerprint, read_slot_folder, read_tsv
+from training.data import DataError, read_slot_folder, read_tsv
 
 # Flags every train command takes, mapped onto TrainConfig fields of the same name.
 _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
@@ -140,7 +140,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return cls(**values)
 
 
-def _print_epoch(mode: str, metric: str) -> Any:
+def _print_epoch(mode: str) -> Any:
     def report(record: dict[str, Any]) -> None:
         if mode == "json":
             print(json.dumps({"event": "epoch", **record}), flush=True)
@@ -158,38 +158,23 @@ def _print_epoch(mode: str, metric: str) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.loop import fit_sentiment, fit_tagger, save_fit
+    # Imports torch: not at module level (the server's `slotfill serve` master process builds
+    # this parser too and must stay light).
+    from training.pipeline import train_folder
 
     config = build_config(args)
-    show_bar = args.progress == "bar"
-    if args.task == "slots":
-        train, valid = read_slot_folder(args.data / "train"), read_slot_folder(args.data / "valid")
-        for warning in train.repairs + valid.repairs:
-            print(f"warning: {warning}", file=sys.stderr)
-        assert isinstance(config, SlotTrainConfig)
-        result = fit_tagger(train, valid, config, _print_epoch(args.progress, "slot_f1"), show_bar)
-        data = {
-            "train": fingerprint(args.data / "train"),
-            "valid": fingerprint(args.data / "valid"),
-            "name": args.data.name,
-        }
-    else:
-        train_t, valid_t = read_tsv(args.data / "train.tsv"), read_tsv(args.data / "valid.tsv")
-        assert isinstance(config, SentimentTrainConfig)
-        result = fit_sentiment(
-            train_t, valid_t, config, _print_epoch(args.progress, "macro_f1"), show_bar
-        )
-        data = {
-            "train": fingerprint(args.data / "train.tsv"),
-            "valid": fingerprint(args.data / "valid.tsv"),
-            "name": args.data.name,
-        }
-    from training import distributed  # imports torch: not at module level (the server's
-    # `slotfill serve` master process builds this parser too and must stay light)
-
-    if not distributed.is_main():
-        return 0  # under torchrun every rank holds the same weights; rank 0 writes them
-    path = save_fit(args.out, args.task, result, config, data)
+    trained = train_folder(
+        args.task,
+        args.data,
+        config,
+        args.out,
+        on_epoch=_print_epoch(args.progress),
+        show_progress=args.progress == "bar",
+        on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr),
+    )
+    path, result = trained.artifact, trained.result
+    if path is None:
+        return 0  # under torchrun every rank holds the same weights; rank 0 wrote them
     summary = {
         "event": "done",
         "artifact": str(path),
@@ -208,8 +193,8 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from models.artifact import load_artifact
     from models.predictor import SentimentPredictor, SlotTaggerPredictor
-    from training.errors import sentiment_errors, tagger_errors
-    from training.loop import evaluate_sentiment, evaluate_tagger, public
+    from training.error_report import sentiment_errors, tagger_errors
+    from training.evaluate import evaluate_sentiment, evaluate_tagger
     from training.metrics import format_slot_report, per_slot_report
 
     artifact = load_artifact(args.model_dir)
@@ -222,19 +207,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         data = read_slot_folder(args.split)
         for warning in data.repairs:
             print(f"warning: {warning}", file=sys.stderr)
-        full = evaluate_tagger(predictor, data)
-        print(format_slot_report(per_slot_report(data.tags, full["_pred_tags"])))
-        scores = public(full)
+        scores, predicted = evaluate_tagger(predictor, data)
+        print(format_slot_report(per_slot_report(data.tags, predicted.tags)))
         errors = tagger_errors(
-            data.tokens, data.tags, full["_pred_tags"], data.intents, full["_pred_intents"]
+            data.tokens, data.tags, predicted.tags, data.intents, predicted.intents
         )
     else:
         assert isinstance(predictor, SentimentPredictor)
         if args.split.suffix != ".tsv":
             raise DataError(f"{args.split}: a sentiment model is evaluated on a .tsv file")
         rows = read_tsv(args.split)
-        full = evaluate_sentiment(predictor, rows)
-        errors = sentiment_errors(rows.texts, rows.labels, full["_pred"])
+        full, labels_predicted = evaluate_sentiment(predictor, rows)
+        errors = sentiment_errors(rows.texts, rows.labels, labels_predicted)
         labels = list(full["confusion"])
         print("confusion (rows gold, columns predicted)")
         print(" " * 10 + "".join(f"{label[:9]:>10}" for label in labels))

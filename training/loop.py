@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,26 +16,34 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.artifact import save_artifact
 from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
-from models.text import char_normalize, normalize, tokenize
+from models.text import char_normalize, normalize
 from models.vocab import LabelSet, Vocab
 from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.ema import WeightAverage
-from training.metrics import classification_metrics, slot_metrics
+from training.evaluate import evaluate_sentiment_tokens, evaluate_tagger, sentiment_inputs
 from training.vectors import extend_vocab, load_vectors
 
 # Called after every epoch with {"epoch", "loss", "valid": {...}, "best_epoch", "seconds"}.
 EpochCallback = Callable[[dict[str, Any]], None]
-EVAL_BATCH = 256
 
 
-@dataclass
+@dataclass(frozen=True)
+class EpochsRun:
+    """What the epoch loop ends with; the model then holds the best epoch's weights."""
+
+    metrics: dict[str, Any]  # valid scores of the best epoch
+    history: list[dict[str, Any]]  # one record per epoch, as passed to the EpochCallback
+    best_epoch: int
+    seconds_to_best: float
+
+
+@dataclass(frozen=True)
 class FitResult:
     """A trained predictor with its best valid metrics and per-epoch history."""
 
@@ -45,6 +52,11 @@ class FitResult:
     history: list[dict[str, Any]]
     best_epoch: int
     seconds_to_best: float
+
+    @classmethod
+    def of(cls, predictor: SlotTaggerPredictor | SentimentPredictor, run: EpochsRun) -> FitResult:
+        """The predictor whose model the epoch loop trained, with what the loop recorded."""
+        return cls(predictor, run.metrics, run.history, run.best_epoch, run.seconds_to_best)
 
 
 def architecture(config: TrainConfig) -> dict[str, Any]:
@@ -137,7 +149,7 @@ def _epoch_loop(
     metric: str,
     on_epoch: EpochCallback | None,
     show_progress: bool,
-) -> tuple[dict[str, Any], list[dict[str, Any]], int, float]:
+) -> EpochsRun:
     """Shared epoch loop: AdamW, clipping, early stopping; restores the best weights."""
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -212,26 +224,7 @@ def _epoch_loop(
             break
     model.load_state_dict(best_state)
     model.eval()
-    return best, history, best_epoch, seconds_to_best
-
-
-def evaluate_tagger(predictor: SlotTaggerPredictor, data: SlotDataset) -> dict[str, Any]:
-    """Tag ``data`` in batches and score it."""
-    pred_tags: list[list[str]] = []
-    pred_intents: list[str] = []
-    for i in range(0, len(data), EVAL_BATCH):
-        tags, rankings = predictor.tag_tokens(data.tokens[i : i + EVAL_BATCH])
-        pred_tags.extend(tags)
-        pred_intents.extend(r[0][0] for r in rankings)
-    return slot_metrics(data.tags, pred_tags, data.intents, pred_intents) | {
-        "_pred_tags": pred_tags,
-        "_pred_intents": pred_intents,
-    }
-
-
-def public(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics without the private prediction lists."""
-    return {k: v for k, v in metrics.items() if not k.startswith("_")}
+    return EpochsRun(best, history, best_epoch, seconds_to_best)
 
 
 def fit_tagger(
@@ -281,11 +274,11 @@ def fit_tagger(
     def evaluate() -> dict[str, Any]:
         model.cpu()
         try:
-            return public(evaluate_tagger(predictor, valid))
+            return evaluate_tagger(predictor, valid)[0]
         finally:
             model.to(device)
 
-    best, history, best_epoch, to_best = _epoch_loop(
+    run = _epoch_loop(
         model,
         [len(t) for t in train.tokens],
         config,
@@ -296,7 +289,7 @@ def fit_tagger(
         show_progress,
     )
     model.cpu().eval()
-    return FitResult(predictor, best, history, best_epoch, to_best)
+    return FitResult.of(predictor, run)
 
 
 def fit_sentiment(
@@ -311,8 +304,7 @@ def fit_sentiment(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    train_tokens = [[t.text for t in tokenize(x)] or ["<empty>"] for x in train.texts]
-    valid_tokens = [[t.text for t in tokenize(x)] or ["<empty>"] for x in valid.texts]
+    train_tokens, valid_tokens = sentiment_inputs(train.texts), sentiment_inputs(valid.texts)
     vocabs = build_vocabs(train_tokens, config)
     words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
@@ -337,11 +329,11 @@ def fit_sentiment(
     def evaluate() -> dict[str, Any]:
         model.cpu()
         try:
-            return public(evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels))
+            return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
         finally:
             model.to(device)
 
-    best, history, best_epoch, to_best = _epoch_loop(
+    run = _epoch_loop(
         model,
         [len(t) for t in train_tokens],
         config,
@@ -352,64 +344,4 @@ def fit_sentiment(
         show_progress,
     )
     model.cpu().eval()
-    return FitResult(predictor, best, history, best_epoch, to_best)
-
-
-def evaluate_sentiment_tokens(
-    predictor: SentimentPredictor, sentences: Sequence[Sequence[str]], gold: Sequence[str]
-) -> dict[str, Any]:
-    """Classify tokenised sentences in batches and score them; ``_pred``: the labels."""
-    pred: list[str] = []
-    for i in range(0, len(sentences), EVAL_BATCH):
-        pred.extend(r.label for r in predictor.classify_tokens(sentences[i : i + EVAL_BATCH]))
-    return classification_metrics(gold, pred) | {"_pred": pred}
-
-
-def evaluate_sentiment(predictor: SentimentPredictor, data: TextDataset) -> dict[str, Any]:
-    """Score a TSV data set with the same tokenizer the server uses."""
-    tokens = [[t.text for t in tokenize(x)] or ["<empty>"] for x in data.texts]
-    return evaluate_sentiment_tokens(predictor, tokens, data.labels)
-
-
-def save_fit(
-    out_dir: Path,
-    task: str,
-    result: FitResult,
-    config: TrainConfig,
-    data: dict[str, Any],
-) -> Path:
-    """Write a fitted model as an artifact."""
-    p = result.predictor
-    if isinstance(p, SlotTaggerPredictor):
-        return save_artifact(
-            out_dir,
-            task="slots",
-            model=p.model,
-            vocabs={"words": p.words, "chars": p.chars},
-            labels={"tags": p.tags.to_list(), "intents": p.intents.to_list()},
-            training={
-                "task": task,
-                "config": config.model_dump(),
-                "best_epoch": result.best_epoch,
-                "seconds_to_best": result.seconds_to_best,
-            },
-            metrics={"valid": result.metrics},
-            history=result.history,
-            data=data,
-        )
-    return save_artifact(
-        out_dir,
-        task="sentiment",
-        model=p.model,
-        vocabs={"words": p.words, "chars": p.chars},
-        labels={"sentiment": p.labels.to_list()},
-        training={
-            "task": task,
-            "config": config.model_dump(),
-            "best_epoch": result.best_epoch,
-            "seconds_to_best": result.seconds_to_best,
-        },
-        metrics={"valid": result.metrics},
-        history=result.history,
-        data=data,
-    )
+    return FitResult.of(predictor, run)

@@ -12,7 +12,7 @@ import pytest
 from models.artifact import MANIFEST, load_artifact, load_manifest
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training.data import read_slot_folder, read_tsv
-from training.loop import evaluate_sentiment, evaluate_tagger, public
+from training.evaluate import evaluate_sentiment, evaluate_tagger
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_artifacts"
 ANSWERS: dict[str, Any] = json.loads((LEGACY / "answers.json").read_text(encoding="utf-8"))
@@ -54,7 +54,7 @@ def test_legacy_tagger_answers_as_it_did(test_data_dir: Path) -> None:
     want = ANSWERS["slots_v1"]
     assert_close(tagger_answers(predictor, [row["text"] for row in want]), want)
     valid = read_slot_folder(test_data_dir / "tiny_slots" / "valid")
-    assert_close(public(evaluate_tagger(predictor, valid)), ANSWERS["valid_scores"]["slots_v1"])
+    assert_close(evaluate_tagger(predictor, valid)[0], ANSWERS["valid_scores"]["slots_v1"])
 
 
 def test_legacy_sentiment_answers_as_it_did(test_data_dir: Path) -> None:
@@ -69,7 +69,7 @@ def test_legacy_sentiment_answers_as_it_did(test_data_dir: Path) -> None:
     ]
     assert_close(got, want)
     valid = read_tsv(test_data_dir / "tiny_sentiment" / "valid.tsv")
-    scores = public(evaluate_sentiment(predictor, valid))
+    scores, _ = evaluate_sentiment(predictor, valid)
     assert_close(scores, ANSWERS["valid_scores"]["sentiment_v1"])
 
 

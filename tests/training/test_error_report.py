@@ -1,8 +1,8 @@
-"""``training.errors``: which utterances a model got wrong, and how."""
+"""``training.error_report``: which utterances a model got wrong, and how."""
 
 from __future__ import annotations
 
-from training.errors import sentiment_errors, tagger_errors
+from training.error_report import sentiment_errors, tagger_errors
 
 TOKENS = [
     ["fly", "to", "new", "york"],

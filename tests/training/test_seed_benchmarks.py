@@ -14,7 +14,7 @@ from benchmarks import cells, ensemble
 from models.artifact import load_artifact
 from models.predictor import SlotTaggerPredictor
 from training.data import read_slot_folder
-from training.loop import evaluate_tagger
+from training.evaluate import evaluate_tagger
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_an_average_of_one_tagger_is_that_tagger(
     predictor = load_artifact(tiny_tagger_dir).predictor
     assert isinstance(predictor, SlotTaggerPredictor)
     data = read_slot_folder(test_data_dir / "tiny_slots" / "valid")
-    alone = evaluate_tagger(predictor, data)
+    alone, _ = evaluate_tagger(predictor, data)
     outputs = ensemble.member_outputs(predictor, data)
     tags, intents = predictor.tags.labels, predictor.intents.labels
     for members in ([outputs], [outputs, outputs]):
@@ -108,7 +108,7 @@ def test_every_member_counts_in_the_average(tiny_tagger_dir: Path, test_data_dir
     data = read_slot_folder(test_data_dir / "tiny_slots" / "valid")
     emissions, intent_scores, params, mask = ensemble.member_outputs(predictor, data)
     tags, intents = predictor.tags.labels, predictor.intents.labels
-    assert evaluate_tagger(predictor, data)["slot_f1"] > 0
+    assert evaluate_tagger(predictor, data)[0]["slot_f1"] > 0
     sure_emissions = torch.full_like(emissions, -1e3)
     sure_emissions[..., tags.index("O")] = 1e3
     sure_intents = torch.full_like(intent_scores, -1e3)

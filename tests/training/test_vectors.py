@@ -50,7 +50,8 @@ def test_a_fit_keeps_the_vectors_frozen_and_in_the_artifact(
     from models.artifact import load_artifact
     from training.config import SlotTrainConfig
     from training.data import read_slot_folder
-    from training.loop import build_vocabs, fit_tagger, save_fit
+    from training.loop import build_vocabs, fit_tagger
+    from training.pipeline import save_fit
 
     data = test_data_dir / "tiny_slots"
     train, valid = read_slot_folder(data / "train"), read_slot_folder(data / "valid")

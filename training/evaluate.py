@@ -1,0 +1,59 @@
+"""Scoring a model on a labelled split: the scores, and the predictions they were computed from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.text import sentiment_tokens
+from training.data import SlotDataset, TextDataset
+from training.metrics import classification_metrics, slot_metrics
+
+EVAL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class TaggerPredictions:
+    """A tagger's BIO tags and best intent for each utterance of a split."""
+
+    tags: list[list[str]]
+    intents: list[str]
+
+
+def evaluate_tagger(
+    predictor: SlotTaggerPredictor, data: SlotDataset
+) -> tuple[dict[str, Any], TaggerPredictions]:
+    """Tag ``data`` in batches; its scores and the predictions."""
+    pred_tags: list[list[str]] = []
+    pred_intents: list[str] = []
+    for i in range(0, len(data), EVAL_BATCH):
+        tags, rankings = predictor.tag_tokens(data.tokens[i : i + EVAL_BATCH])
+        pred_tags.extend(tags)
+        pred_intents.extend(r[0][0] for r in rankings)
+    scores = slot_metrics(data.tags, pred_tags, data.intents, pred_intents)
+    return scores, TaggerPredictions(pred_tags, pred_intents)
+
+
+def sentiment_inputs(texts: Sequence[str]) -> list[list[str]]:
+    """What the classifier reads of each text, tokenized as the server does; a text without
+    tokens reads as ``<empty>``."""
+    return [[t.text for t in sentiment_tokens(x)] or ["<empty>"] for x in texts]
+
+
+def evaluate_sentiment_tokens(
+    predictor: SentimentPredictor, sentences: Sequence[Sequence[str]], gold: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Classify tokenized sentences in batches; their scores and the predicted labels."""
+    pred: list[str] = []
+    for i in range(0, len(sentences), EVAL_BATCH):
+        pred.extend(r.label for r in predictor.classify_tokens(sentences[i : i + EVAL_BATCH]))
+    return classification_metrics(gold, pred), pred
+
+
+def evaluate_sentiment(
+    predictor: SentimentPredictor, data: TextDataset
+) -> tuple[dict[str, Any], list[str]]:
+    """Score a TSV data set read with the server's tokenizer; the scores and the predictions."""
+    return evaluate_sentiment_tokens(predictor, sentiment_inputs(data.texts), data.labels)

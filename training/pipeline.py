@@ -1,0 +1,107 @@
+"""One training pipeline: read a data folder -> fit -> fingerprint the data -> save an artifact.
+
+``slotfill train`` (and through it the service's training jobs, which run it as a child
+process), ``slotfill bootstrap`` and the test fixtures all train through :func:`train_folder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.artifact import Task, save_artifact
+from models.predictor import SlotTaggerPredictor
+from training import distributed
+from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
+from training.data import fingerprint, read_slot_folder, read_tsv
+from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
+
+
+@dataclass(frozen=True)
+class TrainedFolder:
+    """The fitted model and its artifact (None on a ``torchrun`` rank other than 0)."""
+
+    result: FitResult
+    artifact: Path | None
+
+
+def split_paths(task: Task, data: Path) -> tuple[Path, Path]:
+    """The train and valid splits of a data folder: folders for ``slots``, TSV files for
+    ``sentiment``."""
+    if task == "slots":
+        return data / "train", data / "valid"
+    return data / "train.tsv", data / "valid.tsv"
+
+
+def data_record(task: Task, data: Path, name: str | None = None) -> dict[str, Any]:
+    """The manifest's ``data``: the SHA-256 of every file of both splits and a name (by
+    default the folder's)."""
+    train, valid = split_paths(task, data)
+    return {"train": fingerprint(train), "valid": fingerprint(valid), "name": name or data.name}
+
+
+def train_folder(
+    task: Task,
+    data: Path,
+    config: TrainConfig,
+    out: Path,
+    *,
+    name: str | None = None,
+    on_epoch: EpochCallback | None = None,
+    show_progress: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+) -> TrainedFolder:
+    """Train on ``data``'s train split, early-stop on its valid split, save to ``out``.
+
+    ``config`` is a :class:`SlotTrainConfig` for ``slots``, a :class:`SentimentTrainConfig`
+    for ``sentiment``; ``name`` goes into the manifest (default: the folder's name);
+    ``on_warning`` hears about each repaired tag before training starts.
+    """
+    train_path, valid_path = split_paths(task, data)
+    if task == "slots":
+        if not isinstance(config, SlotTrainConfig):
+            raise TypeError(f"training a tagger needs a SlotTrainConfig, not {type(config)}")
+        train, valid = read_slot_folder(train_path), read_slot_folder(valid_path)
+        for warning in train.repairs + valid.repairs:
+            if on_warning is not None:
+                on_warning(warning)
+        result = fit_tagger(train, valid, config, on_epoch, show_progress)
+    else:
+        if not isinstance(config, SentimentTrainConfig):
+            raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
+        train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
+        result = fit_sentiment(train_t, valid_t, config, on_epoch, show_progress)
+    record = data_record(task, data, name)
+    if not distributed.is_main():
+        return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
+    return TrainedFolder(result, save_fit(out, task, result, config, record))
+
+
+def save_fit(
+    out_dir: Path, task: str, result: FitResult, config: TrainConfig, data: dict[str, Any]
+) -> Path:
+    """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``."""
+    p = result.predictor
+    kind: Task
+    if isinstance(p, SlotTaggerPredictor):
+        kind, labels = "slots", {"tags": p.tags.to_list(), "intents": p.intents.to_list()}
+    else:
+        kind, labels = "sentiment", {"sentiment": p.labels.to_list()}
+    return save_artifact(
+        out_dir,
+        task=kind,
+        model=p.model,
+        vocabs={"words": p.words, "chars": p.chars},
+        labels=labels,
+        training={
+            "task": task,
+            "config": config.model_dump(),
+            "best_epoch": result.best_epoch,
+            "seconds_to_best": result.seconds_to_best,
+        },
+        metrics={"valid": result.metrics},
+        history=result.history,
+        data=data,
+    )
