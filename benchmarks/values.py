@@ -7,6 +7,11 @@ them; the check folds (10-19) are scored. A gold value that is not one (NLU++ wr
 (2022-03-15 09:00; its SOURCE names no time zone, so UTC).
 
     python -m benchmarks.values [--failures]
+
+With ``--artifact DIR --texts DATA`` it also measures the time resolution adds per request,
+in-process: the tagger's parse of one text alone, then with every predicted slot resolved for
+its type (types from DATA's ``slots.yaml``, else guessed from the slot names), median over the
+texts of DATA/valid/seq.in.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import add_common_args, format_table, log, resolve_data_dir, write_results
+from benchmarks.common import (
+    add_common_args,
+    format_table,
+    latency_summary,
+    log,
+    resolve_data_dir,
+    write_results,
+)
 from models.values import Reference, make_reference, resolve
 from models.values.engine import parse as duckling_parse
 from models.values.gold import is_value, matches
@@ -220,6 +232,56 @@ def evaluate(
     }, failures
 
 
+def request_latency(artifact: Path, data: Path, ref: Reference) -> dict[str, Any]:
+    """Median ms per one-text parse, without and with value resolution."""
+    import torch
+
+    from models.artifact import load_artifact
+    from models.values.engine import warm_up
+    from models.values.slots import SlotValueResolver
+    from training.slot_types import slot_schema
+
+    predictor = load_artifact(artifact).predictor
+    texts = [
+        " ".join(line.split())
+        for line in (data / "valid" / "seq.in").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    parses = [predictor.parse([t])[0] for t in texts]  # type: ignore[union-attr]
+    slots = sorted({s.slot for p in parses for s in p.slots})
+    specs, warnings = slot_schema(data, slots)
+    for warning in warnings:
+        log(warning)
+    resolver = SlotValueResolver(specs)
+    warm_up()
+    torch.set_num_threads(1)  # one request on one core, as a server worker runs it
+
+    parse_s: list[float] = []
+    resolve_s: list[float] = []
+    for _ in range(3):
+        for text in texts:
+            started = time.perf_counter()
+            parse = predictor.parse([text])[0]  # type: ignore[union-attr]
+            parsed = time.perf_counter()
+            for slot in parse.slots:
+                resolver.resolve(slot.slot, slot.value, ref)
+            resolve_s.append(time.perf_counter() - parsed)
+            parse_s.append(parsed - started)
+    resolved = sum(
+        resolver.resolve(s.slot, s.value, ref) is not None for p in parses for s in p.slots
+    )
+    return {
+        "artifact": str(artifact),
+        "texts": len(texts),
+        "torch_threads": torch.get_num_threads(),
+        "slots_predicted": sum(len(p.slots) for p in parses),
+        "slots_resolved": resolved,
+        "slot_types": resolver.types(),
+        "parse_ms": latency_summary(parse_s),
+        "added_ms": latency_summary(resolve_s),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.values", description=__doc__)
     add_common_args(p)
@@ -228,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-time", default="2022-03-15T09:00:00+00:00")
     p.add_argument("--timezone", default="UTC")
     p.add_argument("--failures", action="store_true", help="print slotfill's misses")
+    p.add_argument("--artifact", type=Path, help="a slot tagger to time with --texts")
+    p.add_argument("--texts", type=Path, help="its data folder (valid/seq.in, slots.yaml)")
     return p
 
 
@@ -257,6 +321,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.failures:
         for f in failures:
             print(json.dumps(f, ensure_ascii=False))
+    if args.artifact is not None and args.texts is not None:
+        latency = request_latency(args.artifact, args.texts, ref)
+        print(
+            f"{args.artifact}: parse {latency['parse_ms']['p50_ms']:.3f} ms per request "
+            f"(median), resolving its slots adds {latency['added_ms']['p50_ms']:.3f} ms "
+            f"(median; p90 {latency['added_ms']['p90_ms']:.3f}); {latency['slots_resolved']} "
+            f"of {latency['slots_predicted']} predicted slots resolved"
+        )
+        result["request_latency"] = latency
     result["slot_types"] = {s: v.to_json() for s, v in specs.items()}
     result["targets"] = TARGETS
     result["slotfill_failures"] = failures
