@@ -1,7 +1,7 @@
 """Character spans -> the server's tokens and BIO tags, so training and serving see the
 same tokens.
 
-An example is tokenised by :func:`models.predictor.model_tokens`, the function the server
+An example is tokenised by :func:`models.text.tagger_tokens`, the function the server
 calls on a request's text. Where a span starts or ends inside a token ("7pm" with the
 span "7"), that token is cut there: the tags can then mark the span exactly, but a server
 reading the same text sees the uncut token, so every cut is counted (``slotfill data
@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from models.predictor import model_tokens
-from models.text import Token
+from models.text import Token, tagger_tokens
 from training.formats.example import Example, SlotSpan
 
 
@@ -61,7 +60,7 @@ def _describe(span: SlotSpan, text: str) -> str:
 def align(example: Example) -> Aligned:
     """Tokens and BIO tags of ``example`` (see the module docstring)."""
     text = example.text
-    base = list(example.tokens) if example.tokens is not None else model_tokens(text)
+    base = list(example.tokens) if example.tokens is not None else tagger_tokens(text)
     points = [p for s in example.spans for p in (s.start, s.end)]
     tokens, cuts = cut_tokens(text, base, points)
     tags = ["O"] * len(tokens)
