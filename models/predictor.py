@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from models.crf import CRFArrays, forward_backward_arrays, span_log_prob, viterbi_decode
+from models.crf_kbest import kbest_paths
 from models.features import TokenBatch, encode_tokens
 from models.sentiment import LSTMSentimentClassifier
 from models.slot_tagger import BiLSTMCRFTagger
@@ -35,6 +36,26 @@ class SlotValue:
     start: int
     end: int
     confidence: float
+    canonical: str | None = None  # the synonym's canonical value (Rasa ``synonym:``), if any
+
+
+@dataclass(frozen=True)
+class SlotSpan:
+    """A slot of a hypothesis; ``text[start:end] == value``."""
+
+    slot: str
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SlotHypothesis:
+    """One of the k most probable whole-utterance labellings (k-best Viterbi)."""
+
+    probability: float  # of this exact tag sequence under the CRF
+    tags: list[str]
+    slots: list[SlotSpan]
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,10 @@ class Parse:
     tags: list[str]
     intent_ranking: list[tuple[str, float]]  # best first
     slots: list[SlotValue]
+    # The intents that hold, best first: a multi-label model's above its threshold (maybe
+    # none), a single-label model's best one.
+    intents: tuple[tuple[str, float], ...] = ()
+    hypotheses: list[SlotHypothesis] = field(default_factory=list)  # best first; n_best
 
 
 @dataclass(frozen=True)
@@ -79,39 +104,94 @@ class SlotTaggerPredictor:
     """Raw text -> intent ranking and slots with character offsets and confidences."""
 
     def __init__(
-        self, model: BiLSTMCRFTagger, words: Vocab, chars: Vocab, tags: LabelSet, intents: LabelSet
+        self,
+        model: BiLSTMCRFTagger,
+        words: Vocab,
+        chars: Vocab,
+        tags: LabelSet,
+        intents: LabelSet,
+        requested: LabelSet | None = None,
+        synonyms: dict[str, str] | None = None,
     ) -> None:
+        """``requested``: the slot names a request's context may name (the model reads them
+        when it has a context input); ``synonyms``: lower-cased slot text -> canonical value."""
         self.model = model.eval()
         self.words, self.chars, self.tags, self.intents = words, chars, tags, intents
+        self.requested = requested if requested is not None else LabelSet([])
+        self.synonyms = dict(synonyms or {})
         self._arrays: CRFArrays | None = None
         self._arrays_key: tuple[int, ...] = ()
 
-    def encode(self, sentences: Sequence[Sequence[str]]) -> TokenBatch:
-        """Token strings -> network input."""
-        return encode_tokens(sentences, self.words, self.chars)
+    @property
+    def reads_context(self) -> bool:
+        """True when the model takes the requested slots as an input."""
+        return self.model.requested is not None
+
+    def encode(
+        self,
+        sentences: Sequence[Sequence[str]],
+        requested: Sequence[Sequence[str]] | None = None,
+    ) -> TokenBatch:
+        """Token strings (and, for a model with a context input, the slots requested before
+        each sentence) -> network input; an unknown slot name raises ``ValueError``."""
+        batch = encode_tokens(sentences, self.words, self.chars)
+        if not self.reads_context or requested is None or not any(requested):
+            return batch
+        unknown = sorted({s for row in requested for s in row} - set(self.requested.index_of))
+        if unknown:
+            raise ValueError(f"unknown requested slots {unknown}")
+        rows = [[self.requested.index_of[s] for s in row] for row in requested]
+        return batch.with_requested(rows, len(self.requested))
 
     def tag_tokens(
-        self, sentences: Sequence[Sequence[str]]
+        self,
+        sentences: Sequence[Sequence[str]],
+        requested: Sequence[Sequence[str]] | None = None,
     ) -> tuple[list[list[str]], list[list[tuple[str, float]]]]:
         """BIO tags and intent ranking for pre-tokenised sentences (evaluation path)."""
-        paths, intent_logits = self.model.decode(self.encode(sentences))
-        tags = [[self.tags.labels[i] for i in path] for path in paths]
-        return tags, self._rankings(intent_logits)
+        tags, probs = self.tag_probs(sentences, requested)
+        return tags, self._rank_probs(torch.from_numpy(probs))
 
-    def parse(self, texts: Sequence[str], top_k: int = 5) -> list[Parse]:
-        """Parse every text in one batch; raises ``ValueError`` for a text with no tokens."""
+    def tag_probs(
+        self,
+        sentences: Sequence[Sequence[str]],
+        requested: Sequence[Sequence[str]] | None = None,
+    ) -> tuple[list[list[str]], np.ndarray]:
+        """BIO tags and every intent's probability ``(batch, num_intents)``, intent order."""
+        paths, intent_logits = self.model.decode(self.encode(sentences, requested))
+        tags = [[self.tags.labels[i] for i in path] for path in paths]
+        return tags, self.model.intent_probs(intent_logits).double().numpy()
+
+    def parse(
+        self,
+        texts: Sequence[str],
+        top_k: int = 5,
+        n_best: int | Sequence[int] = 0,
+        requested: Sequence[Sequence[str]] | None = None,
+    ) -> list[Parse]:
+        """Parse every text in one batch; raises ``ValueError`` for a text with no tokens.
+
+        ``requested``: per text, the slots the dialogue asked for just before it.
+
+        ``n_best`` (one for all texts, or one per text): how many of the most probable
+        whole-utterance labellings to list in ``Parse.hypotheses`` (0: none).
+        """
         token_lists = [tagger_tokens(t) for t in texts]
         if any(not toks for toks in token_lists):
             raise ValueError("expected every text to contain at least one token")
-        batch = self.encode([[t.text for t in toks] for toks in token_lists])
+        ks = [n_best] * len(texts) if isinstance(n_best, int) else list(n_best)
+        if len(ks) != len(texts) or any(k < 0 for k in ks):
+            raise ValueError(f"expected n_best >= 0 for each of the {len(texts)} texts, got {ks}")
+        batch = self.encode([[t.text for t in toks] for toks in token_lists], requested)
         with torch.inference_mode():
             emissions_t, intent_logits = self.model(batch)
             rankings = self._rankings(intent_logits, top_k)
+            chosen = self._chosen(intent_logits)
         arrays = self._crf_arrays()
         paths = viterbi_decode(emissions_t, batch.mask, arrays)
         emissions = emissions_t.double().numpy()
         alpha, beta, log_z = forward_backward_arrays(emissions, batch.mask.numpy(), arrays)
-        return [
+        parses = [
             self._result(
                 text,
                 toks,
@@ -122,9 +202,16 @@ class SlotTaggerPredictor:
                 float(log_z[b]),
                 arrays,
                 rankings[b],
+                chosen[b],
             )
             for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True))
         ]
+        for b, k in enumerate(ks):
+            if k:
+                em = emissions[b, : len(token_lists[b])]
+                hyps = self._hypotheses(texts[b], token_lists[b], em, float(log_z[b]), arrays, k)
+                parses[b] = replace(parses[b], hypotheses=hyps)
+        return parses
 
     def _crf_arrays(self) -> CRFArrays:
         """Constrained CRF scores as arrays, converted again only after the weights change."""
@@ -149,6 +236,7 @@ class SlotTaggerPredictor:
         log_z: float,
         params: CRFArrays,
         ranking: list[tuple[str, float]],
+        intents: tuple[tuple[str, float], ...],
     ) -> Parse:
         """Spans with character offsets and marginal confidences for one utterance."""
         tags = [self.tags.labels[i] for i in path]
@@ -170,13 +258,57 @@ class SlotTaggerPredictor:
             )
             start, end = toks[span.first].start, toks[span.last].end
             confidence = min(1.0, max(0.0, math.exp(logp)))
-            slots.append(SlotValue(span.slot, text[start:end], start, end, confidence))
-        return Parse(toks, tags, ranking, slots)
+            value = text[start:end]
+            canonical = self.synonyms.get(value.lower())
+            slots.append(SlotValue(span.slot, value, start, end, confidence, canonical))
+        return Parse(toks, tags, ranking, slots, intents)
+
+    def _hypotheses(
+        self,
+        text: str,
+        toks: list[Token],
+        emissions: np.ndarray,
+        log_z: float,
+        arrays: CRFArrays,
+        k: int,
+    ) -> list[SlotHypothesis]:
+        """The ``k`` most probable tag sequences of one utterance as slots in the raw text.
+
+        The first is the parse's own labelling, barring near-ties that Viterbi's float32 sums
+        cannot separate.
+        """
+        out = []
+        for hyp in kbest_paths(emissions, arrays, k, log_z):
+            tags = [self.tags.labels[i] for i in hyp.path]
+            slots = []
+            for span in bio_spans(tags):
+                start, end = toks[span.first].start, toks[span.last].end
+                slots.append(SlotSpan(span.slot, text[start:end], start, end))
+            out.append(SlotHypothesis(hyp.probability, tags, slots))
+        return out
 
     def _rankings(
         self, logits: torch.Tensor, top_k: int | None = None
     ) -> list[list[tuple[str, float]]]:
-        probs = torch.softmax(logits, dim=-1)
+        return self._rank_probs(self.model.intent_probs(logits), top_k)
+
+    def _chosen(self, logits: torch.Tensor) -> list[tuple[tuple[str, float], ...]]:
+        """The intents that hold per sentence (see :attr:`Parse.intents`)."""
+        if not len(self.intents):
+            return [() for _ in range(logits.shape[0])]
+        if not self.model.config.multi_label:
+            return [tuple(r) for r in self._rankings(logits, 1)]
+        threshold = self.model.config.intent_threshold
+        return [
+            tuple((n, p) for n, p in ranking if p >= threshold)
+            for ranking in self._rankings(logits)
+        ]
+
+    def _rank_probs(
+        self, probs: torch.Tensor, top_k: int | None = None
+    ) -> list[list[tuple[str, float]]]:
+        if not len(self.intents):
+            return [[] for _ in range(probs.shape[0])]
         k = min(top_k or len(self.intents), len(self.intents))
         values, indices = probs.topk(k, dim=-1)
         return [
