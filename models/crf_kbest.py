@@ -40,9 +40,9 @@ class _Siblings:
 
     t: int
     parent: tuple[int, ...]
-    tags: np.ndarray
-    priority: np.ndarray
-    suffix: np.ndarray  # score of tokens t..end given each tag
+    tags: list[int]
+    priority: list[float]  # -inf: impossible (sorted last)
+    suffix: list[float]  # score of tokens t..end given each tag
 
 
 def _possible(scores: np.ndarray) -> np.ndarray:
@@ -69,6 +69,7 @@ def kbest_paths(
         log_z = float(forward_backward_arrays(em[None], np.ones((1, len(em)), bool), arrays)[2][0])
     n = em.shape[0]
     start, trans = _possible(arrays.start), _possible(arrays.transitions)
+    trans_t = np.ascontiguousarray(trans.T)  # trans_t[j]: every move into tag j
     # into[t, j]: best score of tags 0..t-1 plus the move into tag j at t (no emission at t).
     into = np.empty_like(em)
     into[0] = start
@@ -79,12 +80,12 @@ def kbest_paths(
 
     def push_first(t: int, parent: tuple[int, ...], suffix: np.ndarray) -> None:
         priority = into[t] + suffix
-        allowed = np.flatnonzero(priority > -np.inf)
         # Stable: equal priorities keep ascending tag order (the documented tie order).
-        tags = allowed[np.argsort(-priority[allowed], kind="stable")]
-        if len(tags):
-            sib = _Siblings(t, parent, tags, priority[tags], suffix[tags])
-            heapq.heappush(heap, (-float(sib.priority[0]), (*parent, int(tags[0])), sib, 0))
+        # Python lists from here on: the search touches a few items of each, one at a time.
+        order = np.argsort(-priority, kind="stable")
+        sib = _Siblings(t, parent, order.tolist(), priority[order].tolist(), suffix[order].tolist())
+        if sib.priority[0] > -math.inf:
+            heapq.heappush(heap, (-sib.priority[0], (*parent, sib.tags[0]), sib, 0))
 
     push_first(n - 1, (), em[n - 1] + arrays.end)
     found: list[Hypothesis] = []
@@ -92,10 +93,10 @@ def kbest_paths(
     # so the heap never compares the _Siblings objects.
     while heap and len(found) < k:
         neg_priority, reversed_tags, sib, pos = heapq.heappop(heap)
-        if pos + 1 < len(sib.tags):
-            nxt = int(sib.tags[pos + 1])
-            heapq.heappush(heap, (-float(sib.priority[pos + 1]), (*sib.parent, nxt), sib, pos + 1))
-        tag = int(sib.tags[pos])
+        if pos + 1 < len(sib.tags) and sib.priority[pos + 1] > -math.inf:
+            nxt = sib.tags[pos + 1]
+            heapq.heappush(heap, (-sib.priority[pos + 1], (*sib.parent, nxt), sib, pos + 1))
+        tag = sib.tags[pos]
         if sib.t == 0:
             score = -neg_priority
             found.append(
@@ -103,7 +104,7 @@ def kbest_paths(
             )
         else:
             t = sib.t - 1
-            push_first(t, reversed_tags, sib.suffix[pos] + trans[:, tag] + em[t])
+            push_first(t, reversed_tags, sib.suffix[pos] + trans_t[tag] + em[t])
     return found
 
 

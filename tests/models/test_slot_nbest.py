@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from test_slot_predictor import TEXTS, busy_tagger, tagger  # noqa: F401 (fixtures)
 
+from benchmarks import nbest as nbest_benchmark
 from models.predictor import Parse, SlotTaggerPredictor
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+LEGACY_TAGGER = DATA / "legacy_artifacts" / "slots_v1"
+TINY_SLOTS = DATA / "tiny_slots"
 
 
 def check_hypotheses(text: str, parse: Parse, k: int) -> None:
@@ -76,3 +84,13 @@ def test_bad_n_best_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="n_best"):
         busy_tagger.parse(["book a table", "fly to st louis", "hello"], n_best=n_best)
+
+
+def test_nbest_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "nbest.json"
+    args = ["--artifact", str(LEGACY_TAGGER), "--texts", str(TINY_SLOTS), "--quick"]
+    assert nbest_benchmark.main([*args, "--k", "3", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["k"] == 3 and result["calls"] == 20
+    assert 1 <= result["mean_hypotheses"] <= 3
+    assert result["parse_ms"]["n"] == result["parse_n_best_ms"]["n"] == 20
