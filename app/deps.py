@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.errors import AdminDisabled, NotReady, Unauthorized
-from app.registry import ModelRegistry
-from app.request_log import RequestLogWriter
+from app.serving.registry import ModelRegistry
+from app.serving.request_log.writer import RequestLogWriter
 
 
 async def get_settings_dep(request: Request) -> Settings:

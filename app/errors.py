@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("slotfill")
@@ -100,6 +101,15 @@ class RequestNotFound(APIError):
 
 class InvalidFeedback(APIError):
     status_code, code = 422, "invalid_feedback"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):  # the body of every error response
+    error: ErrorDetail
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

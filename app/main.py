@@ -14,20 +14,21 @@ import torch
 from fastapi import APIRouter, FastAPI
 from starlette.types import Scope
 
-from app.api import admin, feedback, health, models, parse
-from app.api.schemas import ErrorResponse
-from app.batcher import MicroBatcher
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
-from app.errors import install_error_handlers
-from app.jobs import EmbeddedRunner
+from app.errors import ErrorResponse, install_error_handlers
 from app.memory import fix_mmap_threshold
 from app.metrics import Metrics
-from app.middleware import GuardMiddleware
-from app.parsing import run_models
-from app.registry import ModelRegistry
-from app.request_log import RequestLogWriter
-from app.versions import VersionPoller, read_pins
+from app.operating import admin_routes, feedback_routes
+from app.operating.embedded import EmbeddedRunner
+from app.operating.versions import VersionPoller, read_pins
+from app.serving import health_routes, models_routes, parse_routes
+from app.serving.batcher import MicroBatcher
+from app.serving.middleware import GuardMiddleware
+from app.serving.parsing import run_models
+from app.serving.registry import ModelRegistry
+from app.serving.request_log.rows import failure_row
+from app.serving.request_log.writer import RequestLogWriter
 
 log = logging.getLogger("slotfill")
 
@@ -100,11 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Errors the guard middleware and the error handlers answer on routes whose own
     # declarations omit them; documented so that clients (and the schema fuzz tests) know them.
     routers: list[tuple[APIRouter, tuple[int, ...]]] = [
-        (parse.router, ()),
-        (models.router, (503,)),  # models still loading, or the concurrency limit
-        (health.router, ()),
-        (feedback.router, (400, 408, 413)),  # bad JSON, stalled or oversized body
-        (admin.router, ()),
+        (parse_routes.router, ()),
+        (models_routes.router, (503,)),  # models still loading, or the concurrency limit
+        (health_routes.router, ()),
+        (feedback_routes.router, (400, 408, 413)),  # bad JSON, stalled or oversized body
+        (admin_routes.router, ()),
     ]
     for router, codes in routers:
         app.include_router(router, responses={c: {"model": ErrorResponse} for c in codes})
@@ -114,22 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         writer: RequestLogWriter | None = app.state.log_writer
         if writer is None:
             return
-        from app.parsing import new_request_id
-
         client: Any = scope.get("client")
-        writer.submit(
-            {
-                "request_id": new_request_id(),
-                "route": scope["path"],
-                "client": client[0] if client else None,
-                "text": "",
-                "text_mode": settings.log_redaction.value,
-                "response": None,
-                "model_versions": None,
-                "latency_ms": latency_ms,
-                "status_code": status,
-            }
-        )
+        host = client[0] if client else None
+        writer.submit(failure_row(scope["path"], host, settings.log_redaction, latency_ms, status))
 
     app.add_middleware(
         GuardMiddleware,

@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.registry import ModelRegistry
-from app.request_log import RequestLogWriter
+from app.serving.registry import ModelRegistry
+from app.serving.request_log.writer import RequestLogWriter
 
 
 class _LiveCollector(Collector):

@@ -12,8 +12,11 @@ from pathlib import Path
 
 from models.artifact import MANIFEST
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{12}Z$")
+# The patterns as text too: the API's request schemas check names with the same ones.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+VERSION_PATTERN = r"^[0-9]{8}T[0-9]{12}Z$"
+NAME_RE = re.compile(NAME_PATTERN)
+VERSION_RE = re.compile(VERSION_PATTERN)
 
 
 def check_name(name: str) -> str:

@@ -15,17 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from app.db.tables import ActiveModel, Feedback, ModelVersion, RequestLog, TrainingJob
-
-# Job states; the last three are final.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-)
-FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+from app.db.tables import ActiveModel, Feedback, JobStatus, ModelVersion, RequestLog, TrainingJob
 
 
 def _now() -> datetime:
@@ -118,7 +108,7 @@ def set_pointer(
 
 def create_job(session: Session, job: TrainingJob) -> TrainingJob:
     """Insert a new job (status ``queued``)."""
-    job.status = QUEUED
+    job.status = JobStatus.queued
     job.cancel_requested = False
     session.add(job)
     session.flush()
@@ -130,7 +120,9 @@ def get_job(session: Session, job_id: str) -> TrainingJob | None:
     return session.get(TrainingJob, job_id)
 
 
-def list_jobs(session: Session, status: str | None = None, limit: int = 50) -> list[TrainingJob]:
+def list_jobs(
+    session: Session, status: JobStatus | None = None, limit: int = 50
+) -> list[TrainingJob]:
     """Jobs, newest first."""
     query = select(TrainingJob).order_by(TrainingJob.created_at.desc()).limit(limit)
     if status is not None:
@@ -142,7 +134,7 @@ def oldest_queued_job(session: Session) -> str | None:
     """Id of the job that waited longest, or None."""
     return session.scalars(
         select(TrainingJob.id)
-        .where(TrainingJob.status == QUEUED)
+        .where(TrainingJob.status == JobStatus.queued)
         .order_by(TrainingJob.created_at)
         .limit(1)
     ).first()
@@ -154,8 +146,8 @@ def claim_job(session: Session, job_id: str, worker: str) -> bool:
     now = _now()
     result = session.execute(
         update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == QUEUED)
-        .values(status=RUNNING, started_at=now, heartbeat_at=now, worker=worker)
+        .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.queued)
+        .values(status=JobStatus.running, started_at=now, heartbeat_at=now, worker=worker)
     )
     return _rowcount(result) == 1
 
@@ -166,7 +158,7 @@ def heartbeat(
     """Store progress and the log tail of a running job: (still ours, cancel requested)."""
     result = session.execute(
         update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+        .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.running)
         .values(heartbeat_at=_now(), progress=progress, log_tail=log_tail)
     )
     if _rowcount(result) != 1:
@@ -175,12 +167,12 @@ def heartbeat(
     return True, bool(cancel)
 
 
-def finish_job(session: Session, job_id: str, status: str, **values: Any) -> bool:
+def finish_job(session: Session, job_id: str, status: JobStatus, **values: Any) -> bool:
     """Move a running job to a final ``status``; False if it was no longer running."""
-    assert status in FINAL_STATES
+    assert JobStatus(status).final
     result = session.execute(
         update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+        .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.running)
         .values(status=status, finished_at=_now(), **values)
     )
     return _rowcount(result) == 1
@@ -190,12 +182,12 @@ def request_cancel(session: Session, job_id: str) -> TrainingJob | None:
     """Cancel a queued job at once, or ask the runner of a running one to stop."""
     session.execute(
         update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == QUEUED)
-        .values(status=CANCELLED, finished_at=_now(), error="cancelled before it started")
+        .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.queued)
+        .values(status=JobStatus.cancelled, finished_at=_now(), error="cancelled before it started")
     )
     session.execute(
         update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+        .where(TrainingJob.id == job_id, TrainingJob.status == JobStatus.running)
         .values(cancel_requested=True)
     )
     job = session.get(TrainingJob, job_id)
@@ -213,7 +205,7 @@ def fail_stale_jobs(session: Session, stale_seconds: float) -> list[str]:
     stale = list(
         session.scalars(
             select(TrainingJob.id).where(
-                TrainingJob.status == RUNNING, TrainingJob.heartbeat_at < cutoff
+                TrainingJob.status == JobStatus.running, TrainingJob.heartbeat_at < cutoff
             )
         )
     )
@@ -223,11 +215,11 @@ def fail_stale_jobs(session: Session, stale_seconds: float) -> list[str]:
             update(TrainingJob)
             .where(
                 TrainingJob.id == job_id,
-                TrainingJob.status == RUNNING,
+                TrainingJob.status == JobStatus.running,
                 TrainingJob.heartbeat_at < cutoff,
             )
             .values(
-                status=FAILED,
+                status=JobStatus.failed,
                 finished_at=_now(),
                 error=f"the job's worker stopped responding (no heartbeat for {stale_seconds:g}s)",
             )

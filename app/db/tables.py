@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint
@@ -73,8 +74,23 @@ class ActiveModel(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)
 
 
+class JobStatus(StrEnum):
+    """Where a training job is: queued -> running -> succeeded | failed | cancelled."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        """True for the states a job never leaves."""
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
 class TrainingJob(Base):
-    """A training job: queued -> running -> succeeded | failed | cancelled."""
+    """A training job; ``status`` holds a :class:`JobStatus` value."""
 
     __tablename__ = "training_jobs"
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import Feedback, RequestLog
 from app.db.repository import get_request_log
-from app.feedback import check_slots, export_with_feedback, to_bio
 from app.main import create_app
+from app.operating.feedback import check_slots, export_with_feedback, to_bio
 
 pytestmark = pytest.mark.timeout(120)
 

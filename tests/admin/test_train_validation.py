@@ -13,8 +13,8 @@ from admin_support import TEST_DATA, MakeSettings
 from fastapi.testclient import TestClient
 from pydantic.fields import FieldInfo
 
-from app.api.schemas import Hyperparameters
 from app.main import create_app
+from app.operating.schemas import Hyperparameters
 from training.config import SentimentTrainConfig, SlotTrainConfig
 
 GOOD: dict[str, Any] = {"task": "slots", "model": "demo", "dataset": "demo"}

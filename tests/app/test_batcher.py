@@ -12,9 +12,10 @@ import pytest
 from app_support import VERSION
 from fastapi.testclient import TestClient
 
-from app.batcher import MicroBatcher
-from app.parsing import run_models
-from app.registry import load_version
+from app.serving.batcher import MicroBatcher
+from app.serving.parsing import run_models
+from app.serving.registry import load_version
+from app.serving.results import ParseResult
 
 TEXTS = [
     "book a table for two at 7pm tomorrow",
@@ -52,7 +53,7 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(model_store: Pa
     sentiment = load_version(model_store, "tiny-sentiment", VERSION)
     gate = threading.Event()
 
-    def run_batch(t: Any, s: Any, texts: Any) -> list[dict[str, Any]]:
+    def run_batch(t: Any, s: Any, texts: Any) -> list[ParseResult]:
         gate.wait(5)  # hold the first batch so the others queue up behind it
         return run_models(t, s, texts)
 
@@ -63,9 +64,9 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(model_store: Pa
         bad = batcher.submit(tagger, sentiment, ["   "])  # no tokens: ValueError
         also_good = batcher.submit(tagger, sentiment, ["thanks"])
         gate.set()
-        assert first.result(10)[0]["text"] == "hello"
-        assert good.result(10)[0]["text"] == "book a table for two"
-        assert also_good.result(10)[0]["text"] == "thanks"
+        assert first.result(10)[0].text == "hello"
+        assert good.result(10)[0].text == "book a table for two"
+        assert also_good.result(10)[0].text == "thanks"
         with pytest.raises(ValueError, match="at least one token"):
             bad.result(10)
     finally:
@@ -92,7 +93,7 @@ def test_a_cancelled_request_is_skipped_and_the_batcher_keeps_serving(model_stor
     gate = threading.Event()
     texts_run: list[str] = []
 
-    def run_batch(t: Any, s: Any, texts: Any) -> list[dict[str, Any]]:
+    def run_batch(t: Any, s: Any, texts: Any) -> list[ParseResult]:
         gate.wait(5)  # hold the first batch so the next requests queue up behind it
         texts_run.extend(texts)
         return run_models(t, s, texts)
@@ -105,9 +106,9 @@ def test_a_cancelled_request_is_skipped_and_the_batcher_keeps_serving(model_stor
         queued = batcher.submit(tagger, None, ["thanks"])
         assert cancelled.cancel()
         gate.set()
-        assert first.result(10)[0]["text"] == "hello"
-        assert queued.result(10)[0]["text"] == "thanks"
+        assert first.result(10)[0].text == "hello"
+        assert queued.result(10)[0].text == "thanks"
         assert "book a table for two" not in texts_run
-        assert batcher.submit(tagger, None, ["hello again"]).result(10)[0]["text"] == "hello again"
+        assert batcher.submit(tagger, None, ["hello again"]).result(10)[0].text == "hello again"
     finally:
         batcher.close()

@@ -12,7 +12,7 @@ from app_support import VERSION, MakeSettings
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.registry import StartupError
+from app.serving.registry import StartupError
 from models.artifact import MANIFEST, WEIGHTS
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,7 +16,8 @@ from sqlalchemy.engine import URL
 from app.config import RedactionMode
 from app.db import Base, RequestLog, count_request_logs, get_request_log, make_engine
 from app.db import make_session_factory as sessions
-from app.request_log import RequestLogWriter, redact_text
+from app.serving.request_log.rows import redact_text
+from app.serving.request_log.writer import RequestLogWriter
 
 pytestmark = pytest.mark.timeout(30)
 

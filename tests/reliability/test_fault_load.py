@@ -34,7 +34,7 @@ from reliability_support import (
 from sqlalchemy.engine import make_url
 from tcp_proxy import TcpProxy
 
-from app.request_log import redact_text
+from app.serving.request_log.rows import redact_text
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -18,10 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.admin import feedback_with_logs
 from app.db.tables import Feedback, RequestLog
 from app.errors import InvalidFeedback
+from app.paths import SINGLE_TEXT_ROUTES
 from models.predictor import model_tokens
-
-# Routes whose log row holds exactly one utterance.
-SINGLE_TEXT_ROUTES = frozenset({"/v1/parse", "/model/parse"})
 
 
 def check_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -8,19 +8,19 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.schemas import ErrorResponse
-from app.errors import NotReady
+from app import paths
+from app.errors import ErrorResponse, NotReady
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/livez")
+@router.get(paths.LIVEZ)
 async def livez() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"model": ErrorResponse}})
+@router.get(paths.READYZ, responses={503: {"model": ErrorResponse}})
 async def readyz(request: Request) -> dict[str, object]:
     """Models are loaded and warm; 503 until then."""
     registry = getattr(request.app.state, "registry", None)
@@ -33,7 +33,7 @@ async def readyz(request: Request) -> dict[str, object]:
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get(paths.METRICS, response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     return Response(

@@ -10,13 +10,23 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.schemas import (
-    NAME_PATTERN,
+from app import paths
+from app.db.admin import (
+    get_job,
+    list_feedback,
+    list_jobs,
+    list_model_versions,
+    list_pointers,
+    request_cancel,
+)
+from app.db.tables import JobStatus, TrainingJob
+from app.deps import AdminDep, RegistryDep, SessionsDep, SettingsDep
+from app.errors import ErrorResponse, JobFinished, JobNotFound
+from app.operating.schemas import (
     ActivateRequest,
     ActivateResponse,
     AdminModelOut,
     AdminModelsResponse,
-    ErrorResponse,
     FeedbackListResponse,
     FeedbackOut,
     JobOut,
@@ -25,59 +35,17 @@ from app.api.schemas import (
     TrainResponse,
     VersionOut,
 )
-from app.db.admin import (
-    FINAL_STATES,
-    fail_stale_jobs,
-    get_job,
-    list_feedback,
-    list_jobs,
-    list_model_versions,
-    list_pointers,
-    request_cancel,
-)
-from app.db.tables import ActiveModel, TrainingJob
-from app.deps import AdminDep, RegistryDep, SessionsDep, SettingsDep
-from app.errors import JobFinished, JobNotFound
-from app.jobs import submit_job
-from app.versions import activate_version, register_store, rollback_version
+from app.operating.submission import submit_job
+from app.operating.versions import activate_version, register_store, rollback_version
+from models.store import NAME_PATTERN
 
 router = APIRouter(
-    prefix="/v1/admin",
+    prefix=paths.ADMIN,
     tags=["admin"],
     dependencies=[AdminDep],
     responses={code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)},
 )
 ModelName = Path(pattern=NAME_PATTERN, description="Model name")
-
-
-def _job_out(job: TrainingJob) -> JobOut:
-    return JobOut(
-        id=job.id,
-        status=job.status,
-        task=job.task,
-        model=job.model,
-        dataset=job.dataset,
-        hyperparameters=job.params,
-        activate=job.activate,
-        include_feedback=job.include_feedback,
-        progress=job.progress,
-        log_tail=job.log_tail,
-        error=job.error,
-        result_version=job.result_version,
-        activated=job.activated,
-        cancel_requested=job.cancel_requested,
-        worker=job.worker,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        heartbeat_at=job.heartbeat_at,
-        finished_at=job.finished_at,
-    )
-
-
-def _pointer_out(pointer: ActiveModel) -> ActivateResponse:
-    return ActivateResponse(
-        name=pointer.name, version=pointer.version, previous_version=pointer.previous_version
-    )
 
 
 @router.post("/train", status_code=202, response_model=TrainResponse)
@@ -98,32 +66,35 @@ def train(
             include_feedback=body.include_feedback,
         ),
     )
-    response.headers["Location"] = f"/v1/admin/jobs/{job.id}"
+    response.headers["Location"] = f"{paths.ADMIN}/jobs/{job.id}"
     return TrainResponse(job_id=job.id, status=job.status)
 
 
 @router.get("/jobs", response_model=JobsResponse)
 def jobs(
-    settings: SettingsDep,
     sessions: SessionsDep,
-    status: str | None = Query(None, pattern="^(queued|running|succeeded|failed|cancelled)$"),
+    status: str | None = Query(None, pattern=f"^({'|'.join(JobStatus)})$"),
     limit: int = Query(50, ge=1, le=500),
 ) -> JobsResponse:
     """Jobs, newest first."""
-    with sessions() as session, session.begin():
-        fail_stale_jobs(session, settings.job_stale_seconds)
-        return JobsResponse(jobs=[_job_out(j) for j in list_jobs(session, status, limit)])
+    # Only reads: a job whose worker died is failed by the version poller (app.operating.versions).
+    with sessions() as session:
+        return JobsResponse(
+            jobs=[
+                JobOut.model_validate(j)
+                for j in list_jobs(session, JobStatus(status) if status else None, limit)
+            ]
+        )
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def job(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> JobOut:
+def job(job_id: str, sessions: SessionsDep) -> JobOut:
     """One job: state, progress, log tail, error, resulting version."""
-    with sessions() as session, session.begin():
-        fail_stale_jobs(session, settings.job_stale_seconds)
+    with sessions() as session:
         found = get_job(session, job_id)
         if found is None:
             raise JobNotFound(f"no training job '{job_id}'")
-        return _job_out(found)
+        return JobOut.model_validate(found)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut)
@@ -133,11 +104,11 @@ def cancel(job_id: str, sessions: SessionsDep) -> JobOut:
         found = get_job(session, job_id)
         if found is None:
             raise JobNotFound(f"no training job '{job_id}'")
-        if found.status in FINAL_STATES:
+        if JobStatus(found.status).final:
             raise JobFinished(f"job '{job_id}' already {found.status}")
         cancelled = request_cancel(session, job_id)
         assert cancelled is not None
-        return _job_out(cancelled)
+        return JobOut.model_validate(cancelled)
 
 
 @router.get("/models", response_model=AdminModelsResponse)
@@ -191,7 +162,7 @@ def activate(
     """Load, verify and warm ``version``, then make it the active one on every worker. A
     version that fails to load changes nothing (409)."""
     pointer = activate_version(sessions, settings.model_store, name, body.version, registry)
-    return _pointer_out(pointer)
+    return ActivateResponse.model_validate(pointer)
 
 
 @router.post("/models/{name}/rollback", response_model=ActivateResponse)
@@ -199,7 +170,8 @@ def rollback(
     settings: SettingsDep, sessions: SessionsDep, registry: RegistryDep, name: str = ModelName
 ) -> ActivateResponse:
     """Activate the previously active version."""
-    return _pointer_out(rollback_version(sessions, settings.model_store, name, registry))
+    pointer = rollback_version(sessions, settings.model_store, name, registry)
+    return ActivateResponse.model_validate(pointer)
 
 
 @router.get("/feedback", response_model=FeedbackListResponse)
@@ -211,17 +183,4 @@ def feedback(
     """Corrections sent to ``POST /v1/feedback``, newest first."""
     with sessions() as session:
         rows = list_feedback(session, limit, offset)
-    return FeedbackListResponse(
-        feedback=[
-            FeedbackOut(
-                id=f.id,
-                request_id=f.request_id,
-                text=f.text,
-                intent=f.intent,
-                slots=f.slots,
-                sentiment=f.sentiment,
-                created_at=f.created_at,
-            )
-            for f in rows
-        ]
-    )
+    return FeedbackListResponse(feedback=[FeedbackOut.model_validate(f) for f in rows])

@@ -15,11 +15,12 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import paths
 from app.errors import error_body
 
-EXEMPT = frozenset({"/livez", "/readyz", "/metrics"})
-LOGGED_ROUTES = frozenset({"/v1/parse", "/v1/parse/batch", "/model/parse"})
-KNOWN_PATHS = EXEMPT | LOGGED_ROUTES | {"/v1/models"}
+EXEMPT = paths.HEALTH_ROUTES
+LOGGED_ROUTES = paths.LOGGED_ROUTES
+KNOWN_PATHS = EXEMPT | LOGGED_ROUTES | {paths.MODELS}
 
 
 def _is_json(content_type: bytes) -> bool:

@@ -11,26 +11,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.schemas import (
+from app import paths
+from app.deps import RegistryDep, SettingsDep, WriterDep
+from app.errors import ErrorResponse
+from app.serving.batcher import MicroBatcher
+from app.serving.parsing import check_texts, check_unicode, resolve_model, to_rasa
+from app.serving.registry import ModelRegistry
+from app.serving.request_log.rows import new_request_id, parse_row
+from app.serving.results import ParseResult
+from app.serving.schemas import (
     BatchParseRequest,
     BatchParseResponse,
-    ErrorResponse,
     ParseRequest,
     ParseResponse,
     RasaParseRequest,
     RasaParseResponse,
 )
-from app.batcher import MicroBatcher
-from app.deps import RegistryDep, SettingsDep, WriterDep
-from app.parsing import (
-    check_texts,
-    check_unicode,
-    log_row,
-    new_request_id,
-    resolve_model,
-    to_rasa,
-)
-from app.registry import ModelRegistry
 
 router = APIRouter(tags=["parse"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -40,7 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def _run(
     request: Request, registry: ModelRegistry, texts: list[str], model: str | None
-) -> list[dict[str, Any]]:
+) -> list[ParseResult]:
     """Resolve the model versions now (404 before queueing), then parse through the app's
     micro-batcher, so concurrent requests share one pass through the networks."""
     tagger = resolve_model(registry, model)
@@ -48,35 +44,27 @@ async def _run(
     return await batcher.parse_async(tagger, registry.sentiment(), texts)
 
 
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def _finish(
     request: Request,
     writer: WriterDep,
     settings: SettingsDep,
     request_id: str,
-    results: list[dict[str, Any]],
+    results: list[ParseResult],
 ) -> None:
     """Queue the request-log row (never blocks) and mark the request as logged."""
     started = request.scope.get("state", {}).get("started", time.perf_counter())
     latency_ms = (time.perf_counter() - started) * 1000
     if writer is not None:
+        client = request.client.host if request.client else None
         writer.submit(
-            log_row(
-                request_id,
-                request.url.path,
-                _client(request),
-                results,
-                settings.log_redaction,
-                latency_ms,
+            parse_row(
+                request_id, request.url.path, client, results, settings.log_redaction, latency_ms
             )
         )
     request.scope.setdefault("state", {})["logged"] = True
 
 
-@router.post("/v1/parse", response_model=ParseResponse, responses=ERRORS)
+@router.post(paths.PARSE, response_model=ParseResponse, responses=ERRORS)
 async def parse(
     body: ParseRequest,
     request: Request,
@@ -87,14 +75,12 @@ async def parse(
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
     request_id = new_request_id()
-    result = (await _run(request, registry, [body.text], body.model))[0] | {
-        "request_id": request_id
-    }
-    _finish(request, writer, settings, request_id, [result])
-    return result
+    results = await _run(request, registry, [body.text], body.model)
+    _finish(request, writer, settings, request_id, results)
+    return results[0].to_json() | {"request_id": request_id}
 
 
-@router.post("/v1/parse/batch", response_model=BatchParseResponse, responses=ERRORS)
+@router.post(paths.PARSE_BATCH, response_model=BatchParseResponse, responses=ERRORS)
 async def parse_batch(
     body: BatchParseRequest,
     request: Request,
@@ -105,15 +91,12 @@ async def parse_batch(
     """Parse up to ``max_batch_items`` utterances in one pass through the networks."""
     check_texts(body.texts, settings, batch=True)
     request_id = new_request_id()
-    results = [
-        r | {"request_id": request_id}
-        for r in await _run(request, registry, body.texts, body.model)
-    ]
+    results = await _run(request, registry, body.texts, body.model)
     _finish(request, writer, settings, request_id, results)
-    return {"results": results}
+    return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
 
 
-@router.post("/model/parse", response_model=RasaParseResponse, responses=ERRORS)
+@router.post(paths.RASA_PARSE, response_model=RasaParseResponse, responses=ERRORS)
 async def rasa_parse(
     body: RasaParseRequest,
     request: Request,
@@ -126,8 +109,6 @@ async def rasa_parse(
     if body.message_id is not None:
         check_unicode(body.message_id, "message_id")  # echoed in the answer
     request_id = new_request_id()
-    result = (await _run(request, registry, [body.text], body.model))[0] | {
-        "request_id": request_id
-    }
-    _finish(request, writer, settings, request_id, [result])
-    return to_rasa(result, body.message_id)
+    results = await _run(request, registry, [body.text], body.model)
+    _finish(request, writer, settings, request_id, results)
+    return to_rasa(results[0], body.message_id)

@@ -27,9 +27,9 @@ from app.db.admin import (
     record_version,
     set_pointer,
 )
-from app.db.tables import ActiveModel
+from app.db.tables import ActiveModel, TrainingJob
 from app.errors import ActivationFailed, NoPreviousVersion, VersionNotFound
-from app.registry import ModelRegistry, load_checked
+from app.serving.registry import ModelRegistry, load_checked
 from models.artifact import read_manifest
 from models.errors import ArtifactError
 from models.store import list_models, list_versions, version_dir
@@ -40,6 +40,8 @@ Sessions = sessionmaker[Session]
 RETRY_FAILED_LOAD_S = 30.0
 # At most one "database unreachable" warning per this many seconds from the poller.
 WARN_INTERVAL_S = 60.0
+# The valid score that a training job's ``activate: if_better`` compares, per task.
+SCORE = {"slots": "slot_f1", "sentiment": "macro_f1"}
 
 
 def valid_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +167,51 @@ def pin_if_unset(sessions: Sessions, name: str, version: str) -> None:
     with sessions() as session, session.begin():
         if get_pointer(session, name) is None:
             set_pointer(session, name, version, None)
+
+
+def activate_trained(
+    sessions: Sessions, store: Path, job: TrainingJob, version: str, metrics: dict[str, Any]
+) -> tuple[bool, str]:
+    """The activation policy of a finished training job: activate its recorded ``version`` as
+    ``job.activate`` says (``never``, ``if_better`` than what serves now, ``always``);
+    ``(activated, why)``. When it is not activated, what serves now is pinned, so that a
+    restart does not serve the newer version instead."""
+    register_store(sessions, store)  # e.g. bootstrap's versions
+    with sessions() as session:
+        pointer = get_pointer(session, job.model)
+        others = [v.version for v in list_model_versions(session, job.model)]
+    others.remove(version)
+    # What serves now: the pointer, else (no activation yet) the newest older version.
+    current = pointer.version if pointer else (others[-1] if others else None)
+    activated, note = _apply_policy(sessions, store, job, version, metrics, current)
+    if not activated and current is not None:
+        pin_if_unset(sessions, job.model, current)
+    return activated, note
+
+
+def _apply_policy(
+    sessions: Sessions,
+    store: Path,
+    job: TrainingJob,
+    version: str,
+    metrics: dict[str, Any],
+    current: str | None,
+) -> tuple[bool, str]:
+    if job.activate == "never":
+        return False, "not activated (activate=never)"
+    score = SCORE[job.task]
+    if job.activate == "if_better" and current is not None:
+        with sessions() as session:
+            recorded = get_version(session, job.model, current)
+        old = (recorded.metrics or {}).get(score) if recorded else None
+        new = metrics.get(score)
+        if old is not None and (new is None or new <= old):
+            return False, f"kept {job.model}@{current}: valid {score} {new} <= {old}"
+    try:
+        activate_version(sessions, store, job.model, version)
+    except ActivationFailed as err:
+        return False, err.message
+    return True, f"activated {job.model}@{version} (valid {score} {metrics.get(score)})"
 
 
 class VersionPoller:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.schemas import ModelInfo, ModelsResponse
+from app import paths
 from app.deps import RegistryDep
+from app.serving.schemas import ModelInfo, ModelsResponse
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/v1/models", response_model=ModelsResponse)
+@router.get(paths.MODELS, response_model=ModelsResponse)
 def list_models(registry: RegistryDep) -> ModelsResponse:
     """Loaded models, their versions and the valid metrics from their manifests."""
     infos = []

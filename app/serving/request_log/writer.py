@@ -1,5 +1,4 @@
-"""Request log: how the utterance text is stored, and the writer that stores rows off the
-request path.
+"""The request-log writer: stores rows off the request path, durably.
 
 The writer is built so that logging can never hurt serving: `submit` only puts a row on a
 bounded in-memory queue, and one background thread does all database work. When the database
@@ -11,98 +10,34 @@ database) are lost, and those are counted (`dropped_rows`) and logged.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import json
 import logging
 import os
 import queue
 import threading
 import time
-import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
-    DisconnectionError,
-    IntegrityError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import RedactionMode
 from app.db.engine import make_session_factory
 from app.db.repository import insert_request_logs
-from app.db.tables import RequestLog
+from app.serving.request_log import spill as spill_files
+from app.serving.request_log.failures import DropCounter, database_unavailable, describe
+from app.serving.request_log.rows import RequestLogRow
+from app.serving.request_log.spill import SpillFile
 
-logger = logging.getLogger(__name__)
+# The name operators already filter on; it predates the module's move.
+logger = logging.getLogger("app.request_log")
 
 Row = dict[str, Any]
-
-# Columns holding datetimes: JSON has no datetime, so spill lines carry them as ISO strings.
-_DATETIME_COLUMNS = frozenset(
-    c.name for c in RequestLog.__table__.columns if c.type.python_type is datetime
-)
-_SPILL_GLOB = "spill-*.jsonl"
 # How often a running writer looks for spill files left behind by processes that died.
 _ORPHAN_SCAN_INTERVAL_S = 30.0
-# At most one "rows dropped" warning per interval, so a flood of drops cannot flood the log.
-_DROP_LOG_INTERVAL_S = 10.0
 # Longest idle wait on the queue; bounds how late a retry or a stop request is noticed.
 _IDLE_WAIT_S = 0.5
-
-
-def redact_text(text: str, slots: Iterable[Mapping[str, Any]], mode: RedactionMode | str) -> str:
-    """The form of `text` the request log stores under `mode`.
-
-    `slots` are dicts with `slot` (name) and `start`/`end` character offsets into `text`.
-    `full` keeps the text, `hash` stores its SHA-256 hex digest, and `redact_slots` replaces
-    each slot span with `<slot_name>`. Overlapping spans are all removed (the later one only
-    from where the earlier ended); spans are clipped to the text.
-
-    Raises ValueError for an unknown mode or a slot without integer offsets: when redaction is
-    asked for, storing the text unredacted is never the fallback.
-    """
-    mode = RedactionMode(mode)
-    if mode is RedactionMode.full:
-        return text
-    if mode is RedactionMode.hash:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-    try:
-        spans = sorted((int(s["start"]), int(s["end"]), str(s.get("slot", "slot"))) for s in slots)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"slot spans need integer 'start' and 'end': {exc}") from exc
-    parts: list[str] = []
-    pos = 0  # end of the text already emitted or replaced
-    for start, end, name in spans:
-        start, end = max(start, pos), min(end, len(text))
-        if end <= start:
-            continue
-        parts.append(text[pos:start])
-        parts.append(f"<{name}>")
-        pos = end
-    parts.append(text[pos:])
-    return "".join(parts)
-
-
-@dataclass
-class _SpillFile:
-    """A spill file this writer owns; `fd` holds the flock that marks it as owned.
-
-    Only the writer's current file (`_append_target`) is appended to; adopted ones are read.
-    """
-
-    path: Path
-    fd: int
-    # Byte offset up to which rows are committed, so a replay that stopped half-way resumes
-    # there instead of re-sending (and re-counting) rows.
-    done_offset: int = 0
 
 
 class RequestLogWriter:
@@ -148,8 +83,8 @@ class RequestLogWriter:
         self._stopping = threading.Event()
 
         # Writer-thread state; only that thread touches it.
-        self._spill_files: list[_SpillFile] = []  # replay order: oldest first
-        self._append_target: _SpillFile | None = None
+        self._spill_files: list[SpillFile] = []  # replay order: oldest first
+        self._append_target: SpillFile | None = None
         self._outage_since: float | None = None  # monotonic time the DB was found down
         self._backoff_s = retry_min_s
         self._retry_at = 0.0  # monotonic time of the next replay attempt
@@ -158,10 +93,7 @@ class RequestLogWriter:
         # Counters: written/spilled only by the writer thread; dropped also by `submit`.
         self._written_rows = 0
         self._spilled_rows = 0
-        self._drop_lock = threading.Lock()
-        self._dropped_rows = 0
-        self._drops_unlogged = 0
-        self._last_drop_log = float("-inf")
+        self._drops = DropCounter(logger)
 
     # ----------------------------------------------------------------- public interface
 
@@ -173,7 +105,7 @@ class RequestLogWriter:
     @property
     def dropped_rows(self) -> int:
         """Rows lost for good: queue full, rejected by the database, or spill write failed."""
-        return self._dropped_rows
+        return self._drops.total
 
     @property
     def written_rows(self) -> int:
@@ -192,7 +124,7 @@ class RequestLogWriter:
         self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, row: Mapping[str, Any]) -> None:
+    def submit(self, row: RequestLogRow | Mapping[str, Any]) -> None:
         """Queue `row` (column name -> value) for writing. Never blocks, never raises.
 
         A missing `created_at` is set to now, so the log records when the request happened
@@ -201,15 +133,15 @@ class RequestLogWriter:
         """
         try:
             if self._stopping.is_set():
-                self._record_drop(1, "writer is stopped")
+                self._drops.record(1, "writer is stopped")
                 return
             item = dict(row)
             item.setdefault("created_at", datetime.now(UTC))
             self._queue.put_nowait(item)
         except queue.Full:
-            self._record_drop(1, "queue full")
+            self._drops.record(1, "queue full")
         except Exception:
-            self._record_drop(1, "row is not a mapping")
+            self._drops.record(1, "row is not a mapping")
 
     def stop(self, timeout: float | None = 10.0) -> bool:
         """Write everything queued (spilling what the database does not take) and join.
@@ -240,8 +172,8 @@ class RequestLogWriter:
             except queue.Empty:
                 break
         if late:
-            self._record_drop(late, "submitted during shutdown")
-        self._log_pending_drops()
+            self._drops.record(late, "submitted during shutdown")
+        self._drops.log_pending()
         return True
 
     # ----------------------------------------------------------------- writer thread
@@ -273,7 +205,7 @@ class RequestLogWriter:
         try:
             self._store(batch)
         except Exception:
-            self._record_drop(len(batch), "writer error")
+            self._drops.record(len(batch), "writer error")
             raise
         return True
 
@@ -337,11 +269,11 @@ class RequestLogWriter:
                 self._written_rows += insert_request_logs(session, rows)
             return []
         except Exception as exc:
-            if _database_unavailable(exc):
+            if database_unavailable(exc):
                 self._note_outage(exc)
                 return rows
             if len(rows) == 1:
-                self._record_drop(1, f"row rejected by the database: {_describe(exc)}")
+                self._drops.record(1, f"row rejected by the database: {describe(exc)}")
                 return []
         # Some row in the batch is bad: insert one at a time so only that row is lost.
         for i, row in enumerate(rows):
@@ -356,7 +288,7 @@ class RequestLogWriter:
             self._backoff_s = self._retry_min_s
             logger.warning(
                 "request log: database unavailable (%s); spilling rows to %s",
-                _describe(exc),
+                describe(exc),
                 self._spill_dir,
             )
         else:
@@ -370,54 +302,28 @@ class RequestLogWriter:
         lines: list[str] = []
         for row in rows:
             try:
-                lines.append(_encode_row(row))
+                lines.append(spill_files.encode_row(row))
             except (TypeError, ValueError) as exc:
-                self._record_drop(1, f"row cannot be serialized: {exc}")
+                self._drops.record(1, f"row cannot be serialized: {exc}")
         if not lines:
             return
         data = "".join(lines).encode("utf-8")
         try:
             spill = self._append_target or self._new_spill_file()
         except OSError as exc:
-            self._record_drop(len(lines), f"cannot create spill file: {exc}")
+            self._drops.record(len(lines), f"cannot create spill file: {exc}")
             return
-        size: int | None = None
         try:
-            size = os.fstat(spill.fd).st_size
-            view = memoryview(data)
-            while view:
-                view = view[os.write(spill.fd, view) :]
-            # fsync: a row acknowledged as spilled must survive a crash or power loss.
-            os.fsync(spill.fd)
+            spill_files.append(spill, data)
         except OSError as exc:
-            self._record_drop(len(lines), f"spill write failed: {exc}")
-            try:
-                # Cut off a partial line, or the next append would be glued onto it.
-                if size is not None:
-                    os.ftruncate(spill.fd, size)
-            except OSError:
+            self._drops.record(len(lines), f"spill write failed: {exc}")
+            if not spill.writable:
                 self._append_target = None  # later rows go to a fresh file
             return
         self._spilled_rows += len(lines)
 
-    def _new_spill_file(self) -> _SpillFile:
-        self._spill_dir.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex[:12]
-        # Created under a name other writers ignore, locked, then renamed into view: no other
-        # process can see it unlocked and mistake it for an orphan.
-        tmp = self._spill_dir / f".spill-{token}.tmp"
-        # 0600: spill files hold the same user text as the database.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            path = self._spill_dir / f"spill-{os.getpid()}-{token}.jsonl"
-            os.rename(tmp, path)
-            _fsync_dir(self._spill_dir)
-        except OSError:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        spill = _SpillFile(path=path, fd=fd)
+    def _new_spill_file(self) -> SpillFile:
+        spill = spill_files.create(self._spill_dir)
         self._spill_files.append(spill)
         self._append_target = spill
         return spill
@@ -425,37 +331,17 @@ class RequestLogWriter:
     def _adopt_orphans(self) -> None:
         """Take over spill files whose owner is gone (their lock is free); replay them first."""
         self._next_orphan_scan = time.monotonic() + _ORPHAN_SCAN_INTERVAL_S
-        try:
-            candidates = sorted(self._spill_dir.glob(_SPILL_GLOB), key=_mtime)
-        except OSError:
-            return
+        candidates = spill_files.orphan_candidates(self._spill_dir)
         owned = {spill.path for spill in self._spill_files}
-        adopted: list[_SpillFile] = []
+        adopted: list[SpillFile] = []
         for path in candidates:
-            spill = None if path in owned else self._try_adopt(path)
+            spill = None if path in owned else spill_files.try_adopt(path, self._spill_dir)
             if spill is not None:
                 adopted.append(spill)
         if adopted:
             self._spill_files[:0] = adopted
             if self._outage_since is None:
                 self._retry_at = 0.0  # the DB is believed up: replay right away
-
-    def _try_adopt(self, path: Path) -> _SpillFile | None:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return None  # renamed or deleted by another writer meanwhile
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # Rename is the atomic claim: of several writers that found the lock free, only
-            # one can move the file; the others get FileNotFoundError.
-            new_path = self._spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-            os.rename(path, new_path)
-        except OSError:  # lock held (owner alive) or someone else was faster
-            os.close(fd)
-            return None
-        logger.info("request log: took over spill file %s as %s", path.name, new_path.name)
-        return _SpillFile(path=new_path, fd=fd)
 
     def _replay_spill(self) -> None:
         """Write spilled rows, oldest file first; stop at the first sign the DB is still down."""
@@ -483,7 +369,7 @@ class RequestLogWriter:
             self._outage_since = None
         self._backoff_s = self._retry_min_s
 
-    def _replay_file(self, spill: _SpillFile) -> bool:
+    def _replay_file(self, spill: SpillFile) -> bool:
         """Insert the rows of one spill file; False if the database went away meanwhile."""
         with open(spill.path, "rb") as f:
             f.seek(spill.done_offset)
@@ -506,91 +392,8 @@ class RequestLogWriter:
 
     def _decode_line(self, line: bytes, path: Path) -> Row | None:
         try:
-            return _decode_row(line)
+            return spill_files.decode_row(line)
         except (ValueError, TypeError) as exc:
             # Typically the last line of a process killed mid-write.
-            self._record_drop(1, f"unreadable line in {path.name}: {exc}")
+            self._drops.record(1, f"unreadable line in {path.name}: {exc}")
             return None
-
-    # ----------------------------------------------------------------- dropped rows
-
-    def _record_drop(self, n: int, reason: str) -> None:
-        with self._drop_lock:
-            self._dropped_rows += n
-            self._drops_unlogged += n
-            now = time.monotonic()
-            if now - self._last_drop_log < _DROP_LOG_INTERVAL_S:
-                return
-            self._last_drop_log = now
-            unlogged, self._drops_unlogged = self._drops_unlogged, 0
-        logger.warning(
-            "request log: dropped %d row(s), last because %s (%d dropped since start)",
-            unlogged,
-            reason,
-            self._dropped_rows,
-        )
-
-    def _log_pending_drops(self) -> None:
-        with self._drop_lock:
-            unlogged, self._drops_unlogged = self._drops_unlogged, 0
-        if unlogged:
-            logger.warning(
-                "request log: dropped %d more row(s) (%d dropped since start)",
-                unlogged,
-                self._dropped_rows,
-            )
-
-
-def _database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` means "try again later" rather than "this row is bad".
-
-    Constraint and data errors are about the row. Other driver errors (connection refused or
-    lost, missing table before migrations ran, locked SQLite file) are about the database, and
-    the rows are kept on disk until it is fixed.
-    """
-    if isinstance(exc, IntegrityError | DataError):
-        return False
-    return isinstance(exc, DBAPIError | DisconnectionError | PoolTimeoutError | OSError)
-
-
-def _describe(exc: BaseException) -> str:
-    # Only the driver's first line: SQLAlchemy's full message lists the statement parameters,
-    # i.e. the user text that redaction is meant to keep out of logs.
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
-
-
-def _encode_row(row: Mapping[str, Any]) -> str:
-    """One spill line; raises TypeError/ValueError for values JSON cannot hold."""
-    out = {
-        k: v.isoformat() if k in _DATETIME_COLUMNS and isinstance(v, datetime) else v
-        for k, v in row.items()
-    }
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n"
-
-
-def _decode_row(line: bytes) -> Row:
-    row = json.loads(line)
-    if not isinstance(row, dict):
-        raise ValueError("spill line is not a JSON object")
-    for key in _DATETIME_COLUMNS & row.keys():
-        if isinstance(row[key], str):
-            row[key] = datetime.fromisoformat(row[key])
-    return row
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _fsync_dir(path: Path) -> None:
-    # A new file's directory entry is durable only once the directory itself is synced.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

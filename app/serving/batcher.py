@@ -6,7 +6,7 @@ groups it by the model versions each request resolved, runs one batch per group 
 every request its own results. With one request in flight this adds only a thread
 hand-off; with many, the per-call overhead of the networks is paid once per batch instead
 of once per request, and torch runs on this thread (plus one for the sentiment network, see
-``app.parsing.run_models``) instead of on every pool thread at once.
+``app.serving.parsing.run_models``) instead of on every pool thread at once.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
-from app.registry import LoadedModel
+from app.serving.registry import LoadedModel
+from app.serving.results import ParseResult
 
 log = logging.getLogger("slotfill.batcher")
-Results = list[dict[str, Any]]
+Results = list[ParseResult]
 RunBatch = Callable[[LoadedModel, LoadedModel | None, Sequence[str]], Results]
 
 

@@ -1,4 +1,7 @@
-"""Request and response bodies. Requests reject unknown fields and wrong types."""
+"""Request and response bodies of the admin API and of feedback.
+
+Responses read the ORM rows by attribute (``from_attributes``): ``JobOut.model_validate(job)``.
+"""
 
 from __future__ import annotations
 
@@ -7,118 +10,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ParseRequest(_Strict):
-    text: StrictStr = Field(description="The utterance, as the user typed it")
-    model: StrictStr | None = Field(None, description="Tagger name; the default one if omitted")
+from app.db.tables import JobStatus
+from app.serving.schemas import StrictModel
+from models.store import NAME_PATTERN, VERSION_PATTERN
 
 
-class BatchParseRequest(_Strict):
-    texts: list[StrictStr] = Field(description="Utterances, parsed together in order")
-    model: StrictStr | None = None
+class FromRow(BaseModel):
+    """A response built from an ORM row's attributes."""
 
-
-class RasaParseRequest(_Strict):
-    text: StrictStr
-    message_id: StrictStr | None = None
-    model: StrictStr | None = None
-
-
-class TokenOut(BaseModel):
-    text: str
-    start: int
-    end: int
-
-
-class IntentOut(BaseModel):
-    name: str
-    confidence: float
-
-
-class SlotOut(BaseModel):
-    slot: str
-    value: str
-    start: int = Field(description="Character offset into the text as sent")
-    end: int = Field(description="text[start:end] == value")
-    confidence: float = Field(description="CRF marginal probability of exactly this span")
-
-
-class SentimentOut(BaseModel):
-    label: str
-    confidence: float
-    scores: dict[str, float]
-
-
-class ModelRefOut(BaseModel):
-    name: str
-    version: str
-    ref: str = Field(description="name@version")
-    sentiment: str | None = Field(None, description="name@version of the sentiment model")
-
-
-class ParseResponse(BaseModel):
-    text: str
-    tokens: list[TokenOut]
-    intent: IntentOut
-    intent_ranking: list[IntentOut]
-    slots: list[SlotOut]
-    sentiment: SentimentOut | None
-    model: ModelRefOut
-    request_id: str
-
-
-class BatchParseResponse(BaseModel):
-    results: list[ParseResponse]
-
-
-class RasaEntity(BaseModel):
-    entity: str
-    value: str
-    start: int
-    end: int
-    confidence_entity: float
-    extractor: str
-
-
-class RasaParseResponse(BaseModel):
-    text: str
-    intent: IntentOut
-    intent_ranking: list[IntentOut]
-    entities: list[RasaEntity]
-    message_id: str | None = None
-
-
-class ModelInfo(BaseModel):
-    name: str
-    version: str
-    task: str
-    default: bool
-    created_at: str | None
-    metrics: dict[str, object]
-    labels: dict[str, int] = Field(description="Number of tags/intents/labels")
-
-
-class ModelsResponse(BaseModel):
-    models: list[ModelInfo]
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
-
-
-# --------------------------------------------------------------------------- admin API
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # models.store.NAME_RE
-VERSION_PATTERN = r"^[0-9]{8}T[0-9]{12}Z$"  # models.store.VERSION_RE
+    model_config = ConfigDict(from_attributes=True)
 
 
 class Hyperparameters(BaseModel):
@@ -155,7 +55,7 @@ class Hyperparameters(BaseModel):
     )
 
 
-class TrainRequest(_Strict):
+class TrainRequest(StrictModel):
     task: Literal["slots", "sentiment"]
     model: StrictStr = Field(pattern=NAME_PATTERN, description="Model name in the store")
     dataset: StrictStr = Field(pattern=NAME_PATTERN, description="Data set in the data dir")
@@ -171,13 +71,13 @@ class TrainResponse(BaseModel):
     status: str
 
 
-class JobOut(BaseModel):
+class JobOut(FromRow):
     id: str
-    status: str = Field(description="queued | running | succeeded | failed | cancelled")
+    status: str = Field(description=" | ".join(JobStatus))
     task: str
     model: str
     dataset: str
-    hyperparameters: dict[str, Any]
+    hyperparameters: dict[str, Any] = Field(validation_alias="params")
     activate: str
     include_feedback: bool
     progress: dict[str, Any] | None = Field(
@@ -222,31 +122,31 @@ class AdminModelsResponse(BaseModel):
     models: list[AdminModelOut]
 
 
-class ActivateRequest(_Strict):
+class ActivateRequest(StrictModel):
     version: StrictStr = Field(pattern=VERSION_PATTERN)
 
 
-class ActivateResponse(BaseModel):
+class ActivateResponse(FromRow):
     name: str
     version: str
     previous_version: str | None
 
 
-class SlotCorrection(_Strict):
+class SlotCorrection(StrictModel):
     slot: StrictStr = Field(pattern=r"^[\w.:-]{1,64}$")
     start: StrictInt = Field(ge=0, description="Character offset into the logged text")
     end: StrictInt = Field(ge=0)
     value: StrictStr | None = Field(None, description="If given, must equal text[start:end]")
 
 
-class FeedbackRequest(_Strict):
+class FeedbackRequest(StrictModel):
     request_id: StrictStr = Field(max_length=64, description="From the parse response")
     intent: StrictStr | None = Field(None, pattern=r"^[\w.:#-]{1,128}$")
     slots: list[SlotCorrection] | None = Field(None, description="All slots; [] = none")
     sentiment: StrictStr | None = Field(None, pattern=r"^[\w.:-]{1,64}$")
 
 
-class FeedbackOut(BaseModel):
+class FeedbackOut(FromRow):
     id: int
     request_id: str
     text: str

@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.api.schemas import ErrorResponse, FeedbackOut, FeedbackRequest
+from app import paths
 from app.db.admin import add_feedback
 from app.db.repository import get_request_log
 from app.deps import SessionsDep
-from app.errors import RequestNotFound
-from app.feedback import feedback_row
+from app.errors import ErrorResponse, RequestNotFound
+from app.operating.feedback import feedback_row
+from app.operating.schemas import FeedbackOut, FeedbackRequest
 
 router = APIRouter(tags=["feedback"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -19,7 +20,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/v1/feedback", status_code=201, response_model=FeedbackOut, responses=ERRORS)
+@router.post(paths.FEEDBACK, status_code=201, response_model=FeedbackOut, responses=ERRORS)
 def post_feedback(body: FeedbackRequest, sessions: SessionsDep) -> FeedbackOut:
     """Store a correction of the logged request ``request_id`` (404 if it is not logged; 422
     if the slots do not fit its text). Training with ``include_feedback`` uses it."""
@@ -31,12 +32,4 @@ def post_feedback(body: FeedbackRequest, sessions: SessionsDep) -> FeedbackOut:
         if logged is None:
             raise RequestNotFound(f"no logged request with id '{body.request_id}'")
         row = add_feedback(session, feedback_row(logged, body.intent, slots, body.sentiment))
-        return FeedbackOut(
-            id=row.id,
-            request_id=row.request_id,
-            text=row.text,
-            intent=row.intent,
-            slots=row.slots,
-            sentiment=row.sentiment,
-            created_at=row.created_at,
-        )
+        return FeedbackOut.model_validate(row)

@@ -1,0 +1,115 @@
+"""Parse texts with the registry's models: input checks, model lookup, the networks, and the
+Rasa shape of an answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from app.config import Settings
+from app.errors import (
+    EmptyBatch,
+    EmptyText,
+    InvalidText,
+    ModelNotFound,
+    TextTooLong,
+    TooManyItems,
+)
+from app.serving.registry import LoadedModel, ModelRegistry
+from app.serving.results import Intent, ModelRef, ParseResult
+from models.predictor import SentimentResult
+
+
+def check_unicode(value: str, where: str) -> None:
+    """Reject a string UTF-8 cannot encode (lone surrogates from ``"\\ud800"`` escapes in
+    JSON): it could not be stored, nor echoed in a response (422, never 500)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InvalidText(f"'{where}' is not valid Unicode text ({err.reason})") from err
+
+
+def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> None:
+    """Reject empty, over-long or unencodable texts and oversized batches (4xx, never 500)."""
+    if batch and not texts:
+        raise EmptyBatch("expected at least one text in 'texts'")
+    if len(texts) > settings.max_batch_items:
+        raise TooManyItems(f"at most {settings.max_batch_items} texts per batch, got {len(texts)}")
+    for i, text in enumerate(texts):
+        where = f"texts[{i}]" if batch else "text"
+        if not text.strip():
+            raise EmptyText(f"'{where}' is empty or whitespace")
+        if len(text) > settings.max_text_chars:
+            raise TextTooLong(
+                f"'{where}' has {len(text)} characters; the limit is {settings.max_text_chars}"
+            )
+        check_unicode(text, where)
+        if "\x00" in text:
+            raise InvalidText(f"'{where}' contains a NUL character")
+
+
+def resolve_model(registry: ModelRegistry, name: str | None) -> LoadedModel:
+    """The tagger to use, or 404."""
+    try:
+        return registry.get(name)
+    except KeyError as err:
+        served = ", ".join(m.name for m in registry.taggers())
+        raise ModelNotFound(f"model '{name}' is not served; served models: {served}") from err
+
+
+def run_models(
+    tagger: LoadedModel,
+    sentiment: LoadedModel | None,
+    texts: Sequence[str],
+    pool: Executor | None = None,
+) -> list[ParseResult]:
+    """Results of ``texts`` from these exact model versions.
+
+    With ``pool``, the sentiment network runs there while this thread runs the tagger: torch
+    releases the GIL inside its kernels, so on two cores the two overlap.
+    """
+    pending = (
+        pool.submit(sentiment.classifier.classify, list(texts)) if pool and sentiment else None
+    )
+    parses = tagger.tagger.parse(list(texts))
+    if pending is not None:
+        feelings: Sequence[SentimentResult | None] = pending.result()
+    elif sentiment is not None:
+        feelings = sentiment.classifier.classify(list(texts))
+    else:
+        feelings = [None] * len(texts)
+    model = ModelRef(tagger.name, tagger.version, tagger.ref, sentiment.ref if sentiment else None)
+    return [
+        ParseResult(
+            text=text,
+            tokens=parse.tokens,
+            intent_ranking=[Intent(n, c) for n, c in parse.intent_ranking],
+            slots=parse.slots,
+            sentiment=feeling,
+            model=model,
+        )
+        for text, parse, feeling in zip(texts, parses, feelings, strict=True)
+    ]
+
+
+def to_rasa(result: ParseResult, message_id: str | None) -> dict[str, Any]:
+    """Rasa NLU HTTP API shape (``POST /model/parse``)."""
+    ranking = [{"name": i.name, "confidence": i.confidence} for i in result.intent_ranking]
+    return {
+        "text": result.text,
+        "intent": ranking[0],
+        "intent_ranking": ranking,
+        "entities": [
+            {
+                "entity": s.slot,
+                "value": s.value,
+                "start": s.start,
+                "end": s.end,
+                "confidence_entity": s.confidence,
+                "extractor": "slotfill.BiLSTMCRF",
+            }
+            for s in result.slots
+        ],
+        "message_id": message_id,
+    }

@@ -1,0 +1,87 @@
+"""What a parse produces: typed from the networks to the response body and the log row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models.predictor import SentimentResult, SlotValue
+from models.text import Token
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """An intent and its probability."""
+
+    name: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """The exact model versions that answered: tagger ``name@version`` and sentiment's."""
+
+    name: str
+    version: str
+    ref: str
+    sentiment: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "sentiment": self.sentiment,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """One utterance parsed: tokens, intents (best first), slots, sentiment, model versions."""
+
+    text: str
+    tokens: list[Token]
+    intent_ranking: list[Intent]
+    slots: list[SlotValue]
+    sentiment: SentimentResult | None
+    model: ModelRef
+
+    @property
+    def intent(self) -> Intent:
+        """The best intent."""
+        return self.intent_ranking[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of ``/v1/parse`` without the request id (and the logged response).
+
+        Written out rather than ``dataclasses.asdict``: it runs on every request, and asdict
+        deep-copies through every value.
+        """
+        ranking = [{"name": i.name, "confidence": i.confidence} for i in self.intent_ranking]
+        sentiment = self.sentiment
+        return {
+            "text": self.text,
+            "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in self.tokens],
+            "intent": ranking[0],
+            "intent_ranking": ranking,
+            "slots": [
+                {
+                    "slot": s.slot,
+                    "value": s.value,
+                    "start": s.start,
+                    "end": s.end,
+                    "confidence": s.confidence,
+                }
+                for s in self.slots
+            ],
+            "sentiment": (
+                {
+                    "label": sentiment.label,
+                    "confidence": sentiment.confidence,
+                    "scores": sentiment.scores,
+                }
+                if sentiment
+                else None
+            ),
+            "model": self.model.to_json(),
+        }

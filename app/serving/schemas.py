@@ -1,0 +1,105 @@
+"""Request and response bodies of the parse and models routes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+
+class StrictModel(BaseModel):
+    """A request body: unknown fields and wrong types are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParseRequest(StrictModel):
+    text: StrictStr = Field(description="The utterance, as the user typed it")
+    model: StrictStr | None = Field(None, description="Tagger name; the default one if omitted")
+
+
+class BatchParseRequest(StrictModel):
+    texts: list[StrictStr] = Field(description="Utterances, parsed together in order")
+    model: StrictStr | None = None
+
+
+class RasaParseRequest(StrictModel):
+    text: StrictStr
+    message_id: StrictStr | None = None
+    model: StrictStr | None = None
+
+
+class TokenOut(BaseModel):
+    text: str
+    start: int
+    end: int
+
+
+class IntentOut(BaseModel):
+    name: str
+    confidence: float
+
+
+class SlotOut(BaseModel):
+    slot: str
+    value: str
+    start: int = Field(description="Character offset into the text as sent")
+    end: int = Field(description="text[start:end] == value")
+    confidence: float = Field(description="CRF marginal probability of exactly this span")
+
+
+class SentimentOut(BaseModel):
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+
+class ModelRefOut(BaseModel):
+    name: str
+    version: str
+    ref: str = Field(description="name@version")
+    sentiment: str | None = Field(None, description="name@version of the sentiment model")
+
+
+class ParseResponse(BaseModel):
+    text: str
+    tokens: list[TokenOut]
+    intent: IntentOut
+    intent_ranking: list[IntentOut]
+    slots: list[SlotOut]
+    sentiment: SentimentOut | None
+    model: ModelRefOut
+    request_id: str
+
+
+class BatchParseResponse(BaseModel):
+    results: list[ParseResponse]
+
+
+class RasaEntity(BaseModel):
+    entity: str
+    value: str
+    start: int
+    end: int
+    confidence_entity: float
+    extractor: str
+
+
+class RasaParseResponse(BaseModel):
+    text: str
+    intent: IntentOut
+    intent_ranking: list[IntentOut]
+    entities: list[RasaEntity]
+    message_id: str | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    task: str
+    default: bool
+    created_at: str | None
+    metrics: dict[str, object]
+    labels: dict[str, int] = Field(description="Number of tags/intents/labels")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
