@@ -26,6 +26,7 @@ from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
+from models.values.schema import schema_from_json
 from models.vocab import LabelSet, Vocab
 
 FORMAT_VERSION = 1
@@ -48,6 +49,7 @@ _FIELD_TYPES: dict[str, type] = {
     "data": dict,
     "libraries": dict,
     "created_at": str,
+    "slot_types": dict,
 }
 _REQUIRED = ("model_config", "vocabs", "labels", "weights_sha256")
 _JSON_TYPE: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
@@ -72,6 +74,9 @@ class Manifest:
     data: dict[str, Any] = field(default_factory=dict)  # "name" and file fingerprints
     libraries: dict[str, str] = field(default_factory=dict)
     created_at: str | None = None
+    # slot -> {"type", "source", "bound"?, "synonyms"?} (models.values.schema); a tagger
+    # trained before slot types has none, and its slots resolve to null
+    slot_types: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: object, where: Path) -> Manifest:
@@ -95,6 +100,10 @@ class Manifest:
             if raw.get(key) is not None and not isinstance(raw[key], kind):
                 raise ArtifactError(f"{manifest_path}: field {key!r} must be {_JSON_TYPE[kind]}")
         values = {key: raw[key] for key in _FIELD_TYPES if raw.get(key) is not None}
+        try:
+            schema_from_json(values.get("slot_types"))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ArtifactError(f"{manifest_path}: field 'slot_types' is invalid ({err})") from err
         return cls(format_version=FORMAT_VERSION, task=cast(Task, task), **values)
 
     @property
@@ -166,6 +175,7 @@ def save_artifact(
     metrics: dict[str, Any],
     history: list[dict[str, Any]],
     data: dict[str, Any],
+    slot_types: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
@@ -191,6 +201,7 @@ def save_artifact(
             libraries=library_versions(),
             created_at=datetime.now(UTC).isoformat(),
             weights_sha256=file_sha256(staging / WEIGHTS),
+            slot_types=slot_types or {},
         )
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
         (staging / MANIFEST).write_text(text)

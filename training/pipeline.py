@@ -17,6 +17,7 @@ from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import fingerprint, read_slot_folder, read_tsv
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
+from training.slot_types import folder_slot_types, slot_names
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,13 @@ def train_folder(
         for warning in train.repairs + valid.repairs:
             if on_warning is not None:
                 on_warning(warning)
+        slot_types, type_warnings = folder_slot_types(data, slot_names(train.tags))
+        for warning in type_warnings:
+            if on_warning is not None:
+                on_warning(warning)
         result = fit_tagger(train, valid, config, on_epoch, show_progress)
     else:
+        slot_types = None
         if not isinstance(config, SentimentTrainConfig):
             raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
         train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
@@ -76,13 +82,19 @@ def train_folder(
     record = data_record(task, data, name)
     if not distributed.is_main():
         return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
-    return TrainedFolder(result, save_fit(out, task, result, config, record))
+    return TrainedFolder(result, save_fit(out, task, result, config, record, slot_types))
 
 
 def save_fit(
-    out_dir: Path, task: str, result: FitResult, config: TrainConfig, data: dict[str, Any]
+    out_dir: Path,
+    task: str,
+    result: FitResult,
+    config: TrainConfig,
+    data: dict[str, Any],
+    slot_types: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``."""
+    """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``,
+    ``slot_types`` its slot value types (``training.slot_types``)."""
     p = result.predictor
     kind: Task
     if isinstance(p, SlotTaggerPredictor):
@@ -104,4 +116,5 @@ def save_fit(
         metrics={"valid": result.metrics},
         history=result.history,
         data=data,
+        slot_types=slot_types,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from models.values.schema import SlotSpec, build_schema, parse_schema
+from models.values.schema import SlotSpec, build_schema, parse_schema, schema_to_json
 from training.data import DataError
 
 SCHEMA_FILE = "slots.yaml"
@@ -62,3 +62,41 @@ def slot_schema(
             merged = {k: tuple(sorted(v)) for k, v in table.items()}
             specs[slot] = SlotSpec(spec.type, spec.source, spec.bound, merged)
     return specs, warnings
+
+
+def slot_names(tag_rows: Iterable[Sequence[str]]) -> list[str]:
+    """The slots of BIO tag sequences (``B-time`` -> ``time``)."""
+    return sorted({tag[2:] for row in tag_rows for tag in row if tag[:2] in ("B-", "I-")})
+
+
+def folder_slot_types(
+    folder: Path, slots: Sequence[str], data_format: str | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The manifest's ``slot_types`` for a training folder, and one warning naming every type
+    guessed from a slot's name. Gold values are read from formats that carry them (a BIO
+    folder has none)."""
+    from training.formats import detect_format, read_data
+
+    examples: list[Any] = []
+    synonyms: dict[str, str] = {}
+    try:
+        fmt = data_format or detect_format(folder)
+    except DataError:
+        fmt = "bio"  # read by the trainer with an explicit format: no values to look at
+    if fmt != "bio":
+        splits = read_data(folder, fmt)
+        examples, synonyms = splits.train, splits.synonyms
+    specs, _ = slot_schema(folder, slots, examples, synonyms)
+    guessed = {slot: spec.type.value for slot, spec in specs.items() if spec.source == "name"}
+    warnings = []
+    if guessed:
+        where = (
+            f"{folder / SCHEMA_FILE} has no type for them"
+            if (folder / SCHEMA_FILE).is_file()
+            else f"no {SCHEMA_FILE} in {folder}"
+        )
+        warnings.append(
+            f"slot types guessed from slot names ({where}, no gold values): "
+            + ", ".join(f"{slot}={kind}" for slot, kind in sorted(guessed.items()))
+        )
+    return schema_to_json(specs), warnings

@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from models.artifact import load_artifact, load_manifest
+from models.errors import ArtifactError
+from models.predictor import SlotTaggerPredictor
 from models.values import make_reference
 from models.values.schema import SlotSpec
 from models.values.slots import SlotValueResolver
 from models.values.types import ValueType
 from training.data import DataError
 from training.formats import Example, SlotSpan
-from training.slot_types import slot_schema
+from training.slot_types import folder_slot_types, slot_schema
+from training.value_eval import value_scores
 from training.value_metrics import slot_value_f1, value_accuracy
 
 REF = make_reference(datetime.fromisoformat("2022-03-15T09:00:00+00:00"), "UTC")
@@ -92,3 +98,56 @@ def test_slot_value_f1_needs_span_label_and_value(tmp_path: Path) -> None:
     scores = slot_value_f1(examples, cut, resolver, REF)
     assert scores["slot_value_precision"] == pytest.approx(1 / 3)
     assert scores["slot_value_recall"] == pytest.approx(1 / 3)
+
+
+def test_training_stores_the_slot_types_in_the_manifest(tiny_tagger_dir: Path) -> None:
+    manifest = load_manifest(tiny_tagger_dir)
+    assert manifest.slot_types["time"] == {"type": "datetime", "source": "schema"}
+    assert manifest.slot_types["party_size"]["type"] == "count"
+    assert manifest.slot_types["to_city"] == {"type": "text", "source": "name"}
+
+
+def test_the_types_guessed_from_names_are_named_in_one_warning(test_data_dir: Path) -> None:
+    _, warnings = folder_slot_types(test_data_dir / "tiny_slots", ["issue", "time", "to_city"])
+    assert len(warnings) == 1
+    assert "has no type for them" in warnings[0] and "issue=text, to_city=text" in warnings[0]
+
+
+def test_a_manifest_with_bad_slot_types_does_not_load(
+    tiny_tagger_dir: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_tagger_dir, broken)
+    raw = json.loads((broken / "manifest.json").read_text())
+    raw["slot_types"]["time"]["type"] = "colour"
+    (broken / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match="slot_types"):
+        load_manifest(broken)
+
+
+def test_evaluation_scores_values_end_to_end(tiny_tagger_dir: Path) -> None:
+    artifact = load_artifact(tiny_tagger_dir)
+    assert isinstance(artifact.predictor, SlotTaggerPredictor)
+    text = "book a table for two at 7pm"
+    found = [(s.slot, s.value) for s in artifact.predictor.parse([text])[0].slots]
+    assert found == [("party_size", "two"), ("time", "7pm")]  # the fixture tagger's answer
+    types = artifact.manifest.slot_types
+
+    def example(people: int) -> Example:
+        return Example(
+            text,
+            (
+                SlotSpan(17, 20, "party_size", people),
+                SlotSpan(24, 27, "time", "2022-03-15T19:00:00+00:00"),
+            ),
+        )
+
+    right = value_scores(artifact.predictor, types, [example(2)], REF)
+    assert right is not None
+    assert (right["value_accuracy"], right["slot_value_f1"]) == (1.0, 1.0)
+    wrong = value_scores(artifact.predictor, types, [example(3)], REF)
+    assert wrong is not None
+    assert wrong["value_accuracy_per_type"] == {"count": 0.0, "datetime": 1.0}
+    assert wrong["slot_value_f1"] == 0.5
+    plain = [Example(text, (SlotSpan(17, 20, "party_size"),))]
+    assert value_scores(artifact.predictor, types, plain, REF) is None
