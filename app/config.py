@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     log_batch_size: int = Field(200, ge=1, description="Rows per database write")
     log_spill_dir: Path = Field(Path("spill"), description="Rows wait here while the DB is down")
     admin_token: SecretStr | None = Field(None, description="Bearer token; unset disables admin")
+    rasa_token: SecretStr | None = Field(
+        None,
+        description="Token /model/parse requires (query or body 'token', as Rasa's server reads "
+        "it); unset: the token Rasa's clients send is accepted and ignored",
+    )
     redis_url: str | None = Field(None, description="RQ queue for training jobs; unset = local")
     version_poll_seconds: float = Field(2.0, gt=0, description="Active-version poll period")
     job_queue: str = Field("slotfill-training", description="RQ queue name of training jobs")

@@ -63,6 +63,10 @@ class Unauthorized(APIError):
     status_code, code = 401, "unauthorized"
 
 
+class UnsupportedEmulation(APIError):
+    status_code, code = 422, "unsupported_emulation_mode"
+
+
 class InvalidJobRequest(APIError):
     status_code, code = 422, "invalid_job"
 

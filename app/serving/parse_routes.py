@@ -6,14 +6,16 @@ loop; the networks run on the micro-batcher's thread, which the handler awaits.
 
 from __future__ import annotations
 
+import secrets
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from app import paths
+from app.config import Settings
 from app.deps import RegistryDep, SettingsDep, WriterDep
-from app.errors import ErrorResponse
+from app.errors import ErrorResponse, Unauthorized, UnsupportedEmulation
 from app.serving.batcher import MicroBatcher
 from app.serving.parsing import check_texts, check_unicode, resolve_model, to_rasa
 from app.serving.registry import ModelRegistry
@@ -96,15 +98,50 @@ async def parse_batch(
     return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
 
 
-@router.post(paths.RASA_PARSE, response_model=RasaParseResponse, responses=ERRORS)
+def check_rasa_request(
+    body: RasaParseRequest, settings: Settings, query_token: str | None, query_mode: str | None
+) -> None:
+    """Rasa's server reads ``token`` and ``emulation_mode`` from the query string, its HTTP
+    interpreter sends ``token`` in the body: accept both places, as Rasa does."""
+    if settings.rasa_token is not None and settings.rasa_token.get_secret_value():
+        sent = query_token or body.token or ""
+        expected = settings.rasa_token.get_secret_value()
+        if not secrets.compare_digest(sent.encode(), expected.encode()):
+            raise Unauthorized("missing or wrong 'token' for /model/parse")
+    mode = query_mode or body.emulation_mode
+    if mode:
+        raise UnsupportedEmulation(
+            f"emulation_mode {mode[:40]!r} is not supported; /model/parse answers in Rasa's "
+            "own format (omit emulation_mode)"
+        )
+
+
+QueryToken = Annotated[
+    str | None,
+    Query(alias="token", max_length=1024, description="Rasa's token, as Rasa's server reads it"),
+]
+QueryEmulation = Annotated[
+    str | None,
+    Query(alias="emulation_mode", max_length=64, description="Rasa's emulation mode; see body"),
+]
+
+
+@router.post(
+    paths.RASA_PARSE,
+    response_model=RasaParseResponse,
+    responses=ERRORS | {401: {"model": ErrorResponse}},
+)
 async def rasa_parse(
     body: RasaParseRequest,
     request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
     writer: WriterDep,
+    query_token: QueryToken = None,
+    query_mode: QueryEmulation = None,
 ) -> dict[str, Any]:
     """Rasa NLU compatible parse, for chatbot backends written against Rasa's HTTP API."""
+    check_rasa_request(body, settings, query_token, query_mode)
     check_texts([body.text], settings, batch=False)
     if body.message_id is not None:
         check_unicode(body.message_id, "message_id")  # echoed in the answer

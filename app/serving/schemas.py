@@ -22,9 +22,22 @@ class BatchParseRequest(StrictModel):
 
 
 class RasaParseRequest(StrictModel):
+    """What Rasa's clients send: its HTTP interpreter posts ``token``, ``text`` and
+    ``message_id`` (``token`` null unless ``endpoints.yml`` sets one)."""
+
     text: StrictStr
-    message_id: StrictStr | None = None
+    message_id: StrictStr | None = Field(None, description="Echoed in the answer")
     model: StrictStr | None = None
+    token: StrictStr | None = Field(
+        None,
+        description="Rasa's NLU endpoint token (also accepted as the query parameter 'token'); "
+        "checked only when SLOTFILL_RASA_TOKEN is set, ignored otherwise",
+    )
+    emulation_mode: StrictStr | None = Field(
+        None,
+        description="Rasa's emulation mode (also a query parameter); only its default, no "
+        "emulation (null), is served: WIT, LUIS or DIALOGFLOW are refused with 422",
+    )
 
 
 class TokenOut(BaseModel):
