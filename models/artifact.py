@@ -49,6 +49,7 @@ _FIELD_TYPES: dict[str, type] = {
     "data": dict,
     "libraries": dict,
     "created_at": str,
+    "synonyms": dict,
     "slot_types": dict,
 }
 _REQUIRED = ("model_config", "vocabs", "labels", "weights_sha256")
@@ -74,6 +75,8 @@ class Manifest:
     data: dict[str, Any] = field(default_factory=dict)  # "name" and file fingerprints
     libraries: dict[str, str] = field(default_factory=dict)
     created_at: str | None = None
+    # lower-cased slot text -> canonical value (Rasa ``synonym:`` items); absent: none
+    synonyms: dict[str, str] = field(default_factory=dict)
     # slot -> {"type", "source", "bound"?, "synonyms"?} (models.values.schema); a tagger
     # trained before slot types has none, and its slots resolve to null
     slot_types: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -113,8 +116,12 @@ class Manifest:
         return dict(valid) if isinstance(valid, dict) else {}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of ``manifest.json``."""
-        return asdict(self)
+        """The JSON object of ``manifest.json``; no ``synonyms`` key when there are none,
+        as in the artifacts written before synonyms."""
+        out = asdict(self)
+        if not out["synonyms"]:
+            del out["synonyms"]
+        return out
 
     # A dict view for the readers in app/ until they read attributes (issue 13).
     def __getitem__(self, key: str) -> Any:
@@ -175,6 +182,7 @@ def save_artifact(
     metrics: dict[str, Any],
     history: list[dict[str, Any]],
     data: dict[str, Any],
+    synonyms: dict[str, str] | None = None,
     slot_types: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
@@ -201,6 +209,7 @@ def save_artifact(
             libraries=library_versions(),
             created_at=datetime.now(UTC).isoformat(),
             weights_sha256=file_sha256(staging / WEIGHTS),
+            synonyms=dict(synonyms or {}),
             slot_types=slot_types or {},
         )
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -265,7 +274,13 @@ def _build(
         tags = LabelSet(labels["tags"])
         tagger = BiLSTMCRFTagger(TaggerConfig(**manifest.model_config), tags.labels)
         return SlotTaggerPredictor(
-            tagger, vocabs["words"], vocabs["chars"], tags, LabelSet(labels["intents"])
+            tagger,
+            vocabs["words"],
+            vocabs["chars"],
+            tags,
+            LabelSet(labels["intents"]),
+            LabelSet(labels.get("requested_slots", [])),
+            manifest.synonyms,
         )
     classifier = LSTMSentimentClassifier(SentimentConfig(**manifest.model_config))
     return SentimentPredictor(

@@ -7,6 +7,7 @@ import sys
 
 from app.cli import add_app_parsers
 from training.cli import add_eval_parsers, add_train_parser, run
+from training.data_cli import add_data_parsers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_eval_parsers(sub)
+    add_data_parsers(sub)
     add_app_parsers(sub)
     boot = sub.add_parser(
         "bootstrap",

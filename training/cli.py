@@ -12,7 +12,13 @@ from pydantic import ValidationError
 
 from models.errors import ArtifactError
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-from training.data import DataError, read_slot_folder, read_tsv
+from training.data import DataError, read_tsv
+from training.formats import FORMATS, read_split
+
+FORMAT_HELP = (
+    "data format (default: detected from the files): bio, nlupp, dstc8, jsonl or rasa "
+    "(README: Data formats)"
+)
 
 # Flags every train command takes, mapped onto TrainConfig fields of the same name.
 _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
@@ -48,7 +54,12 @@ def add_train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a model from labelled data")
     tasks = train.add_subparsers(dest="task", required=True, metavar="{slots,sentiment}")
     for task, data_help in (
-        ("slots", "folder holding train/ and valid/, each with seq.in, seq.out and label"),
+        (
+            "slots",
+            "data folder: train/ and valid/ with seq.in, seq.out and label; train.json and "
+            "valid.json (NLU++ or DSTC8 spans); train.jsonl and valid.jsonl; or Rasa *.yml "
+            "(README: Data formats)",
+        ),
         ("sentiment", "folder holding train.tsv and valid.tsv (header: text<TAB>label)"),
     ):
         model_kind = (
@@ -77,6 +88,8 @@ def add_train_parser(sub: Any) -> None:
         p.add_argument(
             "--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)"
         )
+        if task == "slots":
+            p.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
         p.add_argument(
             "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"
         )
@@ -99,14 +112,18 @@ def add_eval_parsers(sub: Any) -> None:
     ev = sub.add_parser(
         "evaluate",
         help="score a model on a labelled split",
-        description="Score MODEL_DIR on SPLIT: a folder with seq.in, seq.out and optional label, "
-        "or a .tsv file.",
+        description="Score MODEL_DIR on SPLIT. A tagger: a folder with seq.in, seq.out and "
+        "optional label, a data folder (its valid split, any format), or a .json, .jsonl or "
+        ".yml file. A sentiment model: a .tsv file. With --json the last line adds, for a "
+        "multi-label tagger, intent_f1 (micro) and intent_exact_match, and for data with "
+        "requested slots, slot_f1_requested (slot F1 of those utterances).",
     )
     ev.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     ev.add_argument("split", type=Path, metavar="SPLIT")
     ev.add_argument(
         "--json", action="store_true", help="end stdout with one JSON line of the scores"
     )
+    ev.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
     ev.add_argument(
         "--errors",
         type=Path,
@@ -119,6 +136,13 @@ def add_eval_parsers(sub: Any) -> None:
     pr = sub.add_parser("predict", help="tag texts with a model, one JSON object per text")
     pr.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     pr.add_argument("texts", nargs="+", metavar="TEXT")
+    pr.add_argument(
+        "--requested",
+        action="append",
+        default=[],
+        metavar="SLOT",
+        help="a slot the dialogue just asked for (repeatable); applies to every TEXT",
+    )
     pr.set_defaults(func=_predict)
 
 
@@ -171,6 +195,7 @@ def _train(args: argparse.Namespace) -> int:
         on_epoch=_print_epoch(args.progress),
         show_progress=args.progress == "bar",
         on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr),
+        data_format=getattr(args, "data_format", None),
     )
     path, result = trained.artifact, trained.result
     if path is None:
@@ -196,22 +221,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.error_report import sentiment_errors, tagger_errors
     from training.evaluate import evaluate_sentiment, evaluate_tagger
     from training.metrics import format_slot_report, per_slot_report
+    from training.tagging import tagging_set
 
     artifact = load_artifact(args.model_dir)
     predictor = artifact.predictor
     if isinstance(predictor, SlotTaggerPredictor):
         if args.split.suffix == ".tsv":
             raise DataError(
-                f"{args.split}: a slot tagger is evaluated on a folder with seq.in and seq.out"
+                f"{args.split}: a slot tagger is evaluated on a folder or a .json, .jsonl or "
+                ".yml file, not a .tsv file"
             )
-        data = read_slot_folder(args.split)
-        for warning in data.repairs:
+        multi = predictor.model.config.multi_label
+        _, examples, notes = read_split(args.split, args.data_format, multi)
+        data = tagging_set(examples, str(args.split))
+        for warning in [*notes, *data.problems]:
             print(f"warning: {warning}", file=sys.stderr)
         scores, predicted = evaluate_tagger(predictor, data)
         print(format_slot_report(per_slot_report(data.tags, predicted.tags)))
-        errors = tagger_errors(
-            data.tokens, data.tags, predicted.tags, data.intents, predicted.intents
-        )
+        gold = ["#".join(sorted(i)) for i in data.intents] if data.has_intents else None
+        errors = tagger_errors(data.tokens, data.tags, predicted.tags, gold, predicted.intents)
     else:
         assert isinstance(predictor, SentimentPredictor)
         if args.split.suffix != ".tsv":
@@ -254,13 +282,15 @@ def _predict(args: argparse.Namespace) -> int:
             print(json.dumps({"text": text, "error": "empty text"}))
             continue
         if isinstance(predictor, SlotTaggerPredictor):
-            parse = predictor.parse([text])[0]
+            try:
+                parse = predictor.parse([text], requested=[args.requested])[0]
+            except ValueError as err:  # an unknown requested slot
+                raise DataError(f"--requested: {err}") from err
+            top = parse.intent_ranking[0] if parse.intent_ranking else None
             out: dict[str, Any] = {
                 "text": text,
-                "intent": {
-                    "name": parse.intent_ranking[0][0],
-                    "confidence": parse.intent_ranking[0][1],
-                },
+                "intent": {"name": top[0], "confidence": top[1]} if top else None,
+                "intents": [{"name": n, "confidence": c} for n, c in parse.intents],
                 "slots": [vars(s) for s in parse.slots],
             }
         else:

@@ -79,6 +79,17 @@ class SlotTrainConfig(TrainConfig):
     # and 128 units, 0.9550 at 0.2, 0.9566 at 0.2 and 200 units; ATIS 0.9778, 0.9783, 0.9781.
     word_dropout: float = Field(0.2, ge=0, lt=1)
     hidden_size: int = Field(200, ge=4, le=4096)
+    intent_mode: Literal["auto", "single_label", "multi_label"] = Field(
+        "auto",
+        description="multi_label: a sigmoid per intent, BCE, one threshold tuned on valid; "
+        "auto: multi_label when an example has several intents (a BIO label a#b is one "
+        "intent unless multi_label is set)",
+    )
+    use_requested_slots: bool | None = Field(
+        None,
+        description="Give the tagger the slots requested before each utterance as an input "
+        "(null: when any training example has requested slots)",
+    )
 
 
 class SentimentTrainConfig(TrainConfig):

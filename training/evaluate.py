@@ -9,7 +9,9 @@ from typing import Any
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.text import sentiment_tokens
 from training.data import SlotDataset, TextDataset
-from training.metrics import classification_metrics, slot_metrics
+from training.metrics import classification_metrics
+from training.tagging import TaggingSet, as_tagging
+from training.tagging_eval import evaluate_tagging
 
 EVAL_BATCH = 256
 
@@ -23,17 +25,12 @@ class TaggerPredictions:
 
 
 def evaluate_tagger(
-    predictor: SlotTaggerPredictor, data: SlotDataset
+    predictor: SlotTaggerPredictor, data: SlotDataset | TaggingSet
 ) -> tuple[dict[str, Any], TaggerPredictions]:
-    """Tag ``data`` in batches; its scores and the predictions."""
-    pred_tags: list[list[str]] = []
-    pred_intents: list[str] = []
-    for i in range(0, len(data), EVAL_BATCH):
-        tags, rankings = predictor.tag_tokens(data.tokens[i : i + EVAL_BATCH])
-        pred_tags.extend(tags)
-        pred_intents.extend(r[0][0] for r in rankings)
-    scores = slot_metrics(data.tags, pred_tags, data.intents, pred_intents)
-    return scores, TaggerPredictions(pred_tags, pred_intents)
+    """Tag ``data`` in batches; its scores (:func:`training.tagging_eval.evaluate_tagging`)
+    and the predictions, a multi-label model's intents joined by ``#``."""
+    scores, predicted = evaluate_tagging(predictor, as_tagging(data))
+    return scores, TaggerPredictions(predicted["tags"], ["#".join(p) for p in predicted["intents"]])
 
 
 def sentiment_inputs(texts: Sequence[str]) -> list[list[str]]:

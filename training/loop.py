@@ -26,7 +26,9 @@ from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.ema import WeightAverage
-from training.evaluate import evaluate_sentiment_tokens, evaluate_tagger, sentiment_inputs
+from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
+from training.tagging import TaggingSet, as_tagging
+from training.tagging_eval import evaluate_tagging, tune_intent_threshold
 from training.vectors import extend_vocab, load_vectors
 
 # Called after every epoch with {"epoch", "loss", "valid": {...}, "best_epoch", "seconds"}.
@@ -228,15 +230,20 @@ def _epoch_loop(
 
 
 def fit_tagger(
-    train: SlotDataset,
-    valid: SlotDataset,
+    train: SlotDataset | TaggingSet,
+    valid: SlotDataset | TaggingSet,
     config: SlotTrainConfig,
     on_epoch: EpochCallback | None = None,
     show_progress: bool = True,
+    synonyms: dict[str, str] | None = None,
 ) -> FitResult:
-    """Train a joint slot tagger + intent classifier."""
-    if train.intents is None:
-        raise ValueError(f"{train.source}: training needs a 'label' file with intents")
+    """Train a joint slot tagger + intent classifier (single- or multi-label, or none for
+    data without intents), reading the requested slots when the config or data says so.
+
+    ``synonyms`` (lower-cased slot text -> canonical value) go with the predictor into the
+    artifact.
+    """
+    train, valid = as_tagging(train), as_tagging(valid)
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -244,11 +251,28 @@ def fit_tagger(
     vocabs = build_vocabs(train.tokens, config)
     words, chars = vocabs.words, vocabs.chars
     tags = LabelSet(["O", *sorted(set(chain.from_iterable(train.tags)) - {"O"})])
-    intents = LabelSet(sorted(set(train.intents)))
+    multi = config.intent_mode == "multi_label" or (
+        config.intent_mode == "auto" and train.multi_intent
+    )
+    intent_rows = train.intents if multi else [(i,) for i in train.single_intents() or []]
+    intents = LabelSet(sorted({i for row in intent_rows for i in row}))
+    use_context = (
+        config.use_requested_slots if config.use_requested_slots is not None else train.has_context
+    )
+    requested = LabelSet(
+        sorted(
+            {t[2:] for row in train.tags for t in row if t != "O"}
+            | {s for row in train.requested for s in row}
+        )
+        if use_context
+        else []
+    )
     model_config = TaggerConfig(
         **vocabs.embedder_fields(),
         num_tags=len(tags),
         num_intents=len(intents),
+        multi_label=multi,
+        num_requested=len(requested),
         **architecture(config),
     )
     distributed.init_from_env(device)
@@ -256,25 +280,50 @@ def fit_tagger(
     vocabs.install(model, config.word_dropout)
     model.to(device)
     net = distributed.wrap(model)
-    predictor = SlotTaggerPredictor(model, words, chars, tags, intents)
+    predictor = SlotTaggerPredictor(model, words, chars, tags, intents, requested, synonyms)
     tag_ids = [[tags.index_of[t] for t in row] for row in train.tags]
-    intent_ids = [intents.index_of[i] for i in train.intents]
+    if multi:
+        targets = torch.zeros(len(train), len(intents))
+        for n, row in enumerate(train.intents):
+            targets[n, [intents.index_of[i] for i in row]] = 1.0
+    else:
+        targets = torch.tensor(
+            [intents.index_of[row[0]] for row in intent_rows] or [0] * len(train)
+        )
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = predictor.encode([train.tokens[i] for i in chunk])
+        batch = predictor.encode(
+            [train.tokens[i] for i in chunk], [train.requested[i] for i in chunk]
+        )
         seq_len = batch.mask.shape[1]
         gold = torch.tensor([tag_ids[i] + [0] * (seq_len - len(tag_ids[i])) for i in chunk])
         batch, gold = batch.to(device), gold.to(device)
-        target = torch.tensor([intent_ids[i] for i in chunk], device=device)
+        target = targets[chunk].to(device)
         emissions, intent_logits = net(batch)
         return model.joint_loss(
             emissions, intent_logits, batch.mask, gold, target, config.intent_weight
         )
 
+    # Early stopping: on slot F1, as ever, for single-label data with slots; on intents
+    # alone for data without slots; a multi-label model on the mean of slot F1 and intent
+    # micro-F1 ("joint_f1"), since its intents are the harder half (NLU++).
+    has_slots = any(t != "O" for row in valid.tags for t in row)
+    intent_key = "intent_f1" if multi else "intent_accuracy"
+    metric = "slot_f1"
+    if len(intents) and valid.has_intents and not has_slots:
+        metric = intent_key
+    elif multi and len(intents):
+        metric = "joint_f1"
+
     def evaluate() -> dict[str, Any]:
         model.cpu()
         try:
-            return evaluate_tagger(predictor, valid)[0]
+            if multi:
+                tune_intent_threshold(predictor, valid)
+            scores = evaluate_tagging(predictor, valid)[0]
+            if metric == "joint_f1":
+                scores["joint_f1"] = (scores["slot_f1"] + scores["intent_f1"]) / 2
+            return scores
         finally:
             model.to(device)
 
@@ -284,11 +333,13 @@ def fit_tagger(
         config,
         step_loss,
         evaluate,
-        "slot_f1",
+        metric,
         on_epoch,
         show_progress,
     )
     model.cpu().eval()
+    if multi:  # the best epoch's weights are back: their threshold
+        tune_intent_threshold(predictor, valid)
     return FitResult.of(predictor, run)
 
 

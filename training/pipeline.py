@@ -15,9 +15,11 @@ from models.artifact import Task, save_artifact
 from models.predictor import SlotTaggerPredictor
 from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-from training.data import fingerprint, read_slot_folder, read_tsv
+from training.data import fingerprint, read_tsv
+from training.formats import read_data
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
 from training.slot_types import folder_slot_types, slot_names
+from training.tagging import tagging_set
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,17 @@ def split_paths(task: Task, data: Path) -> tuple[Path, Path]:
     return data / "train.tsv", data / "valid.tsv"
 
 
-def data_record(task: Task, data: Path, name: str | None = None) -> dict[str, Any]:
-    """The manifest's ``data``: the SHA-256 of every file of both splits and a name (by
-    default the folder's)."""
-    train, valid = split_paths(task, data)
-    return {"train": fingerprint(train), "valid": fingerprint(valid), "name": name or data.name}
+def data_record(
+    task: Task,
+    data: Path,
+    name: str | None = None,
+    files: tuple[list[Path], list[Path]] | None = None,
+) -> dict[str, Any]:
+    """The manifest's ``data``: the SHA-256 of every file of both splits (``files``: the
+    train and valid files a reader read, else :func:`split_paths`) and a name (by default
+    the folder's)."""
+    train, valid = files if files is not None else ([p] for p in split_paths(task, data))
+    return {"train": fingerprint(*train), "valid": fingerprint(*valid), "name": name or data.name}
 
 
 def train_folder(
@@ -53,6 +61,7 @@ def train_folder(
     on_epoch: EpochCallback | None = None,
     show_progress: bool = False,
     on_warning: Callable[[str], None] | None = None,
+    data_format: str | None = None,
 ) -> TrainedFolder:
     """Train on ``data``'s train split, early-stop on its valid split, save to ``out``.
 
@@ -61,25 +70,30 @@ def train_folder(
     ``on_warning`` hears about each repaired tag before training starts.
     """
     train_path, valid_path = split_paths(task, data)
+    files: tuple[list[Path], list[Path]] | None = None
     if task == "slots":
         if not isinstance(config, SlotTrainConfig):
             raise TypeError(f"training a tagger needs a SlotTrainConfig, not {type(config)}")
-        train, valid = read_slot_folder(train_path), read_slot_folder(valid_path)
-        for warning in train.repairs + valid.repairs:
+        # Any format (training.formats); BIO a#b labels are two intents only when asked for.
+        splits = read_data(data, data_format, config.intent_mode == "multi_label")
+        files = (splits.train_files, splits.valid_files)
+        train = tagging_set(splits.train, f"{data} (train)")
+        valid = tagging_set(splits.valid, f"{data} (valid)")
+        for warning in [*splits.notes, *train.problems, *valid.problems]:
             if on_warning is not None:
                 on_warning(warning)
         slot_types, type_warnings = folder_slot_types(data, slot_names(train.tags))
         for warning in type_warnings:
             if on_warning is not None:
                 on_warning(warning)
-        result = fit_tagger(train, valid, config, on_epoch, show_progress)
+        result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
     else:
         slot_types = None
         if not isinstance(config, SentimentTrainConfig):
             raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
         train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
         result = fit_sentiment(train_t, valid_t, config, on_epoch, show_progress)
-    record = data_record(task, data, name)
+    record = data_record(task, data, name, files)
     if not distributed.is_main():
         return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
     return TrainedFolder(result, save_fit(out, task, result, config, record, slot_types))
@@ -99,6 +113,8 @@ def save_fit(
     kind: Task
     if isinstance(p, SlotTaggerPredictor):
         kind, labels = "slots", {"tags": p.tags.to_list(), "intents": p.intents.to_list()}
+        if len(p.requested):
+            labels["requested_slots"] = p.requested.to_list()
     else:
         kind, labels = "sentiment", {"sentiment": p.labels.to_list()}
     return save_artifact(
@@ -116,5 +132,6 @@ def save_fit(
         metrics={"valid": result.metrics},
         history=result.history,
         data=data,
+        synonyms=p.synonyms if isinstance(p, SlotTaggerPredictor) else None,
         slot_types=slot_types,
     )

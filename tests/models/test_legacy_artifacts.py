@@ -41,7 +41,8 @@ def tagger_answers(predictor: SlotTaggerPredictor, texts: list[str]) -> list[dic
             "tokens": [[t.text, t.start, t.end] for t in parse.tokens],
             "tags": parse.tags,
             "intent_ranking": [[name, conf] for name, conf in parse.intent_ranking],
-            "slots": [vars(s) for s in parse.slots],
+            # ``canonical`` came later; a legacy artifact has no synonyms to fill it
+            "slots": [{k: v for k, v in vars(s).items() if k != "canonical"} for s in parse.slots],
         }
         for text, parse in zip(texts, predictor.parse(texts), strict=True)
     ]
@@ -77,6 +78,7 @@ def test_legacy_manifests_parse_to_what_is_on_disk() -> None:
     for name in ("slots_v1", "sentiment_v1"):
         on_disk = json.loads((LEGACY / name / MANIFEST).read_text(encoding="utf-8"))
         manifest = load_manifest(LEGACY / name)
-        assert manifest.to_dict() == on_disk
+        written = manifest.to_dict()  # fields added since have their defaults
+        assert {key: written[key] for key in on_disk} == on_disk
         assert manifest.task == on_disk["task"]
         assert manifest.valid_metrics == on_disk["metrics"]["valid"]

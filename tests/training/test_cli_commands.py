@@ -127,8 +127,9 @@ def test_predict_prints_one_json_object_per_text(
     assert lines[-1] == {"text": " ", "error": "empty text"}
     for text, obj in zip(texts, lines, strict=False):
         if task == "slots":
-            assert set(obj) == {"text", "intent", "slots"}
+            assert set(obj) == {"text", "intent", "intents", "slots"}
             assert 0.0 <= obj["intent"]["confidence"] <= 1.0
+            assert obj["intents"] == [obj["intent"]]  # a single-label model: its best one
             for slot in obj["slots"]:
                 assert text[slot["start"] : slot["end"]] == slot["value"]
         else:

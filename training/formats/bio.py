@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.predictor import bio_spans
 from models.text import Token
 from training.data import read_slot_folder
 from training.formats.example import DataSplits, Example, SlotSpan
@@ -21,6 +20,8 @@ def read_bio_split(folder: Path, split_intents: bool = False) -> tuple[list[Exam
     ``split_intents``: read ``a#b`` as the two intents ``a`` and ``b`` (multi-label
     training); otherwise it is one label, as single-label models always read it.
     """
+    from models.predictor import bio_spans  # imports torch: not when the CLI only parses
+
     data = read_slot_folder(folder)
     examples = []
     for i, (toks, tags) in enumerate(zip(data.tokens, data.tags, strict=True)):
@@ -53,5 +54,5 @@ def read_bio(folder: Path, split_intents: bool = False) -> DataSplits:
     train, train_notes = read_bio_split(folder / "train", split_intents)
     valid, valid_notes = read_bio_split(folder / "valid", split_intents)
     return DataSplits(
-        "bio", train, valid, [folder / "train", folder / "valid"], notes=train_notes + valid_notes
+        "bio", train, valid, [folder / "train"], [folder / "valid"], notes=train_notes + valid_notes
     )

@@ -52,7 +52,8 @@ class DataSplits:
     format: str
     train: list[Example]
     valid: list[Example]
-    files: list[Path]
+    train_files: list[Path]
+    valid_files: list[Path]
     synonyms: dict[str, str] = field(default_factory=dict)
     lookups: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
