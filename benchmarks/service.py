@@ -26,8 +26,9 @@ number (the table shows its CPU share), for slotfill and bare alike.
     python -m benchmarks.service --tagger-artifact DIR --sentiment-artifact DIR
     python -m benchmarks.service --quick --tagger-artifact DIR --sentiment-artifact DIR
 
-Only the standard library and FastAPI are imported at module level, so that the ``bare``
-workers (which import this module) load no torch.
+Only the standard library, FastAPI and :mod:`benchmarks.servers` (which starts and stops the
+servers and counts the log rows, as the reliability tests do) are imported at module level, so
+that the ``bare`` workers (which import this module) load no torch.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -56,16 +56,16 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from benchmarks import servers
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.engine import URL
 
 NAME = "service"
-REPO_ROOT = Path(__file__).resolve().parent.parent  # as in benchmarks.common
-HOST = "127.0.0.1"
+REPO_ROOT, HOST = servers.REPO_ROOT, servers.HOST
 SYSTEMS = ("bare", "slotfill")
 PG_ADMIN = {"username": "postgres", "host": "127.0.0.1", "port": 5432, "database": "postgres"}
-READY_POLL_S = 0.02
 TARGETS = {
     "p50_ms_c1": 5.0,  # slotfill p50 at concurrency 1
     "ratio_to_bare": 0.40,  # slotfill req/s over bare req/s, 2 workers, highest concurrency
@@ -321,32 +321,6 @@ def run_load(
 
 
 # --------------------------------------------------------------------------- processes
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    """Direct children of ``pid``, from ``/proc``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return sorted(out)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 def _memory_mb(pid: int) -> dict[str, float | None]:
     """VmRSS and VmHWM (``/proc/<pid>/status``) and PSS (``smaps_rollup``), in MB."""
     out: dict[str, float | None] = {"rss_mb": None, "hwm_mb": None, "pss_mb": None}
@@ -371,143 +345,26 @@ def _cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     return out
 
 
-@dataclass
-class Server:
-    """A started uvicorn: the master process, its workers and its cold start."""
-
-    system: str
-    workers: int
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    cold_start_s: float = 0.0
-    all_ready_s: float | None = None
-    ready_pids: list[int] = field(default_factory=list)
-    worker_pids: list[int] = field(default_factory=list)
-
-    def all_pids(self) -> list[int]:
-        """Master and workers (the master alone serves with one worker)."""
-        return sorted({self.proc.pid, *self.worker_pids})
-
-
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _get_readyz(port: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", "/readyz", headers={"Connection": "close"})
-        response = conn.getresponse()
-        body = response.read()
-        try:
-            data = json.loads(body) if response.status == 200 else None
-        except ValueError:
-            data = None
-        return response.status, data
-    finally:
-        conn.close()
-
-
 def start_server(
     system: str,
     workers: int,
     env: dict[str, str],
     log_dir: Path,
     start_timeout: float,
-) -> Server:
+) -> servers.Server:
     """Start one server and wait until ``/readyz`` answers 200 from every worker."""
-    port = _free_port()
-    common = ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    port = servers.free_port()
     if system == "slotfill":
-        cmd = [sys.executable, "-m", "slotfill.cli", "serve", *common, "--log-level", "warning"]
+        command = servers.serve_command(port, workers, log_level="warning")
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "benchmarks.service:bare_app",
-            "--factory",
-            *common,
-            "--log-level",
-            "warning",
-            "--no-access-log",  # as `slotfill serve`
-            "--timeout-graceful-shutdown",
-            "30",
+        command = [
+            *(sys.executable, "-m", "uvicorn", "benchmarks.service:bare_app", "--factory"),
+            *("--host", HOST, "--port", str(port), "--workers", str(workers)),
+            *("--log-level", "warning", "--no-access-log"),  # as `slotfill serve`
+            *("--timeout-graceful-shutdown", "30"),
         ]
     log_path = log_dir / f"{system}-w{workers}-{port}.log"
-    with open(log_path, "wb") as log_file:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, to kill the workers if need be
-        )
-    server = Server(system, workers, port, proc, log_path)
-    deadline = started + start_timeout
-    pids: set[int] = set()
-    try:
-        while time.perf_counter() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{system} server exited with status {proc.returncode} during start-up:\n"
-                    + _log_tail(log_path)
-                )
-            try:
-                status, data = _get_readyz(port, max(deadline - time.perf_counter(), 0.1))
-            except OSError:
-                status, data = 0, None
-            now = time.perf_counter()
-            if status == 200:
-                if not pids:
-                    server.cold_start_s = now - started
-                if data and isinstance(data.get("pid"), int):
-                    pids.add(data["pid"])
-                if len(pids) >= workers:
-                    server.all_ready_s = now - started
-                    break
-            time.sleep(READY_POLL_S)
-        else:
-            if not pids:
-                raise RuntimeError(
-                    f"{system} server: no /readyz 200 within {start_timeout:.0f}s:\n"
-                    + _log_tail(log_path)
-                )
-    except BaseException:
-        stop_server(server)
-        raise
-    server.ready_pids = sorted(pids)
-    if workers == 1:
-        server.worker_pids = [proc.pid]
-    else:  # uvicorn spawns its workers with multiprocessing (spawn_main in the command line)
-        server.worker_pids = [p for p in _children(proc.pid) if "spawn_main" in _cmdline(p)]
-    return server
-
-
-def stop_server(server: Server, timeout: float = 45.0) -> dict[str, Any]:
-    """SIGTERM, wait; SIGKILL the process group if it does not exit in ``timeout``."""
-    started = time.perf_counter()
-    killed = False
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            killed = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.proc.pid, signal.SIGKILL)
-            server.proc.wait()
-    return {
-        "shutdown_s": time.perf_counter() - started,
-        "returncode": server.proc.returncode,
-        "killed": killed,
-    }
+    return servers.start(command, port, workers, env, log_path, start_timeout, name=system)
 
 
 def _log_issues(path: Path, limit: int = 20) -> list[str]:
@@ -528,8 +385,8 @@ def bench_database(url_arg: str | None, env: dict[str, str]) -> Iterator[URL]:
     from sqlalchemy.engine import URL, make_url
     from sqlalchemy.exc import OperationalError
 
-    from app.db.engine import scratch_database
     from benchmarks.common import log
+    from benchmarks.servers import scratch_database
 
     if url_arg is not None:
         yield make_url(url_arg)
@@ -557,35 +414,6 @@ def bench_database(url_arg: str | None, env: dict[str, str]) -> Iterator[URL]:
             raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr[-3000:]}")
         yield url
     log(f"dropped database {url.database}")
-
-
-def count_rows(engine: Engine) -> int:
-    """Rows in ``request_log``."""
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM request_log")).scalar_one())
-
-
-def wait_for_rows(
-    engine: Engine, expected: int, stall_s: float = 10.0, cap_s: float = 180.0
-) -> tuple[int, float]:
-    """Poll ``request_log`` until it holds ``expected`` rows and has stayed so for 0.5 s, or
-    stopped changing for ``stall_s``; ``(rows, seconds waited)``."""
-    started = time.perf_counter()
-    last, changed = count_rows(engine), started
-    while True:
-        now = time.perf_counter()
-        if now - started > cap_s:
-            return last, now - started
-        if last >= expected and now - changed >= 0.5:
-            return last, now - started
-        if now - changed >= stall_s:
-            return last, now - started
-        time.sleep(0.1)
-        rows = count_rows(engine)
-        if rows != last:
-            last, changed = rows, time.perf_counter()
 
 
 # --------------------------------------------------------------------------- the benchmark
@@ -673,10 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_artifact(path: Path, task: str) -> None:
-    from models.artifact import read_manifest
+    from models.artifact import load_manifest
 
     try:
-        found = read_manifest(path)["task"]
+        found = load_manifest(path).task
     except Exception as exc:
         raise SystemExit(f"error: {path} is not a readable artifact: {exc}") from exc
     if found != task:
@@ -726,7 +554,7 @@ def _sanity_request(port: int, text: str) -> dict[str, Any]:
 
 
 def _measure_server(
-    server: Server,
+    server: servers.Server,
     args: argparse.Namespace,
     texts: Sequence[str],
     engine: Engine | None,
@@ -738,10 +566,10 @@ def _measure_server(
     runs = []
     for concurrency in args.concurrency:
         # Rows of the requests before (the sanity request, earlier runs) must be in first.
-        base = wait_for_rows(engine, expected_rows[0])[0] if engine is not None else 0
+        base = servers.wait_for_rows(engine, expected_rows[0])[0] if engine is not None else 0
         expected_before = expected_rows[0]
         log(
-            f"{server.system}, {server.workers} worker(s), concurrency {concurrency}: "
+            f"{server.name}, {server.workers} worker(s), concurrency {concurrency}: "
             f"{args.warmup_seconds:g}s warm-up + {args.requests} requests"
         )
         warm, timed = run_load(
@@ -755,7 +583,7 @@ def _measure_server(
         )
         server_cpu, client_cpu = sum(timed.server_cpu_s.values()), timed.client_cpu_s
         run: dict[str, Any] = {
-            "system": server.system,
+            "system": server.name,
             "workers": server.workers,
             "concurrency": concurrency,
             "requests_sent": timed.sent,
@@ -776,7 +604,7 @@ def _measure_server(
         }
         if engine is not None:
             expected = base + warm.sent + timed.sent
-            rows, waited = wait_for_rows(engine, expected)
+            rows, waited = servers.wait_for_rows(engine, expected)
             run["log"] = {
                 "rows_before": base,
                 "rows_expected_before": expected_before,
@@ -799,7 +627,7 @@ def _fmt_ms(value: float | None) -> str:
 
 
 def evaluate_targets(
-    runs: Sequence[dict[str, Any]], servers: Sequence[dict[str, Any]]
+    runs: Sequence[dict[str, Any]], server_infos: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The issue's targets, each with the measured value and pass/fail (None: not measured)."""
     out: list[dict[str, Any]] = []
@@ -834,7 +662,7 @@ def evaluate_targets(
                 "passed": None,
             }
         )
-    for s in servers:
+    for s in server_infos:
         if s["system"] != "slotfill":
             continue
         out.append(
@@ -854,7 +682,7 @@ def evaluate_targets(
                 "passed": None if rss is None else rss <= TARGETS["rss_mb"],
             }
         )
-    for s in servers:
+    for s in server_infos:
         if "rows_after_shutdown" in s:
             rows, expected = s["rows_after_shutdown"], s["rows_expected_after_shutdown"]
             out.append(
@@ -918,14 +746,14 @@ def _bench_server(
         if workers > 1:
             info["master_memory"] = _memory_mb(server.proc.pid)
     finally:
-        info["stop"] = stop_server(server)
+        info["stop"] = servers.stop(server)
     rss = [m["rss_mb"] for m in info.get("memory_after_load", {}).values() if m["rss_mb"]]
     info["max_worker_rss_mb"] = max(rss) if rss else None
     info["log_issues"] = _log_issues(server.log_path)
     for line in info["log_issues"]:
         log(f"  {system} server log: {line}")
     if logged:  # the writer flushes on shutdown: every request so far is a row now
-        rows, _ = wait_for_rows(engine, expected_rows[0], stall_s=3.0)
+        rows, _ = servers.wait_for_rows(engine, expected_rows[0], stall_s=3.0)
         info["rows_after_shutdown"] = rows
         info["rows_expected_after_shutdown"] = expected_rows[0]
         expected_rows[0] = rows
@@ -939,7 +767,7 @@ def _memory_column(info: dict[str, Any], key: str) -> str | None:
 
 def print_report(
     runs: Sequence[dict[str, Any]],
-    servers: Sequence[dict[str, Any]],
+    server_infos: Sequence[dict[str, Any]],
     targets: Sequence[dict[str, Any]],
 ) -> None:
     """The load table, the cold start / memory table and the targets."""
@@ -981,7 +809,7 @@ def print_report(
                     _memory_column(s, "rss_mb"),
                     _memory_column(s, "pss_mb"),
                 ]
-                for s in servers
+                for s in server_infos
             ],
         )
     )
@@ -1016,7 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, loop_name = _event_loop_factory()
 
     runs: list[dict[str, Any]] = []
-    servers: list[dict[str, Any]] = []
+    server_infos: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="slotfill_bench_") as tmp_name:
         tmp = Path(tmp_name)
         store, logs = tmp / "store", tmp / "logs"
@@ -1029,13 +857,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             env = _server_env(store, tmp / "spill", url_text, args.torch_threads)
             engine = create_engine(url, poolclass=NullPool)
             try:
-                expected_rows = [count_rows(engine)]  # a list: the callees add to it
+                expected_rows = [servers.count_rows(engine)]  # a list: the callees add to it
                 for workers in args.workers:
                     for system in args.systems:
                         info, server_runs = _bench_server(
                             system, workers, args, texts, env, logs, engine, expected_rows
                         )
-                        servers.append(info)
+                        server_infos.append(info)
                         runs += server_runs
             finally:
                 engine.dispose()
@@ -1046,8 +874,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         r["ratio_to_bare"] = (
             r["req_per_s"] / ceiling if r["system"] == "slotfill" and ceiling else None
         )
-    targets = evaluate_targets(runs, servers)
-    print_report(runs, servers, targets)
+    targets = evaluate_targets(runs, server_infos)
+    print_report(runs, server_infos, targets)
 
     notes = [
         "client: this process, asyncio with one keep-alive HTTP/1.1 connection per concurrent "
@@ -1076,7 +904,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "given by --database-url",
         "client_event_loop": loop_name,
         "results": runs,
-        "servers": servers,
+        "servers": server_infos,
         "targets": targets,
         "target_limits": TARGETS,
         "notes": notes,

@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from app.db.engine import scratch_database
+from benchmarks.servers import scratch_database
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before anything imports torch
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool, StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 # Seconds a PostgreSQL connect may take. Short, so that an unreachable database turns into an
 # error quickly and the request-log writer spills to disk instead of stalling.
@@ -79,30 +76,3 @@ def _make_postgres_engine(url: URL, engine_kwargs: dict[str, Any]) -> Engine:
     }
     kwargs.update(engine_kwargs)
     return create_engine(url, **kwargs)
-
-
-@contextmanager
-def scratch_database(admin_url: URL, prefix: str) -> Iterator[URL]:
-    """URL of a new PostgreSQL database ``<prefix>_<hex>``, dropped (connections and all)
-    when the block ends. For tests and benchmarks that need a real, isolated server.
-
-    ``admin_url`` must allow CREATE DATABASE; if the server cannot be reached or refuses,
-    ``sqlalchemy.exc.OperationalError`` propagates and nothing is left behind.
-    """
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = create_engine(
-        admin_url,
-        isolation_level="AUTOCOMMIT",  # CREATE/DROP DATABASE cannot run in a transaction
-        poolclass=NullPool,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin_url.set(database=name)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()

@@ -8,7 +8,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from app.db.engine import scratch_database
+from benchmarks.servers import scratch_database
 
 
 def _exists(admin_url: URL, name: str | None) -> bool:

@@ -1,5 +1,6 @@
-"""Helpers of the reliability tests: a real ``slotfill serve`` process, a bounded asyncio load
-client, a raw HTTP/1.1 client for malformed requests, and reads of the request log.
+"""Helpers of the reliability tests: a real ``slotfill serve`` process (started, stopped and
+its log rows counted by :mod:`benchmarks.servers`, as the service benchmark does), a bounded
+asyncio load client, a raw HTTP/1.1 client for malformed requests, and reads of the request log.
 
 Imported by name (``from reliability_support import ...``): ``tests/reliability`` is on
 ``sys.path`` under pytest's default import mode, as it has no ``__init__.py``.
@@ -15,10 +16,7 @@ import contextlib
 import http.client
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,12 +27,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.db import RequestLog, make_engine, make_session_factory
+from benchmarks import servers
+from benchmarks.servers import HOST, Server
+from benchmarks.servers import REPO_ROOT as REPO_ROOT  # the tests import it from here
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 READY_TIMEOUT_S = 180.0  # two workers importing torch on a busy 2-core machine
 # Utterances of the load: the tiny tagger finds slots in several of them.
 TEXTS = [
@@ -49,66 +48,7 @@ TEXTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # --------------------------------------------------------------------------- the server
-
-
-@dataclass
-class Server:
-    """A ``slotfill serve`` process group started by a test; ``log`` is its output."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    workers: int
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def sigterm(self) -> None:
-        """What an orchestrator sends: SIGTERM to the supervisor, which stops its workers."""
-        self.proc.send_signal(signal.SIGTERM)
-
-    def wait(self, timeout: float) -> int | None:
-        """Exit status, or None if still running after ``timeout`` seconds."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def worker_pids(self, timeout: float = READY_TIMEOUT_S) -> set[int]:
-        """Poll ``/readyz`` (new connection each time) until every worker has answered."""
-        seen: set[int] = set()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(seen) < self.workers:
-            if not self.alive():
-                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
-            try:
-                response = httpx.get(
-                    f"{self.base_url}/readyz", headers={"Connection": "close"}, timeout=5
-                )
-                if response.status_code == 200:
-                    seen.add(response.json()["pid"])
-                    continue
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        if len(seen) < self.workers:
-            pytest.fail(f"only {len(seen)} of {self.workers} workers ready:\n{self.log()[-4000:]}")
-        return seen
 
 
 def server_env(store: Path, database_url: str, spill_dir: Path, **settings: Any) -> dict[str, str]:
@@ -129,30 +69,23 @@ def server_env(store: Path, database_url: str, spill_dir: Path, **settings: Any)
 
 @contextlib.contextmanager
 def serve(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[Server]:
-    """``slotfill serve --workers N`` on a free port, ready; killed (group) if still up after."""
-    port = free_port()
-    command = [sys.executable, "-m", "slotfill.cli", "serve", "--host", HOST, "--port", str(port)]
-    command += ["--workers", str(workers), "--log-level", "info"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers go with it below
-        )
-    server = Server(proc, port, workers, log_path)
+    """``slotfill serve --workers N`` on a free port, every worker ready; killed (group) if
+    still up after."""
+    port = servers.free_port()
+    command = servers.serve_command(port, workers)
     try:
-        server.worker_pids()
+        server = servers.start(command, port, workers, env, log_path, READY_TIMEOUT_S)
+    except servers.ServerStartError as err:
+        pytest.fail(str(err))
+    try:
+        if len(server.ready_pids) < workers:
+            pytest.fail(
+                f"only {len(server.ready_pids)} of {workers} workers ready:\n"
+                + server.log()[-4000:]
+            )
         yield server
     finally:
-        if server.alive():
-            server.sigterm()
-            if server.wait(60) is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        servers.stop(server, timeout=60)
 
 
 # --------------------------------------------------------------------------- load
@@ -271,22 +204,13 @@ def log_rows(url: str) -> list[dict[str, Any]]:
 
 
 def count_rows(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(RequestLog)).scalar_one())
-    finally:
-        engine.dispose()
+    return servers.count_rows(url)
 
 
 def wait_for_rows(url: str, want: int, timeout: float) -> int:
-    """Poll the row count until it reaches ``want`` (or ``timeout`` s pass); the last count."""
-    deadline = time.monotonic() + timeout
-    while True:
-        n = count_rows(url)
-        if n >= want or time.monotonic() > deadline:
-            return n
-        time.sleep(0.5)
+    """The row count once it reached ``want`` (and held for 0.5 s), or after ``timeout`` s."""
+    rows, _ = servers.wait_for_rows(url, want, stall_s=timeout, cap_s=timeout)
+    return rows
 
 
 def spill_lines(spill_dir: Path) -> list[str]:
