@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -14,6 +14,9 @@ from models.errors import ArtifactError
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, read_tsv
 from training.formats import FORMATS, read_split
+
+if TYPE_CHECKING:
+    from models.values import Normalized, Reference
 
 FORMAT_HELP = (
     "data format (default: detected from the files): bio, nlupp, dstc8, jsonl or rasa "
@@ -116,7 +119,9 @@ def add_eval_parsers(sub: Any) -> None:
         "optional label, a data folder (its valid split, any format), or a .json, .jsonl or "
         ".yml file. A sentiment model: a .tsv file. With --json the last line adds, for a "
         "multi-label tagger, intent_f1 (micro) and intent_exact_match, and for data with "
-        "requested slots, slot_f1_requested (slot F1 of those utterances).",
+        "requested slots, slot_f1_requested (slot F1 of those utterances); for data with "
+        "gold slot values (NLU++, JSON lines, Rasa canonical values), value_accuracy (on the "
+        "gold spans, overall and per type) and slot_value_f1 (span, label and value right).",
     )
     ev.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     ev.add_argument("split", type=Path, metavar="SPLIT")
@@ -124,6 +129,7 @@ def add_eval_parsers(sub: Any) -> None:
         "--json", action="store_true", help="end stdout with one JSON line of the scores"
     )
     ev.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
+    add_clock_args(ev)
     ev.add_argument(
         "--errors",
         type=Path,
@@ -143,7 +149,37 @@ def add_eval_parsers(sub: Any) -> None:
         metavar="SLOT",
         help="a slot the dialogue just asked for (repeatable); applies to every TEXT",
     )
+    add_clock_args(pr)
     pr.set_defaults(func=_predict)
+
+
+def add_clock_args(parser: argparse.ArgumentParser) -> None:
+    """``--reference-time`` and ``--timezone``: the clock slot values are resolved against."""
+    parser.add_argument(
+        "--reference-time",
+        metavar="T",
+        help="resolve relative dates and times against T, ISO 8601 with a UTC offset "
+        "(e.g. 2022-03-15T09:00:00+00:00; default: now)",
+    )
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="IANA time zone of the user (default: UTC)",
+    )
+
+
+def clock(args: argparse.Namespace) -> Reference:
+    """The reference of ``--reference-time``/``--timezone``; a bad one is a one-line error."""
+    from datetime import datetime
+
+    from models.values import make_reference
+
+    try:
+        when = datetime.fromisoformat(args.reference_time) if args.reference_time else None
+        return make_reference(when, args.timezone)
+    except ValueError as err:
+        raise DataError(f"--reference-time/--timezone: {err}") from None
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
@@ -222,6 +258,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_sentiment, evaluate_tagger
     from training.metrics import format_slot_report, per_slot_report
     from training.tagging import tagging_set
+    from training.value_eval import value_scores
 
     artifact = load_artifact(args.model_dir)
     predictor = artifact.predictor
@@ -237,6 +274,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         for warning in [*notes, *data.problems]:
             print(f"warning: {warning}", file=sys.stderr)
         scores, predicted = evaluate_tagger(predictor, data)
+        values = value_scores(predictor, artifact.manifest.slot_types, examples, clock(args))
+        scores.update(values or {})
         print(format_slot_report(per_slot_report(data.tags, predicted.tags)))
         gold = ["#".join(sorted(i)) for i in data.intents] if data.has_intents else None
         errors = tagger_errors(data.tokens, data.tags, predicted.tags, gold, predicted.intents)
@@ -274,9 +313,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from models.artifact import load_artifact
     from models.predictor import SlotTaggerPredictor
+    from models.values.slots import SlotValueResolver
 
     artifact = load_artifact(args.model_dir)
     predictor = artifact.predictor
+    values = SlotValueResolver.from_manifest({"slot_types": artifact.manifest.slot_types})
+    reference = clock(args)
     for text in args.texts:
         if not text.strip():
             print(json.dumps({"text": text, "error": "empty text"}))
@@ -291,7 +333,10 @@ def _predict(args: argparse.Namespace) -> int:
                 "text": text,
                 "intent": {"name": top[0], "confidence": top[1]} if top else None,
                 "intents": [{"name": n, "confidence": c} for n, c in parse.intents],
-                "slots": [vars(s) for s in parse.slots],
+                "slots": [
+                    vars(s) | {"normalized": _to_json(values.resolve(s.slot, s.value, reference))}
+                    for s in parse.slots
+                ],
             }
         else:
             res = predictor.classify([text])[0]
@@ -305,6 +350,10 @@ def _predict(args: argparse.Namespace) -> int:
             }
         print(json.dumps(out, ensure_ascii=False))
     return 0
+
+
+def _to_json(value: Normalized | None) -> dict[str, Any] | None:
+    return value.to_json() if value is not None else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from models.values import make_reference
 from models.values.schema import SlotSpec
 from models.values.slots import SlotValueResolver
 from models.values.types import ValueType
+from slotfill.cli import main
 from training.data import DataError
 from training.formats import Example, SlotSpan
 from training.slot_types import folder_slot_types, slot_schema
@@ -151,3 +152,45 @@ def test_evaluation_scores_values_end_to_end(tiny_tagger_dir: Path) -> None:
     assert wrong["slot_value_f1"] == 0.5
     plain = [Example(text, (SlotSpan(17, 20, "party_size"),))]
     assert value_scores(artifact.predictor, types, plain, REF) is None
+
+
+def test_predict_shows_each_slot_resolved_on_the_users_clock(
+    tiny_tagger_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["predict", str(tiny_tagger_dir), "book a table for two at 7pm tomorrow"]
+    clock = ["--reference-time", "2026-12-01T18:00:00-05:00", "--timezone", "America/New_York"]
+    assert main([*args, *clock]) == 0
+    slots = {s["slot"]: s["normalized"] for s in json.loads(capsys.readouterr().out)["slots"]}
+    assert slots["party_size"] == {"type": "count", "value": 2}
+    assert slots["time"]["value"].startswith("2026-12-0")  # a datetime in New York's offset
+    assert slots["time"]["value"].endswith("T19:00:00-05:00")
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [["--timezone", "Mars/Olympus"], ["--reference-time", "2026-12-01T18:00:00"],
+     ["--reference-time", "10000-01-01T00:00:00+00:00"]],
+)  # fmt: skip
+def test_a_bad_clock_is_a_one_line_error(
+    tiny_tagger_dir: Path, clock: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(tiny_tagger_dir), "two", *clock]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --reference-time/--timezone:") and err.count("\n") == 1
+
+
+def test_evaluate_adds_value_scores_for_data_with_gold_values(
+    tiny_tagger_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"text": "book a table for two at 7pm",
+         "spans": [{"start": 17, "end": 20, "slot": "party_size", "value": 2},
+                   {"start": 24, "end": 27, "slot": "time", "value": "2022-03-15T19:00:00+00:00"}]},
+    ]  # fmt: skip
+    split = tmp_path / "valid.jsonl"
+    split.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    ref = ["--reference-time", "2022-03-15T09:00:00+00:00"]
+    assert main(["evaluate", str(tiny_tagger_dir), str(split), "--json", *ref]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["value_accuracy"] == 1.0 and scores["slot_value_f1"] == 1.0
+    assert scores["value_accuracy_per_type"] == {"count": 1.0, "datetime": 1.0}
