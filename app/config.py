@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest wait for the rest of a request body before 408"
     )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
+    fallback_threshold: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="A parse whose best intent's confidence is below this answers the intent "
+        "nlu_fallback (confidence = this threshold) ahead of its ranking, as Rasa's "
+        "FallbackClassifier does; 0 = off",
+    )
     log_redaction: RedactionMode = Field(RedactionMode.full, description="Request-log text mode")
     log_queue_size: int = Field(10000, ge=1, description="Request-log rows buffered in memory")
     log_batch_size: int = Field(200, ge=1, description="Rows per database write")

@@ -24,7 +24,8 @@ from app.serving.results import ParseResult
 
 log = logging.getLogger("slotfill.batcher")
 Results = list[ParseResult]
-RunBatch = Callable[[LoadedModel, LoadedModel | None, Sequence[str]], Results]
+# (tagger, sentiment, texts, n_best per text: 0 = no hypotheses) -> results
+RunBatch = Callable[[LoadedModel, LoadedModel | None, Sequence[str], Sequence[int]], Results]
 
 
 @dataclass
@@ -32,6 +33,7 @@ class _Job:
     tagger: LoadedModel
     sentiment: LoadedModel | None
     texts: Sequence[str]
+    n_best: int = 0
     future: Future[Results] = field(default_factory=Future)
 
     @property
@@ -50,18 +52,26 @@ class MicroBatcher:
         self._thread.start()
 
     def submit(
-        self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
+        self,
+        tagger: LoadedModel,
+        sentiment: LoadedModel | None,
+        texts: Sequence[str],
+        n_best: int = 0,
     ) -> Future[Results]:
         """Queue ``texts``; the future holds their results (or the error of their batch)."""
-        job = _Job(tagger, sentiment, texts)
+        job = _Job(tagger, sentiment, texts, n_best)
         self._queue.put(job)
         return job.future
 
     async def parse_async(
-        self, tagger: LoadedModel, sentiment: LoadedModel | None, texts: Sequence[str]
+        self,
+        tagger: LoadedModel,
+        sentiment: LoadedModel | None,
+        texts: Sequence[str],
+        n_best: int = 0,
     ) -> Results:
         """Results for ``texts``, awaited on the event loop: no thread-pool hand-off."""
-        return await asyncio.wrap_future(self.submit(tagger, sentiment, texts))
+        return await asyncio.wrap_future(self.submit(tagger, sentiment, texts, n_best))
 
     def close(self) -> None:
         """Stop the thread after the jobs already queued."""
@@ -98,8 +108,9 @@ class MicroBatcher:
 
     def _run_group(self, group: list[_Job]) -> None:
         texts = [text for job in group for text in job.texts]
+        n_best = [job.n_best for job in group for _ in job.texts]
         try:
-            results = self._run_batch(group[0].tagger, group[0].sentiment, texts)
+            results = self._run_batch(group[0].tagger, group[0].sentiment, texts, n_best)
         except Exception as err:
             if len(group) == 1:
                 group[0].future.set_exception(err)

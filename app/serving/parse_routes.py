@@ -17,7 +17,13 @@ from app.config import Settings
 from app.deps import RegistryDep, SettingsDep, WriterDep
 from app.errors import ErrorResponse, Unauthorized, UnsupportedEmulation
 from app.serving.batcher import MicroBatcher
-from app.serving.parsing import check_texts, check_unicode, resolve_model, to_rasa
+from app.serving.parsing import (
+    check_texts,
+    check_unicode,
+    resolve_model,
+    to_rasa,
+    with_fallback,
+)
 from app.serving.registry import ModelRegistry
 from app.serving.request_log.rows import new_request_id, parse_row
 from app.serving.results import ParseResult
@@ -37,13 +43,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _run(
-    request: Request, registry: ModelRegistry, texts: list[str], model: str | None
+    request: Request,
+    registry: ModelRegistry,
+    settings: Settings,
+    texts: list[str],
+    model: str | None,
+    n_best: int | None = None,
 ) -> list[ParseResult]:
     """Resolve the model versions now (404 before queueing), then parse through the app's
     micro-batcher, so concurrent requests share one pass through the networks."""
     tagger = resolve_model(registry, model)
     batcher: MicroBatcher = request.app.state.batcher
-    return await batcher.parse_async(tagger, registry.sentiment(), texts)
+    results = await batcher.parse_async(tagger, registry.sentiment(), texts, n_best or 0)
+    return [with_fallback(r, settings.fallback_threshold) for r in results]
 
 
 def _finish(
@@ -77,7 +89,7 @@ async def parse(
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
     request_id = new_request_id()
-    results = await _run(request, registry, [body.text], body.model)
+    results = await _run(request, registry, settings, [body.text], body.model, body.n_best)
     _finish(request, writer, settings, request_id, results)
     return results[0].to_json() | {"request_id": request_id}
 
@@ -93,7 +105,7 @@ async def parse_batch(
     """Parse up to ``max_batch_items`` utterances in one pass through the networks."""
     check_texts(body.texts, settings, batch=True)
     request_id = new_request_id()
-    results = await _run(request, registry, body.texts, body.model)
+    results = await _run(request, registry, settings, body.texts, body.model, body.n_best)
     _finish(request, writer, settings, request_id, results)
     return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
 
@@ -146,6 +158,6 @@ async def rasa_parse(
     if body.message_id is not None:
         check_unicode(body.message_id, "message_id")  # echoed in the answer
     request_id = new_request_id()
-    results = await _run(request, registry, [body.text], body.model)
+    results = await _run(request, registry, settings, [body.text], body.model)
     _finish(request, writer, settings, request_id, results)
     return to_rasa(results[0], body.message_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any
 
 from app.config import Settings
@@ -62,9 +63,11 @@ def run_models(
     tagger: LoadedModel,
     sentiment: LoadedModel | None,
     texts: Sequence[str],
+    n_best: Sequence[int] = (),
     pool: Executor | None = None,
 ) -> list[ParseResult]:
-    """Results of ``texts`` from these exact model versions.
+    """Results of ``texts`` from these exact model versions; ``n_best`` per text (none or 0:
+    no hypotheses).
 
     With ``pool``, the sentiment network runs there while this thread runs the tagger: torch
     releases the GIL inside its kernels, so on two cores the two overlap.
@@ -72,7 +75,8 @@ def run_models(
     pending = (
         pool.submit(sentiment.classifier.classify, list(texts)) if pool and sentiment else None
     )
-    parses = tagger.tagger.parse(list(texts))
+    ks = list(n_best) or [0] * len(texts)
+    parses = tagger.tagger.parse(list(texts), n_best=ks)
     if pending is not None:
         feelings: Sequence[SentimentResult | None] = pending.result()
     elif sentiment is not None:
@@ -88,9 +92,22 @@ def run_models(
             slots=parse.slots,
             sentiment=feeling,
             model=model,
+            hypotheses=parse.hypotheses if k else None,
         )
-        for text, parse, feeling in zip(texts, parses, feelings, strict=True)
+        for text, parse, feeling, k in zip(texts, parses, feelings, ks, strict=True)
     ]
+
+
+FALLBACK_INTENT = "nlu_fallback"
+
+
+def with_fallback(result: ParseResult, threshold: float) -> ParseResult:
+    """Rasa's FallbackClassifier: below ``threshold``, the intent is ``nlu_fallback`` with the
+    threshold as its confidence, put ahead of the ranking, which is kept."""
+    if result.intent.confidence >= threshold:
+        return result
+    fallback = Intent(FALLBACK_INTENT, threshold)
+    return replace(result, intent_ranking=[fallback, *result.intent_ranking])
 
 
 def to_rasa(result: ParseResult, message_id: str | None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.predictor import SentimentResult, SlotValue
+from models.predictor import SentimentResult, SlotHypothesis, SlotValue
 from models.text import Token
 
 
@@ -45,6 +45,7 @@ class ParseResult:
     slots: list[SlotValue]
     sentiment: SentimentResult | None
     model: ModelRef
+    hypotheses: list[SlotHypothesis] | None = None  # with n_best
 
     @property
     def intent(self) -> Intent:
@@ -84,4 +85,18 @@ class ParseResult:
                 else None
             ),
             "model": self.model.to_json(),
+            "hypotheses": (
+                [
+                    {
+                        "probability": h.probability,
+                        "slots": [
+                            {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end}
+                            for s in h.slots
+                        ],
+                    }
+                    for h in self.hypotheses
+                ]
+                if self.hypotheses is not None
+                else None
+            ),
         }

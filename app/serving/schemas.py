@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 
 class StrictModel(BaseModel):
@@ -11,14 +11,22 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+N_BEST_DESCRIPTION = (
+    "List this many of the most probable whole-utterance slot labellings (1-10) in "
+    "'hypotheses'; omitted: no hypotheses"
+)
+
+
 class ParseRequest(StrictModel):
     text: StrictStr = Field(description="The utterance, as the user typed it")
     model: StrictStr | None = Field(None, description="Tagger name; the default one if omitted")
+    n_best: StrictInt | None = Field(None, ge=1, le=10, description=N_BEST_DESCRIPTION)
 
 
 class BatchParseRequest(StrictModel):
     texts: list[StrictStr] = Field(description="Utterances, parsed together in order")
     model: StrictStr | None = None
+    n_best: StrictInt | None = Field(None, ge=1, le=10, description=N_BEST_DESCRIPTION)
 
 
 class RasaParseRequest(StrictModel):
@@ -59,6 +67,18 @@ class SlotOut(BaseModel):
     confidence: float = Field(description="CRF marginal probability of exactly this span")
 
 
+class HypothesisSlotOut(BaseModel):
+    slot: str
+    value: str
+    start: int = Field(description="Character offset into the text as sent")
+    end: int = Field(description="text[start:end] == value")
+
+
+class HypothesisOut(BaseModel):
+    probability: float = Field(description="CRF probability of exactly this labelling")
+    slots: list[HypothesisSlotOut]
+
+
 class SentimentOut(BaseModel):
     label: str
     confidence: float
@@ -81,6 +101,9 @@ class ParseResponse(BaseModel):
     sentiment: SentimentOut | None
     model: ModelRefOut
     request_id: str
+    hypotheses: list[HypothesisOut] | None = Field(
+        None, description="With n_best: the most probable slot labellings, best first"
+    )
 
 
 class BatchParseResponse(BaseModel):

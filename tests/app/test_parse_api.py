@@ -52,7 +52,9 @@ def test_parse_response_shape(client: TestClient) -> None:
         "sentiment",
         "model",
         "request_id",
+        "hypotheses",
     }
+    assert body["hypotheses"] is None  # only with n_best
     assert body["text"] == "book a table for two at 7pm"
     assert isinstance(body["request_id"], str)
     assert len(body["request_id"]) == 32
