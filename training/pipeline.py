@@ -82,7 +82,9 @@ def train_folder(
         for warning in [*splits.notes, *train.problems, *valid.problems]:
             if on_warning is not None:
                 on_warning(warning)
-        slot_types, type_warnings = folder_slot_types(data, slot_names(train.tags))
+        slot_types, type_warnings = folder_slot_types(
+            data, slot_names(train.tags), splits.train, splits.synonyms
+        )
         for warning in type_warnings:
             if on_warning is not None:
                 on_warning(warning)

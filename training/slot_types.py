@@ -70,21 +70,18 @@ def slot_names(tag_rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 def folder_slot_types(
-    folder: Path, slots: Sequence[str], data_format: str | None = None
+    folder: Path,
+    slots: Sequence[str],
+    examples: Iterable[Any] | None = None,
+    synonyms: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The manifest's ``slot_types`` for a training folder, and one warning naming every type
-    guessed from a slot's name. Gold values are read from formats that carry them (a BIO
-    folder has none)."""
-    from training.formats import detect_format, read_data
+    guessed from a slot's name. ``examples`` (the training split, with gold values where the
+    format has them) and ``synonyms`` as a reader gave them; None: read the folder."""
+    if examples is None:
+        from training.formats import read_data
 
-    examples: list[Any] = []
-    synonyms: dict[str, str] = {}
-    try:
-        fmt = data_format or detect_format(folder)
-    except DataError:
-        fmt = "bio"  # read by the trainer with an explicit format: no values to look at
-    if fmt != "bio":
-        splits = read_data(folder, fmt)
+        splits = read_data(folder)
         examples, synonyms = splits.train, splits.synonyms
     specs, _ = slot_schema(folder, slots, examples, synonyms)
     guessed = {slot: spec.type.value for slot, spec in specs.items() if spec.source == "name"}
