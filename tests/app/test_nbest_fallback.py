@@ -103,10 +103,10 @@ def test_requests_with_different_n_best_share_a_batch(model_store: Path) -> None
     gate = threading.Event()
     batches: list[list[int]] = []
 
-    def run_batch(t: Any, s: Any, texts: Any, n_best: Any) -> list[ParseResult]:
+    def run_batch(t: Any, s: Any, texts: Any, n_best: Any, *rest: Any) -> list[ParseResult]:
         gate.wait(5)  # hold the first batch so the others queue up behind it
         batches.append(list(n_best))
-        return run_models(t, s, texts, n_best)
+        return run_models(t, s, texts, n_best, *rest)
 
     batcher = MicroBatcher(run_batch)
     try:
