@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         30.0, gt=0, description="Longest wait for the rest of a request body before 408"
     )
+    max_header_bytes: int = Field(
+        16384, ge=1024, description="Largest request head (request line and headers) before 431"
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest wait for a whole request head (or a first byte) before 408"
+    )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
     fallback_threshold: float = Field(
         0.0,

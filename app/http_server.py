@@ -1,0 +1,228 @@
+"""uvicorn around the app, hardened at the connection level (issue 17).
+
+* Request heads have a size limit (``SLOTFILL_MAX_HEADER_BYTES``, 431) and a time limit
+  (``SLOTFILL_HEADER_TIMEOUT_SECONDS``, 408): uvicorn's httptools protocol keeps growing a
+  head and waits for its end for ever. A connection that sends nothing is closed after the
+  same time.
+* Malformed requests uvicorn itself refuses (400) get the one JSON error shape too.
+* A refused connection is closed the way nginx's lingering close does it: the answer, then a
+  FIN, then what the client still sends is read (a bounded amount) and dropped, so that the
+  client reads the answer instead of a reset.
+* SIGTERM: the supervisor closes its copy of the listening socket before it stops the
+  workers, so that once the workers closed theirs new connections are refused rather than
+  left in the listen backlog to be reset when the supervisor exits; a connection the
+  worker accepted but whose request has not arrived yet gets a moment to send it (and is
+  served, with ``Connection: close``) instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from asyncio import TimerHandle
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from app.config import get_settings
+from app.errors import error_body
+
+PROTOCOL = "app.http_server:GuardedHttpToolsProtocol"
+LINGER_S = 5.0  # how long a refused connection is read from before it is closed
+LINGER_BYTES = 1 << 20  # and how much of it
+STOP_GRACE_S = 1.0  # an idle connection's time to send its request after SIGTERM
+_PHRASES = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
+_limits: tuple[int, float] | None = None
+
+
+def _head_limits() -> tuple[int, float]:
+    """Read once per worker process, like the app's own settings."""
+    global _limits
+    if _limits is None:
+        settings = get_settings()
+        _limits = (settings.max_header_bytes, settings.header_timeout_seconds)
+    return _limits
+
+
+def error_response_bytes(status: int, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 response in the one error shape, closing the connection."""
+    body = json.dumps(error_body(code, message)).encode()
+    head = (
+        f"HTTP/1.1 {status} {_PHRASES.get(status, '')}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with limits on request heads and a lingering close."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_head_bytes, self.head_timeout_s = _head_limits()
+        self.in_head = True  # reading a request head (or waiting for the next one)
+        self.head_bytes = 0  # read since the head began (may include some body)
+        self.head_size = 0  # of the head's URL and fields, as parsed
+        self.head_timer: TimerHandle | None = None
+        self.linger_bytes = -1  # >= 0 once refused: bytes read and dropped since
+        self.stopping = False
+
+    # -- connection events
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()  # a connection that never sends a byte is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.linger_bytes >= 0:  # refused: read and drop, within bounds
+            self.linger_bytes += len(data)
+            if self.linger_bytes > LINGER_BYTES:
+                self.transport.close()
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_timer is None:
+                self._arm_head_timer()
+        super().data_received(data)
+        if self.in_head and self.head_bytes > self.max_head_bytes and self.linger_bytes < 0:
+            self.refuse(  # before it grows any further
+                431,
+                "request_header_fields_too_large",
+                f"request head over {self.max_head_bytes} bytes",
+            )
+
+    # -- parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self.head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self.head_size += len(name) + len(value) + 4
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self._cancel_head_timer()
+        if self.head_size > self.max_head_bytes:  # a long head that arrived in one read
+            self.refuse(
+                431,
+                "request_header_fields_too_large",
+                f"request head over {self.max_head_bytes} bytes",
+            )
+            return
+        super().on_headers_complete()
+        if self.stopping and self.cycle is not None:
+            self.cycle.keep_alive = False  # served, then closed: the worker is stopping
+
+    def on_body(self, body: bytes) -> None:
+        if self.linger_bytes < 0:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.linger_bytes >= 0:
+            return
+        super().on_message_complete()
+        self.in_head, self.head_bytes = True, 0
+
+    # -- refusals
+
+    def send_400_response(self, msg: str) -> None:
+        self.refuse(400, "bad_request", "malformed HTTP request")
+
+    def refuse(self, status: int, code: str, message: str) -> None:
+        """Answer in the error shape, send FIN, drop what still comes; close after a while."""
+        self._cancel_head_timer()
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A response is on its way (this is a pipelined request): it is the last one.
+            self.cycle.keep_alive = False
+            self.linger_bytes = 0
+            return
+        self.transport.write(error_response_bytes(status, code, message))
+        self.linger_bytes = 0
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self.head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.transport.is_closing() or not self.in_head:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a pipelined head behind a response on its way; keep-alive ends it
+        if self.head_bytes == 0:
+            self.transport.close()  # nothing sent: no request to answer
+        else:
+            self.refuse(
+                408, "request_timeout", f"request head not received within {self.head_timeout_s:g}s"
+            )
+
+    # -- graceful shutdown
+
+    def shutdown(self) -> None:
+        """Called once the worker stopped accepting. A response on its way ends with
+        ``Connection: close`` (uvicorn); an idle connection gets ``STOP_GRACE_S`` for a
+        request that may already be on the wire, a half-read head its head timer."""
+        self.stopping = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().shutdown()
+            return
+        self.loop.call_later(STOP_GRACE_S, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.head_bytes == 0 and not self.transport.is_closing():
+            self.transport.close()
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, closing its listening socket first on SIGTERM/SIGINT."""
+
+    def _stop_listening(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    def handle_term(self) -> None:
+        self._stop_listening()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self._stop_listening()
+        super().handle_int()
+
+
+def run(app: str, **options: Any) -> None:
+    """``uvicorn.run(app, **options)`` with the protocol and the supervisor above."""
+    config = uvicorn.Config(app, http=PROTOCOL, **options)
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
