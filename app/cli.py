@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging.config
 import os
 from typing import Any
 
@@ -36,6 +37,11 @@ def add_app_parsers(sub: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.config import get_settings
+    from app.logs import log_config
+
+    settings = get_settings()
+
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch threads are set per worker
     uvicorn.run(
         "app.main:create_app",
@@ -49,29 +55,13 @@ def _serve(args: argparse.Namespace) -> int:
         # A worker busy with model loading or a burst on a starved 2-core box must not be
         # killed (and lose its queued log rows) by the supervisor's 5 s default.
         timeout_worker_healthcheck=30,
-        log_config=_log_config(),
+        log_config=log_config(args.log_level),
+        # uvicorn would take the client address from X-Forwarded-For of local peers; that
+        # header is the client's to write unless a proxy of ours sets it.
+        proxy_headers=settings.trust_forwarded_for,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging config plus the app's own ``slotfill.*`` loggers."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["app"] = {
-        "()": "logging.Formatter",
-        "fmt": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    }
-    config["handlers"]["app"] = {
-        "formatter": "app",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-    }
-    config["loggers"]["slotfill"] = {"handlers": ["app"], "level": "INFO", "propagate": False}
-    return config
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -81,6 +71,7 @@ def _worker(args: argparse.Namespace) -> int:
     from rq import Queue, SimpleWorker
 
     from app.config import get_settings
+    from app.logs import log_config
 
     settings = get_settings()
     if not settings.redis_url:
@@ -90,6 +81,7 @@ def _worker(args: argparse.Namespace) -> int:
         )
         return 2
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    logging.config.dictConfig(log_config("info"))  # before rq, which then adds no handler
     connection = Redis.from_url(settings.redis_url)
     # SimpleWorker runs each job in this process: the job itself only supervises a trainer
     # child process, so a forked work horse per job would add nothing.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +47,10 @@ class EmptyBatch(APIError):
 
 class TooManyItems(APIError):
     status_code, code = 422, "too_many_items"
+
+
+class RequestTooLarge(APIError):  # more characters or tokens in all than one request may cost
+    status_code, code = 422, "request_too_large"
 
 
 class ModelNotFound(APIError):
@@ -116,11 +123,34 @@ class ErrorResponse(BaseModel):  # the body of every error response
     error: ErrorDetail
 
 
+# An absolute path of two or more parts, not part of a longer word or URL.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/[\w.@+-]+(?:/[\w.@+-]+)+")
+
+
+def hide_paths(text: str) -> str:
+    """``text`` without this machine's absolute paths: a path under the working directory is
+    given relative to it (``model_store/demo/...``), any other one by its last part
+    (``.../model.safetensors``). Strings that look like paths but do not start at a folder
+    of this machine (``/v1/parse/batch``) are left alone."""
+    cwd = os.getcwd()
+
+    def local(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if not os.path.isdir("/" + path.split("/", 2)[1]):
+            return path
+        if path.startswith(cwd + "/"):
+            return path[len(cwd) + 1 :]
+        return ".../" + PurePosixPath(path).name
+
+    return _ABSOLUTE_PATH.sub(local, text)
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The one error shape. Messages may quote what the client sent (a model or field name);
     lone surrogates in it (from ``"\\ud800"`` escapes) are written as escapes, since UTF-8
-    cannot encode them and rendering the error would otherwise fail with a 500."""
-    safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    cannot encode them and rendering the error would otherwise fail with a 500. Absolute
+    paths of this machine (in an artifact's load error, say) are not shown."""
+    safe = hide_paths(message.encode("utf-8", "backslashreplace").decode("utf-8"))
     return {"error": {"code": code, "message": safe}}
 
 

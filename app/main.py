@@ -56,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.batcher = batcher
         writer = RequestLogWriter(
-            engine, settings.log_queue_size, settings.log_batch_size, settings.log_spill_dir
+            engine,
+            settings.log_queue_size,
+            settings.log_batch_size,
+            settings.log_spill_dir,
+            journal_dir=settings.log_journal_dir or settings.log_spill_dir,
         )
         writer.start()
         app.state.log_writer = writer
@@ -117,7 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return
         client: Any = scope.get("client")
         host = client[0] if client else None
-        writer.submit(failure_row(scope["path"], host, settings.log_redaction, latency_ms, status))
+        request_id = scope.get("state", {}).get("request_id")
+        mode = settings.log_redaction
+        writer.submit(failure_row(scope["path"], host, mode, latency_ms, status, request_id))
 
     app.add_middleware(
         GuardMiddleware,

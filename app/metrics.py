@@ -46,6 +46,17 @@ class _LiveCollector(Collector):
         )
         spilled.add_metric([], float(writer.spilled_rows if writer else 0))
         yield spilled
+        rejected = CounterMetricFamily(
+            "slotfill_log_rejected_rows",
+            "Request-log rows the database refused, kept aside in rejected-*.jsonl",
+        )
+        rejected.add_metric([], float(writer.rejected_rows if writer else 0))
+        yield rejected
+        unjournaled = CounterMetricFamily(
+            "slotfill_log_journal_failures", "Request-log rows that could not be journaled"
+        )
+        unjournaled.add_metric([], float(writer.journal_failures if writer else 0))
+        yield unjournaled
 
 
 class Metrics:

@@ -77,6 +77,12 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def count_tokens(text: str) -> int:
+    """At least as many tokens as either model reads from ``text`` (the tokenizer's matches,
+    before combining marks are glued on), without building them: what a text may cost."""
+    return sum(1 for _ in _TOKEN_RE.finditer(text))
+
+
 def word_tokens(text: str) -> list[Token]:
     """:func:`tokenize` without stand-alone punctuation."""
     return [tok for tok in tokenize(text) if not tok.is_punct]

@@ -8,9 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from app.db.tables import JobStatus
+from app.errors import hide_paths
 from app.serving.schemas import StrictModel
 from models.store import NAME_PATTERN, VERSION_PATTERN
 
@@ -93,6 +102,12 @@ class JobOut(FromRow):
     started_at: datetime | None
     heartbeat_at: datetime | None
     finished_at: datetime | None
+
+    @field_validator("log_tail", "error")
+    @classmethod
+    def _without_paths(cls, text: str | None) -> str | None:
+        """A trainer's messages name files by absolute path; clients see no such path."""
+        return hide_paths(text) if text else text
 
 
 class JobsResponse(BaseModel):

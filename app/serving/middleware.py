@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import paths
 from app.errors import error_body
+from app.logs import REQUEST_ID
+from app.serving.request_log.rows import new_request_id
 
 EXEMPT = paths.HEALTH_ROUTES
 LOGGED_ROUTES = paths.LOGGED_ROUTES
@@ -112,6 +114,9 @@ class GuardMiddleware:
         path: str = scope["path"]
         started = time.perf_counter()
         scope.setdefault("state", {})["started"] = started
+        # One id per request: the response, the log row and the log lines all carry it.
+        scope["state"]["request_id"] = request_id = new_request_id()
+        REQUEST_ID.set(request_id)  # this request's task only: no reset needed
         status_holder = {"status": 500, "sent": False}
 
         async def send_wrapper(message: Message) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -198,17 +199,61 @@ def test_bad_rows_do_not_sink_their_batch(log_engine: Engine, tmp_path: Path) ->
     del bad_row["route"]  # NOT NULL column
     writer.submit(make_row(0))
     writer.submit(bad_row)
-    writer.submit(make_row(2, response={"x": object()}))  # not JSON
+    writer.submit(make_row(2, response={"x": object()}))  # not JSON: stored as a marker
     writer.submit(42)  # type: ignore[arg-type]  # not a mapping: dropped by submit
     writer.submit(make_row(3))
     writer.submit(make_row(3, text="duplicate request id: skipped, not an error"))
     writer.start()
     assert writer.stop()
 
-    assert stored_ids(log_engine) == ["req-00000", "req-00003"]
-    assert writer.written_rows == 2
-    assert writer.dropped_rows == 3
+    assert stored_ids(log_engine) == ["req-00000", "req-00002", "req-00003"]
+    with sessions(log_engine)() as session:
+        unserializable = get_request_log(session, "req-00002")
+        assert unserializable is not None
+        assert unserializable.response == {"truncated": True, "unserializable": True}
+    assert writer.written_rows == 3
+    assert writer.rejected_rows == 1  # the row without a route: kept aside, not lost
+    [kept] = (tmp_path / "s").glob("rejected-*.jsonl")
+    assert json.loads(kept.read_text())["request_id"] == "req-00001"
+    assert writer.dropped_rows == 1
     assert writer.spilled_rows == 0
+
+
+def test_client_input_is_bounded_to_its_column(log_engine: Engine, tmp_path: Path) -> None:
+    """A 200-character X-Forwarded-For in ``client`` (128 characters): PostgreSQL refused
+    the row and it was lost; now it is cut with a marker and stored, as is a NUL."""
+    writer = RequestLogWriter(log_engine, spill_dir=tmp_path / "s")
+    writer.submit(make_row(0, client="203.0.113.7, " * 16))
+    writer.submit(make_row(1, text="nul \x00 inside", route="/v1/parse" + "x" * 100))
+    writer.start()
+    assert writer.stop()
+    assert (writer.written_rows, writer.rejected_rows, writer.dropped_rows) == (2, 0, 0)
+    with sessions(log_engine)() as session:
+        long_client = get_request_log(session, "req-00000")
+        nul = get_request_log(session, "req-00001")
+    assert long_client is not None and nul is not None
+    assert long_client.client is not None and len(long_client.client) == 128
+    assert long_client.client.endswith("…[truncated]")
+    assert long_client.client.startswith("203.0.113.7, 203.0.113.7")
+    assert nul.text == "nul \ufffd inside"
+    assert len(nul.route) == 64 and nul.route.endswith("…[truncated]")
+
+
+def test_a_row_the_database_refuses_is_kept_aside_and_counted(
+    log_engine: Engine, tmp_path: Path
+) -> None:
+    """A status code out of the column's range: both databases refuse it."""
+    writer = RequestLogWriter(log_engine, batch_size=10, spill_dir=tmp_path / "s")
+    writer.submit(make_row(0))
+    writer.submit(make_row(1, status_code=2**70))
+    writer.submit(make_row(2))
+    writer.start()
+    assert writer.stop()
+    assert stored_ids(log_engine) == ["req-00000", "req-00002"]
+    assert (writer.rejected_rows, writer.dropped_rows) == (1, 0)
+    [kept] = (tmp_path / "s").glob("rejected-*.jsonl")
+    assert json.loads(kept.read_text())["status_code"] == 2**70
+    assert kept.stat().st_mode & 0o777 == 0o600
 
 
 def test_unreachable_db_spills_and_next_process_writes_them_once(

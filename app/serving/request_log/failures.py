@@ -4,11 +4,18 @@ that is away from a row that is bad."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.serving.request_log import spill as spill_files
+from app.serving.request_log.spill import SpillFile
 
 # At most one "rows dropped" warning per interval, so a flood of drops cannot flood the log.
 DROP_LOG_INTERVAL_S = 10.0
@@ -72,3 +79,42 @@ def describe(exc: BaseException) -> str:
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     lines = str(orig).strip().splitlines()
     return f"{type(orig).__name__}: {lines[0] if lines else ''}"
+
+
+class RejectedRows:
+    """Rows the database refused for their content, kept aside instead of lost: appended
+    (fsync'd, mode 0600) to ``rejected-<pid>-<token>.jsonl`` in the spill folder, which no
+    replay reads, for an operator to look at; counted (``slotfill_log_rejected_rows``)."""
+
+    def __init__(self, folder: Path, logger: logging.Logger) -> None:
+        self._folder = folder
+        self._logger = logger
+        self._file: SpillFile | None = None
+        self.total = 0
+        self._last_log = float("-inf")
+
+    def keep(self, row: Mapping[str, Any], reason: str) -> bool:
+        """Keep ``row`` aside; False if it could not be written (the caller drops it)."""
+        try:
+            line = spill_files.encode_row(row).encode("utf-8")
+            if self._file is None or not self._file.writable:
+                self._file = spill_files.create(self._folder, prefix="rejected")
+            spill_files.append(self._file, line)
+        except (OSError, TypeError, ValueError):
+            return False
+        self.total += 1
+        now = time.monotonic()
+        if now - self._last_log >= DROP_LOG_INTERVAL_S:
+            self._last_log = now
+            self._logger.warning(
+                "request log: row rejected by the database (%s), kept in %s (%d since start)",
+                reason,
+                self._file.path.name,
+                self.total,
+            )
+        return True
+
+    def close(self) -> None:
+        if self._file is not None:
+            os.close(self._file.fd)
+            self._file = None

@@ -129,11 +129,16 @@ def parse_row(
 
 
 def failure_row(
-    route: str, client: str | None, mode: RedactionMode, latency_ms: float, status_code: int
+    route: str,
+    client: str | None,
+    mode: RedactionMode,
+    latency_ms: float,
+    status_code: int,
+    request_id: str | None = None,
 ) -> RequestLogRow:
     """The row of a parse request that failed before it was answered (4xx, 5xx, 503...)."""
     return {
-        "request_id": new_request_id(),
+        "request_id": request_id or new_request_id(),
         "route": route,
         "client": client,
         "text": "",

@@ -45,18 +45,19 @@ class SpillFile:
     writable: bool = True
 
 
-def create(spill_dir: Path) -> SpillFile:
-    """A new, locked, empty spill file in ``spill_dir`` (mode 0600); raises ``OSError``."""
+def create(spill_dir: Path, prefix: str = "spill") -> SpillFile:
+    """A new, locked, empty ``<prefix>-<pid>-<token>.jsonl`` in ``spill_dir`` (mode 0600);
+    raises ``OSError``. The journal's files are made here too (``prefix="journal"``)."""
     spill_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
     # Created under a name other writers ignore, locked, then renamed into view: no other
     # process can see it unlocked and mistake it for an orphan.
-    tmp = spill_dir / f".spill-{token}.tmp"
+    tmp = spill_dir / f".{prefix}-{token}.tmp"
     # 0600: spill files hold the same user text as the database.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        path = spill_dir / f"spill-{os.getpid()}-{token}.jsonl"
+        path = spill_dir / f"{prefix}-{os.getpid()}-{token}.jsonl"
         os.rename(tmp, path)
         _fsync_dir(spill_dir)
     except OSError:
@@ -73,9 +74,7 @@ def append(spill: SpillFile, data: bytes) -> None:
     size: int | None = None
     try:
         size = os.fstat(spill.fd).st_size
-        view = memoryview(data)
-        while view:
-            view = view[os.write(spill.fd, view) :]
+        write_all(spill.fd, data)
         os.fsync(spill.fd)
     except OSError:
         try:
@@ -87,10 +86,18 @@ def append(spill: SpillFile, data: bytes) -> None:
         raise
 
 
-def orphan_candidates(spill_dir: Path) -> list[Path]:
-    """Spill files in ``spill_dir``, oldest first (owned or not: :func:`try_adopt` tells)."""
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less); raises ``OSError``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def orphan_candidates(spill_dir: Path, pattern: str = SPILL_GLOB) -> list[Path]:
+    """Files named like ``pattern`` in ``spill_dir``, oldest first (owned or not:
+    :func:`try_adopt` tells)."""
     try:
-        return sorted(spill_dir.glob(SPILL_GLOB), key=_mtime)
+        return sorted(spill_dir.glob(pattern), key=_mtime)
     except OSError:
         return []
 

@@ -3,8 +3,11 @@
 The writer is built so that logging can never hurt serving: `submit` only puts a row on a
 bounded in-memory queue, and one background thread does all database work. When the database
 is down, rows go to an append-only spill file on local disk and are written once it is back.
-Only rows that cannot be kept anywhere (queue full, spill write failed, row rejected by the
-database) are lost, and those are counted (`dropped_rows`) and logged.
+With a journal folder, every row is also appended to a local journal as it is submitted, so
+rows still in memory when the process dies are replayed by the next start (``journal``).
+Rows are bounded to their columns first (``bounds``); a row the database still rejects is
+kept aside in a file and counted (`rejected_rows`). Only rows that cannot be kept anywhere
+(queue full, spill write failed) are lost, and those are counted (`dropped_rows`) and logged.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import make_session_factory
 from app.db.repository import insert_request_logs
 from app.serving.request_log import spill as spill_files
-from app.serving.request_log.failures import DropCounter, database_unavailable, describe
+from app.serving.request_log.bounds import bound_row
+from app.serving.request_log.failures import (
+    DropCounter,
+    RejectedRows,
+    database_unavailable,
+    describe,
+)
+from app.serving.request_log.journal import JOURNAL_GLOB, Journal
 from app.serving.request_log.rows import RequestLogRow
 from app.serving.request_log.spill import SpillFile
 
@@ -63,6 +73,7 @@ class RequestLogWriter:
         batch_size: int = 200,
         spill_dir: str | os.PathLike[str] = "spill",
         *,
+        journal_dir: str | os.PathLike[str] | None = None,
         batch_wait_s: float = 0.05,
         retry_min_s: float = 0.5,
         retry_max_s: float = 5.0,
@@ -94,6 +105,8 @@ class RequestLogWriter:
         self._written_rows = 0
         self._spilled_rows = 0
         self._drops = DropCounter(logger)
+        self._rejected = RejectedRows(self._spill_dir, logger)
+        self._journal = Journal(Path(journal_dir)) if journal_dir is not None else None
 
     # ----------------------------------------------------------------- public interface
 
@@ -111,6 +124,16 @@ class RequestLogWriter:
     def written_rows(self) -> int:
         """Rows committed to the database (duplicates skipped on replay not included)."""
         return self._written_rows
+
+    @property
+    def rejected_rows(self) -> int:
+        """Rows the database refused, kept aside in ``rejected-*.jsonl`` in the spill folder."""
+        return self._rejected.total
+
+    @property
+    def journal_failures(self) -> int:
+        """Rows that could not be appended to the journal (they were still queued)."""
+        return self._journal.failures if self._journal else 0
 
     @property
     def spilled_rows(self) -> int:
@@ -137,7 +160,10 @@ class RequestLogWriter:
                 return
             item = dict(row)
             item.setdefault("created_at", datetime.now(UTC))
-            self._queue.put_nowait(item)
+            if self._journal is None:
+                self._queue.put_nowait(item)
+            else:
+                self._journal.append(_journal_line(item), lambda: self._queue.put_nowait(item))
         except queue.Full:
             self._drops.record(1, "queue full")
         except Exception:
@@ -171,8 +197,11 @@ class RequestLogWriter:
                 late += self._queue.get_nowait() is not None
             except queue.Empty:
                 break
-        if late:
+        if late and (self._journal is None or self._journal.close()):
             self._drops.record(late, "submitted during shutdown")
+        elif self._journal is not None:
+            self._journal.close()  # rows it still holds are replayed by the next start
+        self._rejected.close()
         self._drops.log_pending()
         return True
 
@@ -203,10 +232,13 @@ class RequestLogWriter:
         if not batch:
             return not self._stopping.is_set()
         try:
-            self._store(batch)
+            self._store([bound_row(row) for row in batch])
         except Exception:
             self._drops.record(len(batch), "writer error")
             raise
+        finally:
+            if self._journal is not None:
+                self._journal.handled(len(batch))
         return True
 
     def _shutdown(self) -> None:
@@ -273,7 +305,9 @@ class RequestLogWriter:
                 self._note_outage(exc)
                 return rows
             if len(rows) == 1:
-                self._drops.record(1, f"row rejected by the database: {describe(exc)}")
+                reason = describe(exc)
+                if not self._rejected.keep(rows[0], reason):
+                    self._drops.record(1, f"row rejected by the database: {reason}")
                 return []
         # Some row in the batch is bad: insert one at a time so only that row is lost.
         for i, row in enumerate(rows):
@@ -332,10 +366,15 @@ class RequestLogWriter:
         """Take over spill files whose owner is gone (their lock is free); replay them first."""
         self._next_orphan_scan = time.monotonic() + _ORPHAN_SCAN_INTERVAL_S
         candidates = spill_files.orphan_candidates(self._spill_dir)
+        journals = self._journal.folder if self._journal else None
+        if journals is not None:  # a dead process's journal is replayed as a spill file
+            if journals.resolve() != self._spill_dir.resolve():
+                candidates += spill_files.orphan_candidates(journals)
+            candidates += spill_files.orphan_candidates(journals, JOURNAL_GLOB)
         owned = {spill.path for spill in self._spill_files}
         adopted: list[SpillFile] = []
         for path in candidates:
-            spill = None if path in owned else spill_files.try_adopt(path, self._spill_dir)
+            spill = None if path in owned else spill_files.try_adopt(path, path.parent)
             if spill is not None:
                 adopted.append(spill)
         if adopted:
@@ -392,8 +431,15 @@ class RequestLogWriter:
 
     def _decode_line(self, line: bytes, path: Path) -> Row | None:
         try:
-            return spill_files.decode_row(line)
+            return bound_row(spill_files.decode_row(line))
         except (ValueError, TypeError) as exc:
             # Typically the last line of a process killed mid-write.
             self._drops.record(1, f"unreadable line in {path.name}: {exc}")
             return None
+
+
+def _journal_line(row: Row) -> bytes | None:
+    try:
+        return spill_files.encode_row(row).encode("utf-8")
+    except (TypeError, ValueError):
+        return None  # the writer counts it when it tries to spill it
