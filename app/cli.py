@@ -35,15 +35,14 @@ def add_app_parsers(sub: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from app import http_server
     from app.config import get_settings
     from app.logs import log_config
 
     settings = get_settings()
-
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch threads are set per worker
-    uvicorn.run(
+    # uvicorn, with limits on request heads and a SIGTERM that stops listening first.
+    http_server.run(
         "app.main:create_app",
         factory=True,
         host=args.host,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import uuid
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -214,5 +215,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal error; the request id is in the log")
+        # The id the guard middleware gave the request, else a new one: the client gets it
+        # and it is in the log line with the traceback, so the two can be matched.
+        request_id = str(request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex)
+        log.exception(
+            "unhandled error on %s %s, request id %s",
+            request.method,
+            request.url.path,
+            request_id,
+        )
+        message = f"internal error; request id {request_id} is in the server log"
+        # The connection closes: whatever failed may have left it in an unknown state.
+        headers = {"connection": "close", "x-request-id": request_id}
+        return error_response(500, "internal_error", message, headers)

@@ -19,6 +19,7 @@ from app.db.engine import make_engine, make_session_factory
 from app.errors import ErrorResponse, install_error_handlers
 from app.memory import fix_mmap_threshold
 from app.metrics import Metrics
+from app.openapi import openapi_with_limits
 from app.operating import admin_routes, feedback_routes
 from app.operating.embedded import EmbeddedRunner
 from app.operating.versions import VersionPoller, read_pins
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Slot filling, intent detection and sentiment for chatbot utterances.",
         lifespan=lifespan,
+        # /v1/models/ is a 404 in the error shape, not a redirect to a Location built from
+        # the client's Host header.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.registry = None
@@ -103,16 +107,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics(lambda: app.state.registry, lambda: app.state.log_writer)
     install_error_handlers(app)
     # Errors the guard middleware and the error handlers answer on routes whose own
-    # declarations omit them; documented so that clients (and the schema fuzz tests) know them.
+    # declarations omit them; documented so that clients (and the schema fuzz tests) know them:
+    # bad JSON, stalled, oversized or non-JSON body, the concurrency limit; and a 500.
+    guarded = (400, 408, 413, 415, 500, 503)
     routers: list[tuple[APIRouter, tuple[int, ...]]] = [
-        (parse_routes.router, ()),
-        (models_routes.router, (503,)),  # models still loading, or the concurrency limit
-        (health_routes.router, ()),
-        (feedback_routes.router, (400, 408, 413)),  # bad JSON, stalled or oversized body
-        (admin_routes.router, ()),
+        (parse_routes.router, guarded),
+        (models_routes.router, guarded),
+        (health_routes.router, (500,)),  # neither limited nor counted
+        (feedback_routes.router, guarded),
+        (admin_routes.router, guarded),
     ]
     for router, codes in routers:
         app.include_router(router, responses={c: {"model": ErrorResponse} for c in codes})
+    app.openapi = partial(openapi_with_limits, app, settings)  # type: ignore[method-assign]
 
     def log_failure(scope: Scope, status: int, latency_ms: float) -> None:
         """Requests to logged routes that failed before the handler logged them."""

@@ -178,7 +178,7 @@ def rollback(
 def feedback(
     sessions: SessionsDep,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),  # beyond, databases overflow: a 500
 ) -> FeedbackListResponse:
     """Corrections sent to ``POST /v1/feedback``, newest first."""
     with sessions() as session:

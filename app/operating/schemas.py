@@ -37,14 +37,14 @@ class Hyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     epochs: int | None = Field(None, ge=1, le=1000)
-    patience: int | None = Field(None, ge=1)
+    patience: int | None = Field(None, ge=1, le=1000)
     batch_size: int | None = Field(None, ge=1, le=4096)
     lr: float | None = Field(None, gt=0, le=1.0)
     weight_decay: float | None = Field(None, ge=0)
     clip_norm: float | None = Field(None, gt=0)
     dropout: float | None = Field(None, ge=0, lt=1)
     word_dropout: float | None = Field(None, ge=0, lt=1)
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
     cell: Literal["lstm", "gru", "irnn"] | None = None
     hidden_size: int | None = Field(None, ge=4, le=4096)
     num_layers: int | None = Field(None, ge=1, le=4)
@@ -52,12 +52,12 @@ class Hyperparameters(BaseModel):
     char_dim: int | None = Field(None, ge=4, le=512)
     char_filters: int | None = Field(None, ge=0, le=1024)
     shape_dim: int | None = Field(None, ge=0, le=64)
-    min_word_count: int | None = Field(None, ge=1)
+    min_word_count: int | None = Field(None, ge=1, le=1_000_000)
     pretrained_vectors: Literal["glove-6b-50d", "none"] | None = None
-    pretrained_words: int | None = Field(None, ge=0)
+    pretrained_words: int | None = Field(None, ge=0, le=10_000_000)
     max_minutes: float | None = Field(None, gt=0)
     lr_decay: float | None = Field(None, gt=0, le=1.0)
-    lr_patience: int | None = Field(None, ge=1)
+    lr_patience: int | None = Field(None, ge=1, le=1000)
     intent_weight: float | None = Field(None, ge=0, description="Slot taggers only")
     ema_decay: float | None = Field(
         None, ge=0, lt=1, description="Weight averaging; 0 turns it off (taggers: 0.99)"
@@ -149,8 +149,10 @@ class ActivateResponse(FromRow):
 
 class SlotCorrection(StrictModel):
     slot: StrictStr = Field(pattern=r"^[\w.:-]{1,64}$")
-    start: StrictInt = Field(ge=0, description="Character offset into the logged text")
-    end: StrictInt = Field(ge=0)
+    start: StrictInt = Field(
+        ge=0, le=1_000_000, description="Character offset into the logged text"
+    )
+    end: StrictInt = Field(ge=0, le=1_000_000)
     value: StrictStr | None = Field(None, description="If given, must equal text[start:end]")
 
 

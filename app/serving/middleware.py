@@ -1,7 +1,9 @@
 """ASGI guard in front of the app: body-size limit, concurrency limit, timing, metrics.
 
 Written as plain ASGI (not BaseHTTPMiddleware) so it can count streamed (chunked) body
-bytes and answer 413 without buffering, and so it adds almost nothing per request.
+bytes and answer 413 as they arrive, and so it adds almost nothing per request. The body
+(``max_body_bytes`` at most) is read whole and checked as strict JSON before the request
+counts against the concurrency limit, then handed to the app.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import paths
 from app.errors import error_body
 from app.logs import REQUEST_ID
+from app.serving.bodies import BodyError, ClientGone, answer_and_drain, json_problem, read_body
 from app.serving.request_log.rows import new_request_id
 
 EXEMPT = paths.HEALTH_ROUTES
@@ -39,29 +40,6 @@ def _route_label(scope: Scope) -> str:
         return path
     template = getattr(scope.get("route"), "path", None)
     return template if isinstance(template, str) else "other"
-
-
-class BodyTooLarge(HTTPException):
-    """The request body passed the configured limit.
-
-    An ``HTTPException`` because FastAPI reads the body inside the route and turns any other
-    exception raised while reading into a 400 ("error parsing the body"); this one it lets
-    through to the error handlers, which answer 413.
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body over {limit} bytes")
-
-
-class BodyTimeout(HTTPException):
-    """The rest of the request body did not arrive in time (e.g. a Content-Length larger than
-    what was sent). Without this a client could hold a concurrency slot for ever. The
-    connection is closed after the 408: where the body ends is unknown."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(
-            408, f"request body not received within {seconds:g}s", {"connection": "close"}
-        )
 
 
 async def _send_error(
@@ -126,25 +104,21 @@ class GuardMiddleware:
             await send(message)
 
         counted = path not in EXEMPT
-        if counted and self.in_flight >= self.max_concurrency:
-            await _send_error(
-                send,
-                503,
-                "overloaded",
-                "server is at its concurrency limit; retry shortly",
-                [(b"retry-after", b"1")],
-            )
-            self._finish(scope, 503, started)
-            return
         headers = dict(scope.get("headers") or [])
         has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+        json_body = _is_json(headers.get(b"content-type", b""))
         if (
             scope.get("method") == "POST"
             and has_body  # bodiless POSTs (cancel, rollback) need no content type
-            and not _is_json(headers.get(b"content-type", b""))
+            and not json_body
         ):
-            await _send_error(
-                send, 415, "unsupported_media_type", "expected Content-Type: application/json"
+            await answer_and_drain(
+                send,
+                receive,
+                415,
+                "unsupported_media_type",
+                "expected Content-Type: application/json",
+                drain=True,
             )
             self._finish(scope, 415, started)
             return
@@ -157,41 +131,53 @@ class GuardMiddleware:
                 self._finish(scope, 400, started)
                 return
             if declared > self.max_body:
-                await _send_error(
-                    send, 413, "payload_too_large", f"request body over {self.max_body} bytes"
-                )
+                message = f"request body over {self.max_body} bytes"
+                await answer_and_drain(send, receive, 413, "payload_too_large", message, drain=True)
                 self._finish(scope, 413, started)
                 return
-        received = 0
-        body_done = False
-
-        async def receive_wrapper() -> Message:
-            nonlocal received, body_done
-            if body_done:  # e.g. waiting for a disconnect: no time limit
-                return await receive()
+        # The whole body before a concurrency slot: a client that stalls its upload holds
+        # no slot, only its connection (and at most max_body bytes), until the body timeout.
+        body = b""
+        if has_body:
             try:
-                with anyio.fail_after(self.body_timeout_s):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimeout(self.body_timeout_s) from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise BodyTooLarge(self.max_body)
-                body_done = not message.get("more_body", False)
-            else:
-                body_done = True
-            return message
+                body = await read_body(receive, self.max_body, self.body_timeout_s)
+            except ClientGone:
+                self._finish(scope, 499, started)  # nginx's "client closed request"
+                return
+            except BodyError as exc:
+                await answer_and_drain(
+                    send, receive, exc.status, exc.code, exc.message, drain=not exc.ended
+                )
+                self._finish(scope, exc.status, started)
+                return
+            problem = json_problem(body) if json_body else None
+            if problem is not None:
+                await _send_error(send, 400, "invalid_json", problem)
+                self._finish(scope, 400, started)
+                return
+        if counted and self.in_flight >= self.max_concurrency:
+            await _send_error(
+                send,
+                503,
+                "overloaded",
+                "server is at its concurrency limit; retry shortly",
+                [(b"retry-after", b"1")],
+            )
+            self._finish(scope, 503, started)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            """The body read above, then the connection's own messages (a disconnect)."""
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
         self.in_flight += counted
         try:
-            await self.app(scope, receive_wrapper, send_wrapper)
-        except (BodyTooLarge, BodyTimeout) as exc:
-            if not status_holder["sent"]:
-                code = "payload_too_large" if exc.status_code == 413 else "request_timeout"
-                extra = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
-                await _send_error(send, exc.status_code, code, str(exc.detail), extra)
-                status_holder["status"] = exc.status_code
+            await self.app(scope, replay, send_wrapper)
         finally:
             self.in_flight -= counted
         self._finish(scope, int(status_holder["status"]), started)
