@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     demo_data_dir: Path = Field(Path("data/demo"), description="Bundled demo data set")
     max_text_chars: int = Field(2000, ge=1, description="Longest accepted utterance")
     max_batch_items: int = Field(64, ge=1, description="Most texts in one batch request")
+    max_request_chars: int = Field(
+        16000, ge=1, description="Most characters of text in one parse request, all texts together"
+    )
+    max_request_tokens: int = Field(
+        4096, ge=1, description="Most tokens in one parse request, all texts together"
+    )
     max_body_bytes: int = Field(65536, ge=1, description="Largest accepted request body")
     max_concurrency: int = Field(64, ge=1, description="In-flight requests before 503")
     body_timeout_seconds: float = Field(
@@ -60,6 +66,17 @@ class Settings(BaseSettings):
     log_queue_size: int = Field(10000, ge=1, description="Request-log rows buffered in memory")
     log_batch_size: int = Field(200, ge=1, description="Rows per database write")
     log_spill_dir: Path = Field(Path("spill"), description="Rows wait here while the DB is down")
+    log_journal_dir: Path | None = Field(
+        None, description="Every row is journaled here until stored; unset = the spill folder"
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Take the client address from X-Forwarded-For (set only behind a proxy "
+        "that sets it)",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted, when trusted at all"
+    )
     admin_token: SecretStr | None = Field(None, description="Bearer token; unset disables admin")
     rasa_token: SecretStr | None = Field(
         None,

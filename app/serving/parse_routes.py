@@ -58,6 +58,11 @@ async def _run(
     return [with_fallback(r, settings.fallback_threshold) for r in results]
 
 
+def _request_id(request: Request) -> str:
+    """The id the guard middleware gave this request (its log lines carry it too)."""
+    return str(request.scope.get("state", {}).get("request_id") or new_request_id())
+
+
 def _finish(
     request: Request,
     writer: WriterDep,
@@ -88,7 +93,7 @@ async def parse(
 ) -> dict[str, Any]:
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
-    request_id = new_request_id()
+    request_id = _request_id(request)
     results = await _run(request, registry, settings, [body.text], body.model, body.n_best)
     _finish(request, writer, settings, request_id, results)
     return results[0].to_json() | {"request_id": request_id}
@@ -104,7 +109,7 @@ async def parse_batch(
 ) -> dict[str, Any]:
     """Parse up to ``max_batch_items`` utterances in one pass through the networks."""
     check_texts(body.texts, settings, batch=True)
-    request_id = new_request_id()
+    request_id = _request_id(request)
     results = await _run(request, registry, settings, body.texts, body.model, body.n_best)
     _finish(request, writer, settings, request_id, results)
     return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
@@ -157,7 +162,7 @@ async def rasa_parse(
     check_texts([body.text], settings, batch=False)
     if body.message_id is not None:
         check_unicode(body.message_id, "message_id")  # echoed in the answer
-    request_id = new_request_id()
+    request_id = _request_id(request)
     results = await _run(request, registry, settings, [body.text], body.model)
     _finish(request, writer, settings, request_id, results)
     return to_rasa(results[0], body.message_id)

@@ -14,12 +14,14 @@ from app.errors import (
     EmptyText,
     InvalidText,
     ModelNotFound,
+    RequestTooLarge,
     TextTooLong,
     TooManyItems,
 )
 from app.serving.registry import LoadedModel, ModelRegistry
 from app.serving.results import Intent, ModelRef, ParseResult
 from models.predictor import SentimentResult
+from models.text import count_tokens
 
 
 def check_unicode(value: str, where: str) -> None:
@@ -48,6 +50,24 @@ def check_texts(texts: Sequence[str], settings: Settings, *, batch: bool) -> Non
         check_unicode(text, where)
         if "\x00" in text:
             raise InvalidText(f"'{where}' contains a NUL character")
+    check_cost(texts, settings)
+
+
+def check_cost(texts: Sequence[str], settings: Settings) -> None:
+    """Bound what one request costs, whatever its number of items: the networks' time and
+    the answer's size grow with the tokens (31 texts of 2,000 "!" are 62,000 tokens)."""
+    chars = sum(len(text) for text in texts)
+    if chars > settings.max_request_chars:
+        raise RequestTooLarge(
+            f"the texts have {chars} characters in all; the limit per request is "
+            f"{settings.max_request_chars}"
+        )
+    tokens = sum(count_tokens(text) for text in texts)
+    if tokens > settings.max_request_tokens:
+        raise RequestTooLarge(
+            f"the texts have {tokens} tokens in all; the limit per request is "
+            f"{settings.max_request_tokens}"
+        )
 
 
 def resolve_model(registry: ModelRegistry, name: str | None) -> LoadedModel:
