@@ -8,8 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OMP_NUM_THREADS=1 \
     SLOTFILL_MODEL_STORE=/var/lib/slotfill/models \
     SLOTFILL_LOG_SPILL_DIR=/var/lib/slotfill/spill \
-    SLOTFILL_DATA_DIR=/app/data \
-    SLOTFILL_DEMO_DATA_DIR=/app/data/demo
+    SLOTFILL_LOG_JOURNAL_DIR=/var/lib/slotfill/journal \
+    SLOTFILL_DATA_DIR=/var/lib/slotfill/data \
+    SLOTFILL_DEMO_DATA_DIR=/var/lib/slotfill/data/demo
 
 WORKDIR /app
 
@@ -23,10 +24,11 @@ COPY training ./training
 COPY slotfill ./slotfill
 COPY migrations ./migrations
 COPY alembic.ini ./
-COPY data/demo ./data/demo
+# The demo data set inside the data folder: a new `data` volume starts as a copy of it.
+COPY data/demo /var/lib/slotfill/data/demo
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/slotfill slotfill \
-    && mkdir -p /var/lib/slotfill/models /var/lib/slotfill/spill \
+    && mkdir -p /var/lib/slotfill/models /var/lib/slotfill/spill /var/lib/slotfill/journal \
     && chown -R slotfill /var/lib/slotfill
 
 USER slotfill
