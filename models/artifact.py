@@ -13,7 +13,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -123,19 +123,6 @@ class Manifest:
             del out["synonyms"]
         return out
 
-    # A dict view for the readers in app/ until they read attributes (issue 13).
-    def __getitem__(self, key: str) -> Any:
-        if key not in _FIELD_NAMES:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``self[key]`` or ``default``, as ``dict.get``."""
-        return getattr(self, key) if key in _FIELD_NAMES else default
-
-
-_FIELD_NAMES = frozenset(f.name for f in fields(Manifest))
-
 
 @dataclass(frozen=True)
 class Artifact:
@@ -238,11 +225,6 @@ def load_manifest(path: Path) -> Manifest:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArtifactError(f"{manifest_path}: not valid JSON ({err})") from err
     return Manifest.parse(raw, path)
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """:func:`load_manifest` as a dict, for the readers in app/ until they read attributes."""
-    return load_manifest(path).to_dict()
 
 
 def load_artifact(path: Path) -> Artifact:

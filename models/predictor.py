@@ -96,10 +96,6 @@ def bio_spans(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
-# The tagger's tokenizer under its former name, for the modules that still import it here.
-model_tokens = tagger_tokens
-
-
 class SlotTaggerPredictor:
     """Raw text -> intent ranking and slots with character offsets and confidences."""
 

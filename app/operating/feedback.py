@@ -2,7 +2,7 @@
 set as training examples.
 
 Slot corrections are character spans into the utterance, as ``/v1/parse`` returns them. They
-become BIO tags over the tokens the tagger reads (:func:`models.predictor.model_tokens`, the
+become BIO tags over the tokens the tagger reads (:func:`models.text.tagger_tokens`, the
 server's own tokenizer), so a corrected utterance trains exactly what serving will see.
 """
 
@@ -19,13 +19,13 @@ from app.db.admin import feedback_with_logs
 from app.db.tables import Feedback, RequestLog
 from app.errors import InvalidFeedback
 from app.paths import SINGLE_TEXT_ROUTES
-from models.predictor import model_tokens
+from models.text import tagger_tokens
 
 
 def check_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """``[{"slot", "start", "end"}]`` sorted, if every span lies on token boundaries of
     ``text`` and none overlap; else ``InvalidFeedback`` saying which does not."""
-    tokens = model_tokens(text)
+    tokens = tagger_tokens(text)
     starts = {t.start for t in tokens}
     ends = {t.end for t in tokens}
     spans = sorted(slots, key=lambda s: (int(s["start"]), int(s["end"])))
@@ -51,7 +51,7 @@ def check_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> list[dict[str,
 
 def to_bio(text: str, slots: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     """Tokens and BIO tags of ``text`` with character-span ``slots`` (checked spans)."""
-    tokens = model_tokens(text)
+    tokens = tagger_tokens(text)
     tags = ["O"] * len(tokens)
     for span in slots:
         inside = [i for i, t in enumerate(tokens) if span["start"] <= t.start < span["end"]]

@@ -38,8 +38,8 @@ from app.db.tables import JobStatus, TrainingJob
 from app.errors import DatasetNotFound
 from app.operating.datasets import resolve_dataset
 from app.operating.feedback import export_with_feedback
-from app.operating.versions import activate_trained, valid_metrics
-from models.artifact import WEIGHTS, file_sha256, read_manifest
+from app.operating.versions import activate_trained
+from models.artifact import WEIGHTS, file_sha256, load_manifest
 from models.errors import ArtifactError
 from models.store import new_version, version_dir
 
@@ -277,9 +277,9 @@ class JobRunner:
     def _succeed(self, job: TrainingJob, version: str, out: Path, outcome: _Outcome) -> JobStatus:
         """Record the new version, then activate it as the job's policy says."""
         try:
-            manifest = read_manifest(out)
+            manifest = load_manifest(out)
             checksum = file_sha256(out / WEIGHTS)
-            if checksum != manifest["weights_sha256"]:
+            if checksum != manifest.weights_sha256:
                 raise ArtifactError(f"{out}: weights do not match the manifest")
         except (ArtifactError, OSError) as err:
             _remove_partial(out)
@@ -287,7 +287,7 @@ class JobRunner:
                 job.id, JobStatus.failed, error=f"bad artifact: {err}", log_tail=outcome.text()
             )
             return JobStatus.failed
-        metrics = valid_metrics(manifest)
+        metrics = manifest.valid_metrics
         with self.sessions() as session, session.begin():
             record_version(
                 session,

@@ -30,7 +30,7 @@ from app.db.admin import (
 from app.db.tables import ActiveModel, TrainingJob
 from app.errors import ActivationFailed, NoPreviousVersion, VersionNotFound
 from app.serving.registry import ModelRegistry, load_checked
-from models.artifact import read_manifest
+from models.artifact import load_manifest
 from models.errors import ArtifactError
 from models.store import list_models, list_versions, version_dir
 
@@ -44,13 +44,6 @@ WARN_INTERVAL_S = 60.0
 SCORE = {"slots": "slot_f1", "sentiment": "macro_f1"}
 
 
-def valid_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The valid-split scores an artifact's manifest records (``slot_f1``, ``macro_f1``...)."""
-    metrics = manifest.get("metrics") or {}
-    valid = metrics.get("valid", metrics) if isinstance(metrics, dict) else {}
-    return dict(valid) if isinstance(valid, dict) else {}
-
-
 def register_store(sessions: Sessions, store: Path) -> int:
     """Record on-disk versions not yet in ``model_versions`` (e.g. from ``slotfill bootstrap``);
     how many were added. Unreadable artifacts are skipped with a warning."""
@@ -62,7 +55,7 @@ def register_store(sessions: Sessions, store: Path) -> int:
             if (name, version) in known:
                 continue
             try:
-                manifest = read_manifest(version_dir(store, name, version))
+                manifest = load_manifest(version_dir(store, name, version))
             except ArtifactError as err:
                 log.warning("not registering %s@%s: %s", name, version, err)
                 continue
@@ -72,9 +65,9 @@ def register_store(sessions: Sessions, store: Path) -> int:
                         session,
                         name=name,
                         version=version,
-                        task=str(manifest["task"]),
-                        checksum=str(manifest["weights_sha256"]),
-                        metrics=valid_metrics(manifest),
+                        task=manifest.task,
+                        checksum=manifest.weights_sha256,
+                        metrics=manifest.valid_metrics,
                     )
                 added += 1
             except IntegrityError:

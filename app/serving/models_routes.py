@@ -23,9 +23,9 @@ def list_models(registry: RegistryDep) -> ModelsResponse:
                 version=model.version,
                 task=model.artifact.task,
                 default=model.name == registry.default,
-                created_at=manifest.get("created_at"),
-                metrics=manifest.get("metrics", {}),
-                labels={k: len(v) for k, v in manifest.get("labels", {}).items()},
+                created_at=manifest.created_at,
+                metrics=manifest.metrics,
+                labels={k: len(v) for k, v in manifest.labels.items()},
             )
         )
     return ModelsResponse(models=sorted(infos, key=lambda m: m.name))

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.artifact import Artifact, load_artifact, read_manifest
+from models.artifact import Artifact, load_artifact, load_manifest
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.store import latest_version, list_models, version_dir
@@ -85,7 +85,7 @@ def load_checked(
     """:func:`load_version`, then check the weights against the checksum recorded for the
     version and the task against the one expected; ``ArtifactError`` if either differs."""
     model = load_version(store, name, version)
-    if checksum is not None and model.artifact.manifest["weights_sha256"] != checksum:
+    if checksum is not None and model.artifact.manifest.weights_sha256 != checksum:
         raise ArtifactError(
             f"{model.ref}: weights differ from the checksum recorded when it was trained"
         )
@@ -111,7 +111,7 @@ class ModelRegistry:
         if version is None:
             return None
         try:
-            return str(read_manifest(version_dir(self.store, name, version))["task"])
+            return load_manifest(version_dir(self.store, name, version)).task
         except ArtifactError:
             return "slots"  # let the load report what is wrong with it
 
