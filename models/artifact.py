@@ -24,6 +24,8 @@ from safetensors import SafetensorError
 
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.sanity import SanitySample
+from models.sanity import write as write_sanity
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 from models.values.schema import schema_from_json
@@ -171,10 +173,13 @@ def save_artifact(
     data: dict[str, Any],
     synonyms: dict[str, str] | None = None,
     slot_types: dict[str, dict[str, Any]] | None = None,
+    sanity: SanitySample | None = None,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
-    ``out_dir`` must not exist yet or be empty: artifacts are immutable.
+    ``out_dir`` must not exist yet or be empty: artifacts are immutable. ``sanity``: valid
+    utterances the model checks itself on before it serves (``models.sanity``); their
+    scores go into ``metrics["sanity"]``.
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
@@ -183,6 +188,9 @@ def save_artifact(
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(state, str(staging / WEIGHTS), metadata={"task": task})
+        if sanity is not None:
+            write_sanity(staging, sanity)
+            metrics = {**metrics, "sanity": sanity.scores}
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             task=task,

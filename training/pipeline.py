@@ -13,6 +13,7 @@ from typing import Any
 
 from models.artifact import Task, save_artifact
 from models.predictor import SlotTaggerPredictor
+from models.sanity import build as sanity_sample
 from training import distributed
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import fingerprint, read_tsv
@@ -89,16 +90,29 @@ def train_folder(
             if on_warning is not None:
                 on_warning(warning)
         result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
+        checks = [
+            {
+                "text": e.text,
+                "intents": list(e.intents),
+                "slots": [[s.start, s.end, s.slot] for s in e.spans],
+                "requested_slots": list(e.requested_slots),
+            }
+            for e in splits.valid
+        ]
     else:
         slot_types = None
         if not isinstance(config, SentimentTrainConfig):
             raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
         train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
         result = fit_sentiment(train_t, valid_t, config, on_epoch, show_progress)
+        checks = [
+            {"text": t, "label": y} for t, y in zip(valid_t.texts, valid_t.labels, strict=True)
+        ]
     record = data_record(task, data, name, files)
     if not distributed.is_main():
         return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
-    return TrainedFolder(result, save_fit(out, task, result, config, record, slot_types))
+    saved = save_fit(out, task, result, config, record, slot_types, checks)
+    return TrainedFolder(result, saved)
 
 
 def save_fit(
@@ -108,9 +122,11 @@ def save_fit(
     config: TrainConfig,
     data: dict[str, Any],
     slot_types: dict[str, dict[str, Any]] | None = None,
+    checks: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``,
-    ``slot_types`` its slot value types (``training.slot_types``)."""
+    ``slot_types`` its slot value types (``training.slot_types``), a spread of ``checks``
+    (valid examples, :class:`models.sanity.SanitySample`) what it checks itself on."""
     p = result.predictor
     kind: Task
     if isinstance(p, SlotTaggerPredictor):
@@ -136,4 +152,5 @@ def save_fit(
         data=data,
         synonyms=p.synonyms if isinstance(p, SlotTaggerPredictor) else None,
         slot_types=slot_types,
+        sanity=sanity_sample(p, checks) if checks else None,
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 from models.artifact import Artifact, load_artifact, load_manifest
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
-from models.store import latest_version, list_models, version_dir
+from models.sanity import check as check_sanity
+from models.store import latest_version, list_models, list_versions, version_dir
 
 log = logging.getLogger("slotfill.registry")
 # Warm-up inputs of several lengths: the first calls at each sequence length allocate.
@@ -63,9 +64,14 @@ class LoadedModel:
 
 
 def load_version(store: Path, name: str, version: str) -> LoadedModel:
-    """Load and warm up one version; raises ``ArtifactError`` or ``ValueError``."""
+    """Load, check and warm up one version; raises ``ArtifactError`` or ``ValueError``.
+
+    The check parses the valid utterances stored with the artifact and compares the scores
+    with its manifest's (``models.sanity``): weights replaced under a rewritten checksum fail.
+    """
     artifact = load_artifact(version_dir(store, name, version))
     predictor = artifact.predictor
+    check_sanity(artifact.path, predictor, dict(artifact.manifest.metrics.get("sanity") or {}))
     # The first calls at each shape allocate; make them before traffic arrives. One pass
     # suffices: measured, a second pass runs at the steady-state speed already.
     if isinstance(predictor, SlotTaggerPredictor):
@@ -124,17 +130,14 @@ class ModelRegistry:
             wanted.append(self.sentiment_name)
         loaded: dict[str, LoadedModel] = {}
         for name in wanted:
-            version = versions.get(name) or latest_version(self.store, name)
-            if version is None:
+            pinned = versions.get(name)
+            if pinned is None and latest_version(self.store, name) is None:
                 raise StartupError(
                     f"model {name!r} has no artifact in {self.store}; train one "
                     f"(slotfill train ... --out {self.store}/{name}/<version>) "
                     "or run `slotfill bootstrap`"
                 )
-            try:
-                model = load_version(self.store, name, version)
-            except (ArtifactError, ValueError) as err:
-                raise StartupError(f"model {name}@{version} cannot be loaded: {err}") from err
+            model = self._load_pinned(name, pinned) if pinned else self._load_newest(name)
             expected = "sentiment" if name == self.sentiment_name else "slots"
             if model.artifact.task != expected:
                 raise StartupError(
@@ -144,6 +147,38 @@ class ModelRegistry:
             log.info("loaded %s", model.ref)
         self._models = loaded
         self.ready = True
+
+    def _load_pinned(self, name: str, version: str) -> LoadedModel:
+        """The version the active pointer names: that one or none (an operator chose it)."""
+        try:
+            return load_version(self.store, name, version)
+        except (ArtifactError, ValueError) as err:
+            raise StartupError(f"model {name}@{version} cannot be loaded: {err}") from err
+
+    def _load_newest(self, name: str) -> LoadedModel:
+        """Without an active pointer: the newest version that loads and passes its check,
+        saying which newer ones were skipped and why; ``StartupError`` if none does."""
+        failures: list[tuple[str, Exception]] = []
+        for version in reversed(list_versions(self.store, name)):
+            try:
+                model = load_version(self.store, name, version)
+            except (ArtifactError, ValueError) as err:
+                failures.append((version, err))
+                log.warning(
+                    "model %s@%s cannot be loaded, trying an older one: %s", name, version, err
+                )
+                continue
+            if failures:
+                log.warning(
+                    "serving %s, the newest version of %s that loads (%d newer skipped)",
+                    model.ref,
+                    name,
+                    len(failures),
+                )
+            return model
+        newest, problem = failures[0]
+        older = f" (nor can the {len(failures) - 1} older ones)" if len(failures) > 1 else ""
+        raise StartupError(f"model {name}@{newest} cannot be loaded: {problem}{older}")
 
     def get(self, name: str | None = None) -> LoadedModel:
         """A tagger by name (default if ``None``); ``KeyError`` if not served."""
