@@ -20,8 +20,9 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from app.serving.request_log import spill as spill_files
 from app.serving.request_log.spill import SpillFile
@@ -121,3 +122,12 @@ class Journal:
         self._rows_left.pop(spill.fd, None)
         spill.path.unlink(missing_ok=True)
         os.close(spill.fd)
+
+
+def encode_line(row: Mapping[str, Any]) -> bytes | None:
+    """The journal line of ``row``; None for a row JSON cannot hold (the writer counts it
+    when it fails to spill or store it)."""
+    try:
+        return spill_files.encode_row(row).encode("utf-8")
+    except (TypeError, ValueError):
+        return None

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -129,6 +129,28 @@ def encode_row(row: Mapping[str, Any]) -> str:
         for k, v in row.items()
     }
     return json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def read_chunks(
+    spill: SpillFile, size: int, bad_line: Callable[[Path, Exception], None]
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """The rows of ``spill`` from its ``done_offset`` on, ``size`` at a time, each chunk with
+    the byte offset just past it (the last chunk may be empty); a line that does not decode
+    is passed to ``bad_line`` and skipped. Raises ``OSError`` if the file cannot be read."""
+    with open(spill.path, "rb") as f:
+        f.seek(spill.done_offset)
+        offset = spill.done_offset
+        chunk: list[dict[str, Any]] = []
+        for line in f:
+            offset += len(line)
+            try:
+                chunk.append(decode_row(line))
+            except (ValueError, TypeError) as exc:
+                bad_line(spill.path, exc)
+            if len(chunk) >= size:
+                yield chunk, offset
+                chunk = []
+        yield chunk, offset
 
 
 def decode_row(line: bytes) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from app.serving.request_log.failures import (
     database_unavailable,
     describe,
 )
-from app.serving.request_log.journal import JOURNAL_GLOB, Journal
+from app.serving.request_log.journal import JOURNAL_GLOB, Journal, encode_line
 from app.serving.request_log.rows import RequestLogRow
 from app.serving.request_log.spill import SpillFile
 
@@ -163,7 +163,7 @@ class RequestLogWriter:
             if self._journal is None:
                 self._queue.put_nowait(item)
             else:
-                self._journal.append(_journal_line(item), lambda: self._queue.put_nowait(item))
+                self._journal.append(encode_line(item), lambda: self._queue.put_nowait(item))
         except queue.Full:
             self._drops.record(1, "queue full")
         except Exception:
@@ -410,36 +410,12 @@ class RequestLogWriter:
 
     def _replay_file(self, spill: SpillFile) -> bool:
         """Insert the rows of one spill file; False if the database went away meanwhile."""
-        with open(spill.path, "rb") as f:
-            f.seek(spill.done_offset)
-            offset = spill.done_offset
-            chunk: list[Row] = []
-            for line in f:
-                offset += len(line)
-                row = self._decode_line(line, spill.path)
-                if row is not None:
-                    chunk.append(row)
-                if len(chunk) >= self._batch_size:
-                    if self._write(chunk):
-                        return False
-                    chunk = []
-                    spill.done_offset = offset
-            if chunk and self._write(chunk):
+        for chunk, offset in spill_files.read_chunks(spill, self._batch_size, self._bad_line):
+            if chunk and self._write([bound_row(row) for row in chunk]):
                 return False
             spill.done_offset = offset
         return True
 
-    def _decode_line(self, line: bytes, path: Path) -> Row | None:
-        try:
-            return bound_row(spill_files.decode_row(line))
-        except (ValueError, TypeError) as exc:
-            # Typically the last line of a process killed mid-write.
-            self._drops.record(1, f"unreadable line in {path.name}: {exc}")
-            return None
-
-
-def _journal_line(row: Row) -> bytes | None:
-    try:
-        return spill_files.encode_row(row).encode("utf-8")
-    except (TypeError, ValueError):
-        return None  # the writer counts it when it tries to spill it
+    def _bad_line(self, path: Path, exc: Exception) -> None:
+        # Typically the last line of a process killed mid-write.
+        self._drops.record(1, f"unreadable line in {path.name}: {exc}")
