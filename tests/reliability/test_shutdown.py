@@ -1,7 +1,8 @@
 """Graceful shutdown: SIGTERM to ``slotfill serve --workers 2`` half-way through a load.
 
-Requests the server had taken in complete (answered 200), later ones are refused or reset
-(never answered with an error), the request-log queue is flushed before the workers exit,
+Requests the server had taken in complete (answered 200), later ones are refused at connect
+(the supervisor closes its listening socket first: none is reset mid-request, and none is
+answered with an error), the request-log queue is flushed before the workers exit,
 and the rows are exactly the answered requests: none lost, none for a request that was not
 answered. Half the requests are batches, so that several are in flight at the signal.
 """
@@ -74,8 +75,8 @@ def test_sigterm_under_load_loses_no_row(
 
     assert exit_code == 0, server_log[-3000:]
     assert "Application shutdown complete" in server_log
-    # Only answered (200) or not served at all: no 5xx, no answer cut off half-way.
-    assert all(o.status in (0, 200) for o in load.outcomes), statuses
+    # Only answered (200) or refused at connect: no 5xx, no request reset half-way.
+    assert set(statuses) <= {"200", "ConnectError"}, statuses
     assert len(after_term) > 0, "nothing was in flight at the signal"
     assert len(rows) == len(logged) == len(answered)
     assert logged == answered  # nothing lost, nothing logged that was not answered
