@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Longest wait for a whole request head (or a first byte) before 408"
     )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
+    default_timezone: str = Field(
+        "UTC",
+        description="IANA time zone slot values are resolved in when a request names none",
+    )
     fallback_threshold: float = Field(
         0.0,
         ge=0.0,
@@ -94,6 +98,14 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A running job with no heartbeat for this long has failed"
     )
     job_timeout_seconds: float = Field(6 * 3600, gt=0, description="Longest training job")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from models.values import load_zone
+
+        load_zone(name)  # ValueError names the bad zone at startup
+        return name
 
     @property
     def admin_enabled(self) -> bool:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from app import paths
 from app.deps import RegistryDep
 from app.serving.schemas import ModelInfo, ModelsResponse
+from app.serving.values import slot_types
 
 router = APIRouter(tags=["models"])
 
@@ -23,6 +24,7 @@ def list_models(registry: RegistryDep) -> ModelsResponse:
                 version=model.version,
                 task=model.artifact.task,
                 default=model.name == registry.default,
+                slot_types=slot_types(model),
                 created_at=manifest.created_at,
                 metrics=manifest.metrics,
                 labels={k: len(v) for k, v in manifest.labels.items()},

@@ -35,6 +35,7 @@ from app.serving.schemas import (
     RasaParseRequest,
     RasaParseResponse,
 )
+from app.serving.values import with_rasa_values, with_values
 
 router = APIRouter(tags=["parse"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -95,6 +96,7 @@ async def parse(
     check_texts([body.text], settings, batch=False)
     request_id = _request_id(request)
     results = await _run(request, registry, settings, [body.text], body.model, body.n_best)
+    results = with_values(results, registry, body, settings)
     _finish(request, writer, settings, request_id, results)
     return results[0].to_json() | {"request_id": request_id}
 
@@ -111,6 +113,7 @@ async def parse_batch(
     check_texts(body.texts, settings, batch=True)
     request_id = _request_id(request)
     results = await _run(request, registry, settings, body.texts, body.model, body.n_best)
+    results = with_values(results, registry, body, settings)
     _finish(request, writer, settings, request_id, results)
     return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
 
@@ -164,5 +167,6 @@ async def rasa_parse(
         check_unicode(body.message_id, "message_id")  # echoed in the answer
     request_id = _request_id(request)
     results = await _run(request, registry, settings, [body.text], body.model)
+    results = with_values(results, registry, body, settings)
     _finish(request, writer, settings, request_id, results)
-    return to_rasa(results[0], body.message_id)
+    return with_rasa_values(to_rasa(results[0], body.message_id), results[0])

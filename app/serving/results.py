@@ -7,6 +7,7 @@ from typing import Any
 
 from models.predictor import SentimentResult, SlotHypothesis, SlotValue
 from models.text import Token
+from models.values import Normalized
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +47,26 @@ class ParseResult:
     sentiment: SentimentResult | None
     model: ModelRef
     hypotheses: list[SlotHypothesis] | None = None  # with n_best
+    values: tuple[Normalized | None, ...] = ()  # each slot's resolved value, in order
 
     @property
     def intent(self) -> Intent:
         """The best intent."""
         return self.intent_ranking[0]
 
+    def slot_values(self) -> list[Normalized | None]:
+        """Each slot's resolved value (None for all before resolution)."""
+        return list(self.values) if self.values else [None] * len(self.slots)
+
     def to_json(self) -> dict[str, Any]:
+        """The body of ``/v1/parse`` without the request id (and the logged response),
+        each slot with its resolved value (``normalized``)."""
+        body = self._body()
+        for slot, value in zip(body["slots"], self.slot_values(), strict=True):
+            slot["normalized"] = value.to_json() if value is not None else None
+        return body
+
+    def _body(self) -> dict[str, Any]:
         """The body of ``/v1/parse`` without the request id (and the logged response).
 
         Written out rather than ``dataclasses.asdict``: it runs on every request, and asdict

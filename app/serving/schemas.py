@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from models.values import load_zone
 
 
 class StrictModel(BaseModel):
@@ -11,25 +16,61 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ClockFields(StrictModel):
+    """The user's clock, which relative dates and times in slots are resolved against."""
+
+    reference_time: datetime | None = Field(
+        None,
+        description="Now for the user: ISO 8601 with a UTC offset, e.g. "
+        "2026-12-01T18:00:00-05:00; the server's clock if omitted",
+    )
+    timezone: StrictStr | None = Field(
+        None,
+        description="The user's IANA time zone, e.g. America/New_York; "
+        "SLOTFILL_DEFAULT_TIMEZONE if omitted",
+    )
+
+    @field_validator("reference_time", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("reference_time must be an ISO 8601 string with a UTC offset")
+        return value
+
+    @field_validator("reference_time")
+    @classmethod
+    def _with_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("reference_time needs a UTC offset, e.g. 2026-12-01T18:00:00-05:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            load_zone(name)  # ValueError: "unknown time zone ..."
+        return name
+
+
 N_BEST_DESCRIPTION = (
     "List this many of the most probable whole-utterance slot labellings (1-10) in "
     "'hypotheses'; omitted: no hypotheses"
 )
 
 
-class ParseRequest(StrictModel):
+class ParseRequest(ClockFields):
     text: StrictStr = Field(description="The utterance, as the user typed it")
     model: StrictStr | None = Field(None, description="Tagger name; the default one if omitted")
     n_best: StrictInt | None = Field(None, ge=1, le=10, description=N_BEST_DESCRIPTION)
 
 
-class BatchParseRequest(StrictModel):
+class BatchParseRequest(ClockFields):
     texts: list[StrictStr] = Field(description="Utterances, parsed together in order")
     model: StrictStr | None = None
     n_best: StrictInt | None = Field(None, ge=1, le=10, description=N_BEST_DESCRIPTION)
 
 
-class RasaParseRequest(StrictModel):
+class RasaParseRequest(ClockFields):
     """What Rasa's clients send: its HTTP interpreter posts ``token``, ``text`` and
     ``message_id`` (``token`` null unless ``endpoints.yml`` sets one)."""
 
@@ -65,6 +106,12 @@ class SlotOut(BaseModel):
     start: int = Field(description="Character offset into the text as sent")
     end: int = Field(description="text[start:end] == value")
     confidence: float = Field(description="CRF marginal probability of exactly this span")
+    normalized: dict[str, Any] | None = Field(
+        None,
+        description="The value resolved for the slot's type on the user's clock, e.g. "
+        '{"type": "datetime", "value": "2026-12-02T19:00:00-05:00", "grain": "hour"}; '
+        "null when it cannot be resolved",
+    )
 
 
 class HypothesisSlotOut(BaseModel):
@@ -112,7 +159,10 @@ class BatchParseResponse(BaseModel):
 
 class RasaEntity(BaseModel):
     entity: str
-    value: str
+    value: Any = Field(description="The resolved value where there is one, else the text")
+    additional_info: dict[str, Any] | None = Field(
+        None, description="The typed resolved value, as Rasa's Duckling extractor gives it"
+    )
     start: int
     end: int
     confidence_entity: float
@@ -135,6 +185,9 @@ class ModelInfo(BaseModel):
     created_at: str | None
     metrics: dict[str, object]
     labels: dict[str, int] = Field(description="Number of tags/intents/labels")
+    slot_types: dict[str, str] = Field(
+        default_factory=dict, description="Slot -> value type (date, count, money, ...)"
+    )
 
 
 class ModelsResponse(BaseModel):

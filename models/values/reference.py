@@ -24,12 +24,12 @@ class Reference:
 def load_zone(name: str) -> zoneinfo.ZoneInfo:
     """The IANA zone ``name``; ValueError with a clear message if there is none."""
     if not name or len(name) > 64 or name != name.strip():
-        raise ValueError(f"unknown time zone {name!r}: give an IANA name such as Europe/Paris")
+        raise ValueError(f"unknown time zone {name[:40]!r}: give an IANA name such as Europe/Paris")
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
-            f"unknown time zone {name!r}: give an IANA name such as Europe/Paris"
+            f"unknown time zone {name[:40]!r}: give an IANA name such as Europe/Paris"
         ) from None
 
 

@@ -80,7 +80,7 @@ def test_parse_response_shape(client: TestClient) -> None:
 
     assert body["slots"], "the tiny tagger finds slots in this training-like sentence"
     for slot in body["slots"]:
-        assert set(slot) == {"slot", "value", "start", "end", "confidence"}
+        assert set(slot) == {"slot", "value", "start", "end", "confidence", "normalized"}
         assert isinstance(slot["slot"], str)
         assert is_probability(slot["confidence"])
 
@@ -187,15 +187,19 @@ def test_rasa_compatible_shape(client: TestClient) -> None:
             "end",
             "confidence_entity",
             "extractor",
+            "additional_info",
         }
         assert entity["extractor"] == "slotfill.BiLSTMCRF"
+        # a resolved slot's Rasa value is the resolved one, its typed form additional_info
+        resolved = slot["normalized"]
+        assert entity["additional_info"] == resolved
         assert (entity["entity"], entity["value"], entity["start"], entity["end"]) == (
             slot["slot"],
-            slot["value"],
+            slot["value"] if resolved is None else resolved["value"],
             slot["start"],
             slot["end"],
         )
-        assert text[entity["start"] : entity["end"]] == entity["value"]
+        assert text[entity["start"] : entity["end"]] == slot["value"]
         assert is_probability(entity["confidence_entity"])
 
     without_id = client.post("/model/parse", json={"text": "hello"}).json()
@@ -222,6 +226,7 @@ def test_models_lists_served_versions(client: TestClient) -> None:
             "created_at",
             "metrics",
             "labels",
+            "slot_types",
         }
         assert isinstance(model["metrics"], dict)
     assert models[0]["labels"]["intents"] == len(INTENTS)
