@@ -23,6 +23,8 @@ demo-models: install
 	$(BIN)/slotfill bootstrap
 
 run: migrate demo-models
+	@echo "Operator console: http://127.0.0.1:8000/console; create the first admin with"
+	@echo "  $(BIN)/slotfill user add NAME --role admin"
 	$(BIN)/slotfill serve --host 127.0.0.1 --port 8000
 
 lint: install

@@ -119,6 +119,14 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
 
+class FeedbackReviewed(APIError):  # a client may not replace a correction an admin reviewed
+    status_code, code = 409, "feedback_reviewed"
+
+
+class FeedbackNotFound(APIError):
+    status_code, code = 404, "feedback_not_found"
+
+
 
 class ErrorResponse(BaseModel):  # the body of every error response
     error: ErrorDetail

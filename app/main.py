@@ -21,6 +21,7 @@ from app.memory import fix_mmap_threshold
 from app.metrics import Metrics
 from app.openapi import openapi_with_limits
 from app.operating import admin_routes, feedback_routes
+from app.operating.console.setup import install_console
 from app.operating.embedded import EmbeddedRunner
 from app.operating.versions import VersionPoller, read_pins
 from app.serving import health_routes, models_routes, parse_routes
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     for router, codes in routers:
         app.include_router(router, responses={c: {"model": ErrorResponse} for c in codes})
+    install_console(app, settings)  # /console pages and the JSON routes behind them
     app.openapi = partial(openapi_with_limits, app, settings)  # type: ignore[method-assign]
 
     def log_failure(scope: Scope, status: int, latency_ms: float) -> None:

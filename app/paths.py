@@ -12,6 +12,7 @@ READYZ = "/readyz"
 METRICS = "/metrics"
 FEEDBACK = "/v1/feedback"
 ADMIN = "/v1/admin"
+CONSOLE = "/console"  # the operator console's pages (app/operating/console)
 
 # Neither limited nor counted by the guard middleware.
 HEALTH_ROUTES = frozenset({LIVEZ, READYZ, METRICS})

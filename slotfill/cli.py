@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from app.cli import add_app_parsers
+from app.operating.console.cli import add_user_parser
 from training.cli import add_eval_parsers, add_train_parser, run
 from training.data_cli import add_data_parsers
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parsers(sub)
     add_data_parsers(sub)
     add_app_parsers(sub)
+    add_user_parser(sub)
     boot = sub.add_parser(
         "bootstrap",
         help="train the demo models into the model store if it has none",

@@ -11,11 +11,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from app.db.tables import ActiveModel, Feedback, JobStatus, ModelVersion, RequestLog, TrainingJob
+from app.db.tables import (
+    ActiveModel,
+    Feedback,
+    FeedbackStatus,
+    JobStatus,
+    ModelVersion,
+    RequestLog,
+    TrainingJob,
+)
 
 
 def _now() -> datetime:
@@ -89,15 +97,23 @@ def list_pointers(session: Session) -> list[tuple[ActiveModel, ModelVersion | No
 
 
 def set_pointer(
-    session: Session, name: str, version: str, previous_version: str | None
+    session: Session,
+    name: str,
+    version: str,
+    previous_version: str | None,
+    history: list[str] | None = None,
 ) -> ActiveModel:
-    """Point ``name`` at ``version``, remembering ``previous_version`` for a rollback."""
+    """Point ``name`` at ``version``. ``history``: the versions active before it, oldest
+    first (a rollback activates the last); ``previous_version`` is that last one."""
     pointer = session.get(ActiveModel, name)
     if pointer is None:
-        pointer = ActiveModel(name=name, version=version, previous_version=previous_version)
+        pointer = ActiveModel(
+            name=name, version=version, previous_version=previous_version, history=history
+        )
         session.add(pointer)
     else:
         pointer.version, pointer.previous_version = version, previous_version
+        pointer.history = history
         pointer.updated_at = _now()
     session.flush()
     return pointer
@@ -239,18 +255,56 @@ def add_feedback(session: Session, feedback: Feedback) -> Feedback:
     return feedback
 
 
-def list_feedback(session: Session, limit: int = 100, offset: int = 0) -> list[Feedback]:
-    """Corrections, newest first."""
-    return list(
-        session.scalars(select(Feedback).order_by(Feedback.id.desc()).limit(limit).offset(offset))
-    )
+def feedback_of_request(session: Session, request_id: str) -> Feedback | None:
+    """The correction of a logged request, or None."""
+    return session.scalars(select(Feedback).where(Feedback.request_id == request_id)).one_or_none()
 
 
-def feedback_with_logs(session: Session) -> Sequence[tuple[Feedback, RequestLog | None]]:
-    """Every correction, oldest first, with the logged request it corrects (if still kept)."""
+def get_feedback(session: Session, feedback_id: int) -> Feedback | None:
+    """A correction by id, or None."""
+    return session.get(Feedback, feedback_id)
+
+
+def list_feedback(
+    session: Session, limit: int = 100, offset: int = 0, status: FeedbackStatus | None = None
+) -> list[Feedback]:
+    """Corrections (with ``status``, or all), newest first."""
+    query = select(Feedback).order_by(Feedback.id.desc()).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(Feedback.status == status)
+    return list(session.scalars(query))
+
+
+def review_feedback(
+    session: Session, feedback_id: int, status: FeedbackStatus, reviewer: str
+) -> Feedback | None:
+    """Accept or reject a correction; None if there is no such correction."""
+    row = session.get(Feedback, feedback_id)
+    if row is None:
+        return None
+    row.status, row.reviewed_by, row.reviewed_at = status, reviewer, _now()
+    session.flush()
+    return row
+
+
+def count_feedback(session: Session) -> dict[str, int]:
+    """Corrections per status."""
+    query = select(Feedback.status, func.count()).group_by(Feedback.status)
+    return {str(status): int(n) for status, n in session.execute(query)}
+
+
+def feedback_with_logs(
+    session: Session, model: str | None = None
+) -> Sequence[tuple[Feedback, RequestLog | None]]:
+    """The accepted corrections (of parses by model ``model``, any version, if given), oldest
+    first, with the logged request each corrects (if still kept). Pending and rejected ones
+    never reach training."""
     query = (
         select(Feedback, RequestLog)
         .outerjoin(RequestLog, RequestLog.request_id == Feedback.request_id)
+        .where(Feedback.status == FeedbackStatus.accepted)
         .order_by(Feedback.id)
     )
+    if model is not None:
+        query = query.where(Feedback.model.startswith(f"{model}@", autoescape=True))
     return [(fb, row) for fb, row in session.execute(query)]

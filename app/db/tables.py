@@ -73,6 +73,8 @@ class ActiveModel(Base):
     previous_version: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)
 
+    # Versions active before this one, oldest first: a rollback pops the last (migration 0004).
+    history: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
 
 class JobStatus(StrEnum):
     """Where a training job is: queued -> running -> succeeded | failed | cancelled."""
@@ -116,14 +118,32 @@ class TrainingJob(Base):
 
 
 class Feedback(Base):
-    """A client's correction of one logged parse; training may add it to a data set."""
+    """A correction of one logged parse (one per request: a new one replaces it); training
+    adds it to a data set once an admin accepted it."""
+class FeedbackStatus(StrEnum):
+    """A correction is pending until an admin accepts or rejects it; only accepted ones train."""
+
+    pending = "pending"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
 
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # name@version of the tagger that made the parse (migration 0004); NULL for older rows.
+    model: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(
+        String(16), index=True, default=FeedbackStatus.pending, server_default="pending"
+    )
+    # The operator who wrote it (NULL: a client through POST /v1/feedback) and who reviewed it.
+    author: Mapped[str | None] = mapped_column(String(64))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The utterance, copied from the request log, so that pruning the log keeps the example.
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str | None] = mapped_column(String(128))
@@ -131,3 +151,29 @@ class Feedback(Base):
     slots: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     sentiment: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, default=_utcnow)
+
+
+class OperatorRole(StrEnum):
+    """Annotators review and correct; admins also accept corrections, train and activate."""
+
+    annotator = "annotator"
+    admin = "admin"
+
+
+class Operator(Base):
+    """An account of the operator console (migration 0004)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    # Part of every session cookie; sign-out increments it, which ends all the account's sessions.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Failed sign-ins since ``failed_since``: five within a minute lock the account for a minute.
+    failed_signins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)

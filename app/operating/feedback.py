@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.admin import feedback_with_logs
-from app.db.tables import Feedback, RequestLog
-from app.errors import InvalidFeedback
+from app.db.admin import add_feedback, feedback_of_request, feedback_with_logs
+from app.db.tables import Feedback, FeedbackStatus, RequestLog
+from app.errors import FeedbackReviewed, InvalidFeedback
 from app.paths import SINGLE_TEXT_ROUTES
 from models.text import tagger_tokens
 
 
-def check_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def check_slots(
+    text: str, slots: Sequence[Mapping[str, Any]], *, reveal: bool = True
+) -> list[dict[str, Any]]:
     """``[{"slot", "start", "end"}]`` sorted, if every span lies on token boundaries of
-    ``text`` and none overlap; else ``InvalidFeedback`` saying which does not."""
+    ``text`` and none overlap; else ``InvalidFeedback`` saying which does not. Without
+    ``reveal`` the message quotes nothing of ``text`` (for a caller who only knows a request
+    id, the logged utterance is private)."""
     tokens = tagger_tokens(text)
     starts = {t.start for t in tokens}
     ends = {t.end for t in tokens}
@@ -35,13 +40,15 @@ def check_slots(text: str, slots: Sequence[Mapping[str, Any]]) -> list[dict[str,
         name, start, end = str(span["slot"]), int(span["start"]), int(span["end"])
         where = f"slot '{name}' [{start}, {end})"
         if not 0 <= start < end <= len(text):
-            raise InvalidFeedback(f"{where} is outside the text ({len(text)} characters)")
+            length = f" ({len(text)} characters)" if reveal else ""
+            raise InvalidFeedback(f"{where} is outside the text{length}")
         value = span.get("value")
         if value is not None and value != text[start:end]:
-            raise InvalidFeedback(f"{where}: value {value!r} != text {text[start:end]!r}")
+            found = f" != text {text[start:end]!r}" if reveal else " is not the text there"
+            raise InvalidFeedback(f"{where}: value {value!r}{found}")
         if start not in starts or end not in ends:
-            words = [t.text for t in tokens]
-            raise InvalidFeedback(f"{where} does not start and end on a token of {words}")
+            words = f" of {[t.text for t in tokens]}" if reveal else ""
+            raise InvalidFeedback(f"{where} does not start and end on a token{words}")
         if start < previous_end:
             raise InvalidFeedback(f"{where} overlaps the slot before it")
         previous_end = end
@@ -60,7 +67,7 @@ def to_bio(text: str, slots: Sequence[Mapping[str, Any]]) -> tuple[list[str], li
     return [t.text for t in tokens], tags
 
 
-def _logged_parse(row: RequestLog | None) -> tuple[str | None, list[dict[str, Any]] | None]:
+def logged_parse(row: RequestLog | None) -> tuple[str | None, list[dict[str, Any]] | None]:
     """Intent and slots the server answered for a logged request, if the log has them."""
     response = row.response if row is not None else None
     if not isinstance(response, dict):
@@ -83,10 +90,15 @@ def _append(path: Path, lines: list[str]) -> None:
 
 
 def export_with_feedback(
-    sessions: sessionmaker[Session], source: Path, task: str, dest: Path
+    sessions: sessionmaker[Session],
+    source: Path,
+    task: str,
+    dest: Path,
+    model: str | None = None,
 ) -> tuple[Path, int]:
-    """Copy the data set at ``source`` to ``dest`` with the corrections added to its training
-    split; ``(dest, number of utterances added)``.
+    """Copy the data set at ``source`` to ``dest`` with the accepted corrections (of parses
+    by tagger ``model``, if given) added to its training split; ``(dest, number of
+    utterances added)``.
 
     For a tagger, a correction of only the intent keeps the slots the server answered, and
     the reverse; corrections of sentiment alone add nothing. For a sentiment model only
@@ -94,14 +106,14 @@ def export_with_feedback(
     """
     shutil.copytree(source, dest)
     with sessions() as session:
-        rows = feedback_with_logs(session)
+        rows = feedback_with_logs(session, model)
     added = 0
     if task == "slots":
         seq_in, seq_out, labels = [], [], []
         for fb, log_row in rows:
             if fb.intent is None and fb.slots is None:
                 continue
-            logged_intent, logged_slots = _logged_parse(log_row)
+            logged_intent, logged_slots = logged_parse(log_row)
             intent = fb.intent or logged_intent
             slots = fb.slots if fb.slots is not None else logged_slots
             if intent is None or slots is None:
@@ -129,9 +141,12 @@ def feedback_row(
     intent: str | None,
     slots: Sequence[Mapping[str, Any]] | None,
     sentiment: str | None,
+    *,
+    author: str | None = None,
 ) -> Feedback:
-    """A ``Feedback`` row for a correction of ``log_row``, or ``InvalidFeedback`` if the
-    logged request cannot take one."""
+    """A pending ``Feedback`` row for a correction of ``log_row`` by ``author`` (None: a
+    client, who is told nothing of the logged text), tied to the tagger that made the parse;
+    ``InvalidFeedback`` if the logged request cannot take one."""
     if intent is None and slots is None and sentiment is None:
         raise InvalidFeedback("expected at least one of 'intent', 'slots' or 'sentiment'")
     if log_row.route not in SINGLE_TEXT_ROUTES or log_row.status_code != 200:
@@ -143,11 +158,39 @@ def feedback_row(
         raise InvalidFeedback(
             f"the request log keeps no text of this request (log_redaction={log_row.text_mode})"
         )
-    checked = check_slots(log_row.text, slots) if slots is not None else None
+    reveal = author is not None
+    checked = check_slots(log_row.text, slots, reveal=reveal) if slots is not None else None
+    versions = log_row.model_versions if isinstance(log_row.model_versions, dict) else {}
+    tagger = versions.get("tagger")
     return Feedback(
         request_id=log_row.request_id,
         text=log_row.text,
         intent=intent,
         slots=checked,
         sentiment=sentiment,
+        model=str(tagger) if tagger else None,
+        status=FeedbackStatus.pending,
+        author=author,
     )
+
+
+def save_correction(
+    session: Session, correction: Feedback, *, may_replace_reviewed: bool
+) -> Feedback:
+    """Store ``correction`` as the one correction of its request: it replaces an earlier one
+    (pending again). A client (``may_replace_reviewed`` False) cannot replace one an admin
+    already reviewed: ``FeedbackReviewed``. The caller owns the transaction."""
+    existing = feedback_of_request(session, correction.request_id)
+    if existing is None:
+        return add_feedback(session, correction)
+    if existing.status != FeedbackStatus.pending and not may_replace_reviewed:
+        raise FeedbackReviewed(
+            f"the correction of request '{correction.request_id}' was already {existing.status}"
+        )
+    for column in ("text", "intent", "slots", "sentiment", "model", "author"):
+        setattr(existing, column, getattr(correction, column))
+    existing.status = FeedbackStatus.pending
+    existing.reviewed_by = existing.reviewed_at = None
+    existing.created_at = datetime.now(UTC)
+    session.flush()
+    return existing

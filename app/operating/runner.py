@@ -47,6 +47,8 @@ log = logging.getLogger("slotfill.jobs")
 Sessions = sessionmaker[Session]
 TAIL_LINES = 60
 TAIL_CHARS = 8000
+# Epochs of loss and valid scores the job row keeps for the learning curve.
+CURVE_EPOCHS = 500
 # Seconds between SIGTERM and SIGKILL when a trainer is stopped.
 KILL_GRACE_S = 5.0
 
@@ -133,9 +135,11 @@ class JobRunner:
                 return JobStatus.failed
             if job.include_feedback:
                 data, added = export_with_feedback(
-                    self.sessions, data, job.task, Path(tmp) / job.dataset
+                    self.sessions, data, job.task, Path(tmp) / job.dataset, job.model
                 )
-                outcome.tail.append(f"added {added} feedback utterances to the training split")
+                outcome.tail.append(
+                    f"added {added} accepted feedback utterances to the training split"
+                )
             config = Path(tmp) / "hyperparameters.json"
             config.write_text(json.dumps(job.params))
             command = [
@@ -233,9 +237,12 @@ class JobRunner:
         valid = event.get("valid") or {}
         scores = " ".join(f"{k}={v:.4f}" for k, v in valid.items() if isinstance(v, float))
         if event["event"] == "epoch":
+            # Every epoch's loss and valid scores so far: the console's learning curve.
+            curve = (outcome.progress or {}).get("curve", [])
+            point = {"epoch": event.get("epoch"), "loss": event.get("loss"), "valid": valid}
             outcome.progress = {
                 k: event.get(k) for k in ("epoch", "loss", "valid", "best_epoch", "seconds")
-            }
+            } | {"curve": [*curve, point][-CURVE_EPOCHS:]}
             loss = event.get("loss")
             loss_text = f"{loss:.4f}" if isinstance(loss, float) else loss
             outcome.tail.append(f"epoch {event.get('epoch')} loss={loss_text} {scores}")

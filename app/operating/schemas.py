@@ -163,6 +163,17 @@ class FeedbackRequest(StrictModel):
     sentiment: StrictStr | None = Field(None, pattern=r"^[\w.:-]{1,64}$")
 
 
+class FeedbackReceipt(FromRow):
+    """What ``POST /v1/feedback`` answers: nothing of the logged text, which a caller who
+    only knows a request id must not learn."""
+
+    id: int
+    request_id: str
+    model: str | None = Field(description="name@version of the tagger that made the parse")
+    status: str = Field(description="pending until an admin accepts or rejects it")
+    created_at: datetime
+
+
 class FeedbackOut(FromRow):
     id: int
     request_id: str
@@ -170,6 +181,11 @@ class FeedbackOut(FromRow):
     intent: str | None
     slots: list[dict[str, Any]] | None
     sentiment: str | None
+    model: str | None
+    status: str
+    author: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
     created_at: datetime
 
 

@@ -42,6 +42,8 @@ RETRY_FAILED_LOAD_S = 30.0
 WARN_INTERVAL_S = 60.0
 # The valid score that a training job's ``activate: if_better`` compares, per task.
 SCORE = {"slots": "slot_f1", "sentiment": "macro_f1"}
+# Activations a pointer remembers for rollbacks.
+MAX_HISTORY = 50
 
 
 def register_store(sessions: Sessions, store: Path) -> int:
@@ -93,18 +95,29 @@ def _fallback_previous(sessions: Sessions, name: str, version: str) -> str | Non
     return others[-1] if others else None
 
 
+def pointer_history(pointer: ActiveModel) -> list[str]:
+    """The versions active before the pointer's, oldest first (a pointer written before
+    migration 0004 has only its ``previous_version``)."""
+    if isinstance(pointer.history, list):
+        return [str(v) for v in pointer.history]
+    return [pointer.previous_version] if pointer.previous_version else []
+
+
 def activate_version(
     sessions: Sessions,
     store: Path,
     name: str,
     version: str,
     registry: ModelRegistry | None = None,
+    *,
+    history: list[str] | None = None,
 ) -> ActiveModel:
     """Verify ``name@version`` loads (checksum, task, warm-up), then move the pointer to it.
 
-    With ``registry`` (in a server worker) the loaded model is also swapped in there at once;
-    other workers follow the pointer. Raises ``VersionNotFound`` or ``ActivationFailed``; the
-    pointer is unchanged then.
+    The version it replaces goes onto the pointer's history, unless ``history`` (a rollback)
+    says what the history becomes. With ``registry`` (in a server worker) the loaded model is
+    also swapped in there at once; other workers follow the pointer. Raises
+    ``VersionNotFound`` or ``ActivationFailed``; the pointer is unchanged then.
     """
     register_store(sessions, store)
     with sessions() as session:
@@ -115,7 +128,12 @@ def activate_version(
     served = registry.all().get(name) if registry is not None else None
     served_version = served.version if served is not None else None
     already = pointer is not None and pointer.version == version
-    if pointer is not None and already and (registry is None or served_version == version):
+    if (
+        pointer is not None
+        and already
+        and history is None
+        and (registry is None or served_version == version)
+    ):
         return pointer
     try:
         if registry is not None:
@@ -129,14 +147,18 @@ def activate_version(
             load_checked(store, name, version, checksum=recorded.checksum, task=recorded.task)
     except (ArtifactError, ValueError, OSError) as err:
         raise ActivationFailed(f"{name}@{version} cannot be activated: {err}") from err
-    if pointer is not None:
-        previous = pointer.previous_version if already else pointer.version
-    elif served_version is not None and served_version != version:
-        previous = served_version
-    else:
-        previous = _fallback_previous(sessions, name, version)
+    if history is None:
+        if pointer is not None:
+            history = pointer_history(pointer) + ([] if already else [pointer.version])
+        elif served_version is not None and served_version != version:
+            history = [served_version]
+        else:
+            fallback = _fallback_previous(sessions, name, version)
+            history = [fallback] if fallback else []
+    history = history[-MAX_HISTORY:]
+    previous = history[-1] if history else None
     with sessions() as session, session.begin():
-        pointer = set_pointer(session, name, version, previous)
+        pointer = set_pointer(session, name, version, previous, history)
     if registry is not None:
         registry.install(model)
     log.info("active version of %s: %s (previous: %s)", name, version, previous)
@@ -146,12 +168,14 @@ def activate_version(
 def rollback_version(
     sessions: Sessions, store: Path, name: str, registry: ModelRegistry | None = None
 ) -> ActiveModel:
-    """Activate the version that was active before the current one."""
+    """Activate the version that was active before the current one, taking it off the
+    history: rolling back twice goes two versions back (not back and forth)."""
     with sessions() as session:
         pointer = get_pointer(session, name)
-    if pointer is None or pointer.previous_version is None:
+    history = pointer_history(pointer) if pointer is not None else []
+    if not history:
         raise NoPreviousVersion(f"model '{name}' has no previously active version")
-    return activate_version(sessions, store, name, pointer.previous_version, registry)
+    return activate_version(sessions, store, name, history[-1], registry, history=history[:-1])
 
 
 def pin_if_unset(sessions: Sessions, name: str, version: str) -> None:

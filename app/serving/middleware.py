@@ -31,6 +31,12 @@ def _is_json(content_type: bytes) -> bool:
     return media == b"application/json" or media.endswith(b"+json")
 
 
+def _is_console_form(path: str, content_type: bytes) -> bool:
+    """An HTML form of the operator console (the only non-JSON bodies accepted)."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return path.startswith(paths.CONSOLE + "/") and media == b"application/x-www-form-urlencoded"
+
+
 def _route_label(scope: Scope) -> str:
     """Metrics label of a request: its path for the fixed routes, else the template of the
     route the router matched (``other`` if none). Never the raw path: clients choose paths,
@@ -111,6 +117,7 @@ class GuardMiddleware:
             scope.get("method") == "POST"
             and has_body  # bodiless POSTs (cancel, rollback) need no content type
             and not json_body
+            and not _is_console_form(path, headers.get(b"content-type", b""))
         ):
             await answer_and_drain(
                 send,

@@ -91,17 +91,18 @@ def test_feedback_is_stored_and_listed(client: TestClient, sessions: sessionmake
     slots = [{"slot": "party_size", "start": 17, "end": 18, "value": "2"}]
     response = _feedback(client, request_id=request_id, intent="book_restaurant", slots=slots)
     assert response.status_code == 201, response.text
-    stored = response.json()
-    assert stored["text"] == TEXT
-    assert stored["slots"] == [{"slot": "party_size", "start": 17, "end": 18}]
-    sentiment_only = _feedback(client, request_id=request_id, sentiment="positive")
-    assert sentiment_only.status_code == 201
+    receipt = response.json()
+    assert "text" not in receipt and receipt["status"] == "pending"
+    other_id = _parse(client, sessions, "hello there")
+    other = _feedback(client, request_id=other_id, sentiment="positive")
+    assert other.status_code == 201
 
     listed = client.get("/v1/admin/feedback", headers=AUTH)
     assert listed.status_code == 200
     rows = listed.json()["feedback"]
-    assert [r["id"] for r in rows] == [sentiment_only.json()["id"], stored["id"]]
-    assert rows[1] == stored
+    assert [r["id"] for r in rows] == [other.json()["id"], receipt["id"]]
+    assert rows[1]["text"] == TEXT  # admins see the text
+    assert rows[1]["slots"] == [{"slot": "party_size", "start": 17, "end": 18}]
     assert client.get("/v1/admin/feedback").status_code == 401
 
 
@@ -161,8 +162,14 @@ def test_export_adds_corrections_to_the_train_split(
 ) -> None:
     request_id = _parse(client, sessions, TEXT)
     slots = [{"slot": "party_size", "start": 17, "end": 18}]
-    assert _feedback(client, request_id=request_id, slots=slots).status_code == 201
-    assert _feedback(client, request_id=request_id, sentiment="positive").status_code == 201
+    stored = _feedback(client, request_id=request_id, slots=slots)
+    assert stored.status_code == 201
+    sentiment_id = _parse(client, sessions, TEXT)
+    sentiment = _feedback(client, request_id=sentiment_id, sentiment="positive")
+    assert sentiment.status_code == 201
+    for receipt in (stored, sentiment):  # only accepted corrections are exported
+        accepted = client.post(f"/v1/admin/feedback/{receipt.json()['id']}/accept", headers=AUTH)
+        assert accepted.status_code == 200, accepted.text
     with sessions() as session:
         row = get_request_log(session, request_id)
         assert isinstance(row, RequestLog) and row.response is not None
@@ -213,6 +220,8 @@ def test_retraining_with_feedback_tags_the_corrected_utterance_as_corrected(
     slots = [{"slot": "gadget", "start": 17, "end": 23}, {"slot": "date", "start": 24, "end": 31}]
     response = _feedback(client, request_id=request_id, intent="book_restaurant", slots=slots)
     assert response.status_code == 201, response.text
+    accepted = client.post(f"/v1/admin/feedback/{response.json()['id']}/accept", headers=AUTH)
+    assert accepted.status_code == 200, accepted.text
 
     hyperparameters = FAST | {"epochs": 40, "patience": 40, "lr": 0.02, "batch_size": 8}
     body = {
@@ -227,7 +236,7 @@ def test_retraining_with_feedback_tags_the_corrected_utterance_as_corrected(
     assert response.status_code == 202, response.text
     job = wait_job(client, response.json()["job_id"], timeout=100)
     assert job["status"] == "succeeded", job
-    assert "added 1 feedback utterances" in job["log_tail"]
+    assert "added 1 accepted feedback utterances" in job["log_tail"]
     version = job["result_version"]
 
     def parsed_by_new_version() -> dict[str, Any] | None:

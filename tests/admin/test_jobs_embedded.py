@@ -73,9 +73,10 @@ def test_job_trains_records_activates_and_serves_the_new_version(
     # The poller swaps the served model; responses name it.
     wait_for(lambda: parse_version(client) == version, 5, "/v1/parse to use the new version")
 
-    # Rollback and activate again, each answered by this worker at once.
+    # Rollback and activate again, each answered by this worker at once. A rollback takes
+    # the version off the history: nothing is left to roll back to.
     rolled = client.post("/v1/admin/models/demo/rollback", json={}, headers=AUTH)
-    assert rolled.json() == {"name": "demo", "version": V1, "previous_version": version}
+    assert rolled.json() == {"name": "demo", "version": V1, "previous_version": None}
     assert parse_version(client) == V1
     again = client.post("/v1/admin/models/demo/activate", json={"version": version}, headers=AUTH)
     assert again.status_code == 200, again.text

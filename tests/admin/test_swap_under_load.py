@@ -118,7 +118,7 @@ def test_activate_and_rollback_under_load_with_two_workers(server: str, store: P
 
         response = httpx.post(f"{server}/v1/admin/models/demo/rollback", json={}, headers=AUTH)
         assert response.status_code == 200, response.text
-        assert response.json() == {"name": "demo", "version": V1, "previous_version": V2}
+        assert response.json() == {"name": "demo", "version": V1, "previous_version": None}
         t0 = time.monotonic()
         rolled_back = _worker_versions(server, V1, timeout=5)
         print(f"both workers on {V1} after {time.monotonic() - t0:.2f}s")

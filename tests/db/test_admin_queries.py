@@ -27,6 +27,7 @@ from app.db.admin import (
     request_cancel,
     set_pointer,
 )
+from app.db.tables import FeedbackStatus
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,9 +166,12 @@ def test_feedback_joins_its_logged_request(log_engine: Engine) -> None:
     }
     with sessions() as session, session.begin():
         insert_request_logs(session, [row])
-        add_feedback(session, Feedback(request_id="r1", text="hi", intent="bye"))
-        add_feedback(session, Feedback(request_id="gone", text="yo", slots=[]))
+        accepted = FeedbackStatus.accepted
+        add_feedback(session, Feedback(request_id="r1", text="hi", intent="bye", status=accepted))
+        add_feedback(session, Feedback(request_id="gone", text="yo", slots=[], status=accepted))
+        add_feedback(session, Feedback(request_id="waits", text="hey", intent="greet"))
     with sessions() as session:
+        # Only accepted corrections: the pending one never reaches training.
         (fb1, log1), (fb2, log2) = feedback_with_logs(session)
     assert log1 is not None and log1.response is not None
     assert (fb1.intent, log1.response["intent"]["name"]) == ("bye", "greet")

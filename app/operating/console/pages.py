@@ -1,0 +1,50 @@
+"""Shared parts of the console's pages: templates, rendering, the sign-in redirect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from app import paths
+from app.operating.console.auth import Principal, SignInRequired
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PERIOD_HOURS = (1, 24, 168, 720)
+
+
+def render(
+    request: Request, name: str, principal: Principal | None, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    """A console page; Jinja2 escapes every value (logged text included)."""
+    context = {"principal": principal, "note": request.query_params.get("note")} | ctx
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def redirect(path: str, note: str | None = None) -> RedirectResponse:
+    """303 to a console page (after a form), with a note to show there."""
+    target = f"{path}{'&' if '?' in path else '?'}note={quote(note)}" if note else path
+    return RedirectResponse(target, status_code=303)
+
+
+def since(hours: int) -> datetime:
+    """The start of a period that ends now."""
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
+def to_signin(request: Request, exc: Exception) -> RedirectResponse:
+    """Pages asked for without a session go to the sign-in page."""
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(f"{paths.CONSOLE}/signin", status_code=303)
