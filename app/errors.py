@@ -115,10 +115,6 @@ class InvalidFeedback(APIError):
     status_code, code = 422, "invalid_feedback"
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
 class FeedbackReviewed(APIError):  # a client may not replace a correction an admin reviewed
     status_code, code = 409, "feedback_reviewed"
 
@@ -126,6 +122,10 @@ class FeedbackReviewed(APIError):  # a client may not replace a correction an ad
 class FeedbackNotFound(APIError):
     status_code, code = 404, "feedback_not_found"
 
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
 
 
 class ErrorResponse(BaseModel):  # the body of every error response

@@ -71,10 +71,10 @@ class ActiveModel(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(32))
     previous_version: Mapped[str | None] = mapped_column(String(32))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)
-
     # Versions active before this one, oldest first: a rollback pops the last (migration 0004).
     history: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+
 
 class JobStatus(StrEnum):
     """Where a training job is: queued -> running -> succeeded | failed | cancelled."""
@@ -117,9 +117,6 @@ class TrainingJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class Feedback(Base):
-    """A correction of one logged parse (one per request: a new one replaces it); training
-    adds it to a data set once an admin accepted it."""
 class FeedbackStatus(StrEnum):
     """A correction is pending until an admin accepts or rejects it; only accepted ones train."""
 
@@ -128,6 +125,9 @@ class FeedbackStatus(StrEnum):
     rejected = "rejected"
 
 
+class Feedback(Base):
+    """A correction of one logged parse (one per request: a new one replaces it); training
+    adds it to a data set once an admin accepted it."""
 
     __tablename__ = "feedback"
 
