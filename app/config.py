@@ -82,6 +82,21 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted, when trusted at all"
     )
     admin_token: SecretStr | None = Field(None, description="Bearer token; unset disables admin")
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the operator console's session cookies; unset = a random one per "
+        "process (sessions end at restart; every worker of a multi-worker server needs the "
+        "same one, so set it there)",
+    )
+    session_max_age_seconds: int = Field(
+        8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a console session"
+    )
+    session_cookie_secure: bool = Field(
+        False, description="Mark the console's cookies Secure (set it when served over HTTPS)"
+    )
+    console_low_confidence: float = Field(
+        0.5, gt=0.0, le=1.0, description="The console counts a parse below this as low-confidence"
+    )
     rasa_token: SecretStr | None = Field(
         None,
         description="Token /model/parse requires (query or body 'token', as Rasa's server reads "
