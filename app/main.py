@@ -31,6 +31,7 @@ from app.serving.parsing import run_models
 from app.serving.registry import ModelRegistry
 from app.serving.request_log.rows import failure_row
 from app.serving.request_log.writer import RequestLogWriter
+from app.serving.values import warm_values
 
 log = logging.getLogger("slotfill")
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         registry.load_all(read_pins(sessions))  # the active versions, else the latest on disk
         app.state.registry = registry
+        warm_values()  # Duckling reads its time zones now, not on the first request
         app.state.sessions = sessions
         sentiment_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
         batcher = MicroBatcher(

@@ -15,6 +15,7 @@ from models.artifact import load_manifest
 from models.errors import ArtifactError
 from models.store import version_dir
 from models.values import Reference, make_reference
+from models.values.engine import warm_up
 from models.values.slots import SlotValueResolver
 
 
@@ -104,3 +105,8 @@ def with_rasa_values(answer: dict[str, Any], result: ParseResult) -> dict[str, A
             entity["value"] = value.scalar()
             entity["additional_info"] = value.to_json()
     return answer
+
+
+def warm_values() -> None:
+    """Load Duckling and its time-zone database and run one parse (about half a second)."""
+    warm_up()
