@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL
 
 from app.config import RedactionMode
 from app.db import Base, RequestLog, count_request_logs, get_request_log, make_engine
 from app.db import make_session_factory as sessions
+from app.metrics import Metrics
 from app.serving.request_log.rows import redact_text
 from app.serving.request_log.writer import RequestLogWriter
 
@@ -254,6 +256,9 @@ def test_a_row_the_database_refuses_is_kept_aside_and_counted(
     [kept] = (tmp_path / "s").glob("rejected-*.jsonl")
     assert json.loads(kept.read_text())["status_code"] == 2**70
     assert kept.stat().st_mode & 0o777 == 0o600
+    exposition = generate_latest(Metrics(lambda: None, lambda: writer).registry).decode()
+    assert "slotfill_log_rejected_rows_total 1.0" in exposition
+    assert "slotfill_log_dropped_rows_total 0.0" in exposition
 
 
 def test_unreachable_db_spills_and_next_process_writes_them_once(
