@@ -23,6 +23,7 @@ pytestmark = pytest.mark.timeout(120)
         "since=yesterday",
         "q=" + "x" * 201,
         "model=a%20b",
+        "q=a%00b",
     ],
 )
 def test_bad_parameters_are_422_in_the_one_shape(client: TestClient, query: str) -> None:

@@ -40,6 +40,7 @@ router = APIRouter(
 )
 MAX_CURSOR = 2**62  # ids are BIGINT; beyond, a database overflows
 NAME = r"^[\w.@:#-]{1,100}$"
+TEXT = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 422 rather than a database error
 
 
 class LoggedRequest(BaseModel):
@@ -91,7 +92,9 @@ def _logged(row: RequestLog) -> dict[str, Any]:
 def requests(
     principal: ApiPrincipal,
     sessions: SessionsDep,
-    q: str | None = Query(None, max_length=200, description="Text contains (any case)"),
+    q: str | None = Query(
+        None, max_length=200, pattern=TEXT, description="Text contains (any case)"
+    ),
     model: str | None = Query(None, pattern=NAME, description="name or name@version"),
     intent: str | None = Query(None, pattern=NAME),
     slot: str | None = Query(None, pattern=NAME, description="Has a slot of this name"),
@@ -114,7 +117,7 @@ def requests(
 def review(
     principal: ApiPrincipal,
     sessions: SessionsDep,
-    q: str | None = Query(None, max_length=200),
+    q: str | None = Query(None, max_length=200, pattern=TEXT),
     model: str | None = Query(None, pattern=NAME),
     intent: str | None = Query(None, pattern=NAME),
     slot: str | None = Query(None, pattern=NAME),

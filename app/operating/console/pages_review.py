@@ -80,7 +80,7 @@ def review_page(
     principal: PagePrincipal,
     sessions: SessionsDep,
     settings: SettingsDep,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     model: Name = None,
     intent: Name = None,
     slot: Name = None,
