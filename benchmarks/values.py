@@ -222,7 +222,7 @@ def evaluate(
                         }
                     )
     accuracy = {
-        name: {k: right[name][k] / total[k] for k in SCORED if total[k]} for name in RESOLVERS
+        name: {k: right[name][k] / total[k] for k in SCORED if total.get(k)} for name in RESOLVERS
     }
     return {
         "value_accuracy": accuracy,
