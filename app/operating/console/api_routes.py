@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app import paths
@@ -189,15 +189,15 @@ def export_lines(sessions: SessionsDep, model: str | None) -> list[str]:
 
 @router.get(
     "/feedback/export",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    response_class=Response,  # JSON lines; errors keep the JSON error shape
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
 def export(
     principal: ApiPrincipal,
     sessions: SessionsDep,
     model: str | None = Query(None, pattern=NAME_PATTERN, description="Tagger name"),
-) -> PlainTextResponse:
+) -> Response:
     """Accepted corrections (of parses by ``model``) in the JSON lines training format."""
     require_admin(principal)
     body = "".join(f"{line}\n" for line in export_lines(sessions, model))
-    return PlainTextResponse(body, media_type="application/x-ndjson")
+    return Response(body, media_type="application/x-ndjson")
