@@ -148,6 +148,14 @@ def test_a_form_without_the_right_csrf_token_is_refused(console: TestClient) -> 
     assert "slotfill_session" not in response.cookies
 
 
+def test_a_link_cannot_put_its_own_note_on_a_page(console: TestClient) -> None:
+    csrf = sign_in(console, "adam")
+    forged = console.get("/console/review?note=Your+session+expired%2C+call+555-0100")
+    assert forged.status_code == 200 and "555-0100" not in forged.text
+    signed_out = console.post("/console/signout", data={"csrf": csrf})  # follows the redirect
+    assert "Signed out." in signed_out.text  # the console's own notes are signed and shown
+
+
 def _cookie(operator_id: int, epoch: int, age_s: int) -> str:
     class Signer(TimestampSigner):
         def get_timestamp(self) -> int:

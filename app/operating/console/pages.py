@@ -10,19 +10,38 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app import paths
 from app.operating.console.auth import Principal, SignInRequired
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-PERIOD_HOURS = (1, 24, 168, 720)
+NOTE_SECONDS = 300
+# Notes shown after a form (?note=...) are signed, so that a link cannot put words of its
+# own on a console page; set by install_console from the session signer.
+_notes: list[URLSafeTimedSerializer] = []
+
+
+def use_note_signer(serializer: URLSafeTimedSerializer) -> None:
+    """Sign the notes of redirects with ``serializer`` (the session cookies' key)."""
+    _notes[:] = [serializer.__class__(serializer.secret_keys[-1], salt="slotfill-console-note")]
+
+
+def _note(request: Request) -> str | None:
+    raw = request.query_params.get("note")
+    if not raw or not _notes:
+        return None
+    try:
+        return str(_notes[0].loads(raw, max_age=NOTE_SECONDS))
+    except BadSignature:
+        return None
 
 
 def render(
     request: Request, name: str, principal: Principal | None, status_code: int = 200, **ctx: Any
 ) -> HTMLResponse:
     """A console page; Jinja2 escapes every value (logged text included)."""
-    context = {"principal": principal, "note": request.query_params.get("note")} | ctx
+    context = {"principal": principal, "note": _note(request)} | ctx
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
@@ -35,7 +54,9 @@ def render(
 
 def redirect(path: str, note: str | None = None) -> RedirectResponse:
     """303 to a console page (after a form), with a note to show there."""
-    target = f"{path}{'&' if '?' in path else '?'}note={quote(note)}" if note else path
+    if note and _notes:
+        path = f"{path}{'&' if '?' in path else '?'}note={quote(_notes[0].dumps(note))}"
+    target = path
     return RedirectResponse(target, status_code=303)
 
 
