@@ -6,7 +6,20 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UTCDateTime
@@ -42,6 +55,33 @@ class RequestLog(Base):
 
     def __repr__(self) -> str:
         return f"RequestLog(id={self.id!r}, request_id={self.request_id!r}, route={self.route!r})"
+
+
+# The console's request-log search (migration 0005), PostgreSQL only: keyset pages of one
+# intent, low-confidence parses, and text search (pg_trgm) without a scan of the whole log.
+# The expressions are the search's own (app/operating/console/queries.py), so the planner
+# matches them; SQLite gets none (its logs are small) and Alembic skips comparing them there.
+event.listen(
+    RequestLog.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").execute_if(dialect="postgresql"),
+)
+SEARCH_INDEXES = (
+    Index(
+        "ix_request_log_intent",
+        RequestLog.response["intent"]["name"].as_string(),
+        RequestLog.id,
+    ).ddl_if(dialect="postgresql"),
+    Index(
+        "ix_request_log_confidence", RequestLog.response["intent"]["confidence"].as_float()
+    ).ddl_if(dialect="postgresql"),
+    Index(
+        "ix_request_log_text_trgm",
+        func.lower(RequestLog.text).label("lower_text"),
+        postgresql_using="gin",
+        postgresql_ops={"lower_text": "public.gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql"),
+)
 
 
 class ModelVersion(Base):

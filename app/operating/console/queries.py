@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db.tables import Feedback, RequestLog
@@ -79,7 +79,9 @@ def intent_confidence(row: RequestLog) -> float | None:
 def _filtered(query: Select[Any], filters: Filters) -> Select[Any]:
     if filters.q:
         escaped = filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(RequestLog.text.ilike(f"%{escaped}%", escape="\\"))
+        # lower() LIKE, the expression of the trigram index (PostgreSQL; migration 0005)
+        pattern = f"%{escaped.lower()}%"
+        query = query.where(func.lower(RequestLog.text).like(pattern, escape="\\"))
     if filters.model:
         tagger = RequestLog.model_versions["tagger"].as_string()
         if "@" in filters.model:
