@@ -64,7 +64,9 @@ class RequestLog(Base):
 event.listen(
     RequestLog.__table__,
     "before_create",
-    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").execute_if(dialect="postgresql"),
+    DDL(  # type: ignore[no-untyped-call]  # DDL's __init__ is untyped in SQLAlchemy 2.1
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"
+    ).execute_if(dialect="postgresql"),
 )
 SEARCH_INDEXES = (
     Index(
