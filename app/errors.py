@@ -54,6 +54,10 @@ class RequestTooLarge(APIError):  # more characters or tokens in all than one re
     status_code, code = 422, "request_too_large"
 
 
+class UnknownSlot(APIError):  # a context names a slot the model does not have
+    status_code, code = 422, "unknown_slot"
+
+
 class ModelNotFound(APIError):
     status_code, code = 404, "model_not_found"
 

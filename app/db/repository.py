@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 from app.db.tables import RequestLog
 
 # Columns a caller may leave out of a row; everything else is required.
-_OPTIONAL_DEFAULTS: dict[str, Any] = {"client": None, "response": None, "model_versions": None}
+_OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "client": None,
+    "response": None,
+    "model_versions": None,
+    "context": None,
+}
 
 
 def insert_request_logs(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -50,6 +50,8 @@ class RequestLog(Base):
     # none_as_null: a missing value is SQL NULL rather than the JSON literal `null`.
     response: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     model_versions: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    # {"requested_slots": [...]} of a request that sent a dialogue context (migration 0003)
+    context: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     latency_ms: Mapped[float] = mapped_column(Float)
     status_code: Mapped[int] = mapped_column(Integer)
 

@@ -24,8 +24,11 @@ from app.serving.results import ParseResult
 
 log = logging.getLogger("slotfill.batcher")
 Results = list[ParseResult]
-# (tagger, sentiment, texts, n_best per text: 0 = no hypotheses) -> results
-RunBatch = Callable[[LoadedModel, LoadedModel | None, Sequence[str], Sequence[int]], Results]
+# (tagger, sentiment, texts, n_best per text: 0 = no hypotheses, requested slots per text)
+RunBatch = Callable[
+    [LoadedModel, LoadedModel | None, Sequence[str], Sequence[int], Sequence[Sequence[str]]],
+    Results,
+]
 
 
 @dataclass
@@ -34,6 +37,7 @@ class _Job:
     sentiment: LoadedModel | None
     texts: Sequence[str]
     n_best: int = 0
+    requested: Sequence[str] = ()  # the dialogue context of every text of the job
     future: Future[Results] = field(default_factory=Future)
 
     @property
@@ -57,9 +61,10 @@ class MicroBatcher:
         sentiment: LoadedModel | None,
         texts: Sequence[str],
         n_best: int = 0,
+        requested: Sequence[str] = (),
     ) -> Future[Results]:
         """Queue ``texts``; the future holds their results (or the error of their batch)."""
-        job = _Job(tagger, sentiment, texts, n_best)
+        job = _Job(tagger, sentiment, texts, n_best, requested)
         self._queue.put(job)
         return job.future
 
@@ -69,9 +74,11 @@ class MicroBatcher:
         sentiment: LoadedModel | None,
         texts: Sequence[str],
         n_best: int = 0,
+        requested: Sequence[str] = (),
     ) -> Results:
         """Results for ``texts``, awaited on the event loop: no thread-pool hand-off."""
-        return await asyncio.wrap_future(self.submit(tagger, sentiment, texts, n_best))
+        future = self.submit(tagger, sentiment, texts, n_best, requested)
+        return await asyncio.wrap_future(future)
 
     def close(self) -> None:
         """Stop the thread after the jobs already queued."""
@@ -109,8 +116,9 @@ class MicroBatcher:
     def _run_group(self, group: list[_Job]) -> None:
         texts = [text for job in group for text in job.texts]
         n_best = [job.n_best for job in group for _ in job.texts]
+        requested = [job.requested for job in group for _ in job.texts]
         try:
-            results = self._run_batch(group[0].tagger, group[0].sentiment, texts, n_best)
+            results = self._run_batch(group[0].tagger, group[0].sentiment, texts, n_best, requested)
         except Exception as err:
             if len(group) == 1:
                 group[0].future.set_exception(err)

@@ -18,6 +18,7 @@ from app.deps import RegistryDep, SettingsDep, WriterDep
 from app.errors import ErrorResponse, Unauthorized, UnsupportedEmulation
 from app.serving.batcher import MicroBatcher
 from app.serving.parsing import (
+    check_context,
     check_texts,
     check_unicode,
     resolve_model,
@@ -30,6 +31,7 @@ from app.serving.results import ParseResult
 from app.serving.schemas import (
     BatchParseRequest,
     BatchParseResponse,
+    ParseContext,
     ParseRequest,
     ParseResponse,
     RasaParseRequest,
@@ -50,12 +52,16 @@ async def _run(
     texts: list[str],
     model: str | None,
     n_best: int | None = None,
+    context: ParseContext | None = None,
 ) -> list[ParseResult]:
-    """Resolve the model versions now (404 before queueing), then parse through the app's
-    micro-batcher, so concurrent requests share one pass through the networks."""
+    """Resolve the model versions now (404 before queueing; an unknown requested slot: 422),
+    then parse through the app's micro-batcher, so concurrent requests share one pass
+    through the networks."""
     tagger = resolve_model(registry, model)
+    requested = context.requested_slots if context is not None else []
+    check_context(tagger, requested)
     batcher: MicroBatcher = request.app.state.batcher
-    results = await batcher.parse_async(tagger, registry.sentiment(), texts, n_best or 0)
+    results = await batcher.parse_async(tagger, registry.sentiment(), texts, n_best or 0, requested)
     return [with_fallback(r, settings.fallback_threshold) for r in results]
 
 
@@ -70,6 +76,7 @@ def _finish(
     settings: SettingsDep,
     request_id: str,
     results: list[ParseResult],
+    context: ParseContext | None = None,
 ) -> None:
     """Queue the request-log row (never blocks) and mark the request as logged."""
     started = request.scope.get("state", {}).get("started", time.perf_counter())
@@ -78,7 +85,13 @@ def _finish(
         client = request.client.host if request.client else None
         writer.submit(
             parse_row(
-                request_id, request.url.path, client, results, settings.log_redaction, latency_ms
+                request_id,
+                request.url.path,
+                client,
+                results,
+                settings.log_redaction,
+                latency_ms,
+                context.model_dump() if context is not None else None,
             )
         )
     request.scope.setdefault("state", {})["logged"] = True
@@ -95,9 +108,11 @@ async def parse(
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
     check_texts([body.text], settings, batch=False)
     request_id = _request_id(request)
-    results = await _run(request, registry, settings, [body.text], body.model, body.n_best)
+    results = await _run(
+        request, registry, settings, [body.text], body.model, body.n_best, body.context
+    )
     results = with_values(results, registry, body, settings)
-    _finish(request, writer, settings, request_id, results)
+    _finish(request, writer, settings, request_id, results, body.context)
     return results[0].to_json() | {"request_id": request_id}
 
 
@@ -112,9 +127,11 @@ async def parse_batch(
     """Parse up to ``max_batch_items`` utterances in one pass through the networks."""
     check_texts(body.texts, settings, batch=True)
     request_id = _request_id(request)
-    results = await _run(request, registry, settings, body.texts, body.model, body.n_best)
+    results = await _run(
+        request, registry, settings, body.texts, body.model, body.n_best, body.context
+    )
     results = with_values(results, registry, body, settings)
-    _finish(request, writer, settings, request_id, results)
+    _finish(request, writer, settings, request_id, results, body.context)
     return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
 
 
@@ -166,7 +183,7 @@ async def rasa_parse(
     if body.message_id is not None:
         check_unicode(body.message_id, "message_id")  # echoed in the answer
     request_id = _request_id(request)
-    results = await _run(request, registry, settings, [body.text], body.model)
+    results = await _run(request, registry, settings, [body.text], body.model, None, body.context)
     results = with_values(results, registry, body, settings)
-    _finish(request, writer, settings, request_id, results)
+    _finish(request, writer, settings, request_id, results, body.context)
     return with_rasa_values(to_rasa(results[0], body.message_id), results[0])

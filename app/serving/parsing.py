@@ -17,6 +17,7 @@ from app.errors import (
     RequestTooLarge,
     TextTooLong,
     TooManyItems,
+    UnknownSlot,
 )
 from app.serving.registry import LoadedModel, ModelRegistry
 from app.serving.results import Intent, ModelRef, ParseResult
@@ -70,6 +71,20 @@ def check_cost(texts: Sequence[str], settings: Settings) -> None:
         )
 
 
+def check_context(tagger: LoadedModel, requested: Sequence[str]) -> None:
+    """Refuse requested slots the model does not know (422): its slots, and the slots its
+    training data requested."""
+    predictor = tagger.tagger
+    known = set(predictor.requested.labels) | {t[2:] for t in predictor.tags.labels if t != "O"}
+    unknown = sorted(set(requested) - known)
+    if unknown:
+        raise UnknownSlot(
+            f"context.requested_slots: {', '.join(map(repr, unknown[:5]))} "
+            f"{'is not a slot' if len(unknown) == 1 else 'are not slots'} of model "
+            f"'{tagger.name}'; its slots: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
 def resolve_model(registry: ModelRegistry, name: str | None) -> LoadedModel:
     """The tagger to use, or 404."""
     try:
@@ -84,6 +99,7 @@ def run_models(
     sentiment: LoadedModel | None,
     texts: Sequence[str],
     n_best: Sequence[int] = (),
+    requested: Sequence[Sequence[str]] = (),
     pool: Executor | None = None,
 ) -> list[ParseResult]:
     """Results of ``texts`` from these exact model versions; ``n_best`` per text (none or 0:
@@ -96,7 +112,7 @@ def run_models(
         pool.submit(sentiment.classifier.classify, list(texts)) if pool and sentiment else None
     )
     ks = list(n_best) or [0] * len(texts)
-    parses = tagger.tagger.parse(list(texts), n_best=ks)
+    parses = tagger.tagger.parse(list(texts), n_best=ks, requested=list(requested) or None)
     if pending is not None:
         feelings: Sequence[SentimentResult | None] = pending.result()
     elif sentiment is not None:
@@ -113,6 +129,7 @@ def run_models(
             sentiment=feeling,
             model=model,
             hypotheses=parse.hypotheses if k else None,
+            intents=[Intent(n, c) for n, c in parse.intents],
         )
         for text, parse, feeling, k in zip(texts, parses, feelings, ks, strict=True)
     ]
@@ -124,7 +141,7 @@ FALLBACK_INTENT = "nlu_fallback"
 def with_fallback(result: ParseResult, threshold: float) -> ParseResult:
     """Rasa's FallbackClassifier: below ``threshold``, the intent is ``nlu_fallback`` with the
     threshold as its confidence, put ahead of the ranking, which is kept."""
-    if result.intent.confidence >= threshold:
+    if result.intent is None or result.intent.confidence >= threshold:
         return result
     fallback = Intent(FALLBACK_INTENT, threshold)
     return replace(result, intent_ranking=[fallback, *result.intent_ranking])
@@ -135,12 +152,12 @@ def to_rasa(result: ParseResult, message_id: str | None) -> dict[str, Any]:
     ranking = [{"name": i.name, "confidence": i.confidence} for i in result.intent_ranking]
     return {
         "text": result.text,
-        "intent": ranking[0],
+        "intent": ranking[0] if ranking else None,
         "intent_ranking": ranking,
         "entities": [
             {
                 "entity": s.slot,
-                "value": s.value,
+                "value": s.canonical if s.canonical is not None else s.value,  # as Rasa's mapper
                 "start": s.start,
                 "end": s.end,
                 "confidence_entity": s.confidence,

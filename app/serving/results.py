@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models.predictor import SentimentResult, SlotHypothesis, SlotValue
@@ -48,11 +48,12 @@ class ParseResult:
     model: ModelRef
     hypotheses: list[SlotHypothesis] | None = None  # with n_best
     values: tuple[Normalized | None, ...] = ()  # each slot's resolved value, in order
+    intents: list[Intent] = field(default_factory=list)  # those that hold (Parse.intents)
 
     @property
-    def intent(self) -> Intent:
-        """The best intent."""
-        return self.intent_ranking[0]
+    def intent(self) -> Intent | None:
+        """The best intent; None for a model trained without intents."""
+        return self.intent_ranking[0] if self.intent_ranking else None
 
     def slot_values(self) -> list[Normalized | None]:
         """Each slot's resolved value (None for all before resolution)."""
@@ -77,8 +78,9 @@ class ParseResult:
         return {
             "text": self.text,
             "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in self.tokens],
-            "intent": ranking[0],
+            "intent": ranking[0] if ranking else None,
             "intent_ranking": ranking,
+            "intents": [{"name": i.name, "confidence": i.confidence} for i in self.intents],
             "slots": [
                 {
                     "slot": s.slot,
@@ -86,6 +88,7 @@ class ParseResult:
                     "start": s.start,
                     "end": s.end,
                     "confidence": s.confidence,
+                    "canonical": s.canonical,
                 }
                 for s in self.slots
             ],

@@ -52,6 +52,18 @@ class ClockFields(StrictModel):
         return name
 
 
+class ParseContext(StrictModel):
+    """Where the utterance stands in the dialogue."""
+
+    requested_slots: list[StrictStr] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The slots the assistant asked for just before this utterance (after "
+        "'what time?': ['time']); each must be a slot of the model (else 422). A model "
+        "trained with requested slots reads them; the request log stores them",
+    )
+
+
 N_BEST_DESCRIPTION = (
     "List this many of the most probable whole-utterance slot labellings (1-10) in "
     "'hypotheses'; omitted: no hypotheses"
@@ -60,12 +72,16 @@ N_BEST_DESCRIPTION = (
 
 class ParseRequest(ClockFields):
     text: StrictStr = Field(description="The utterance, as the user typed it")
+    context: ParseContext | None = Field(None, description="The dialogue context, if any")
     model: StrictStr | None = Field(None, description="Tagger name; the default one if omitted")
     n_best: StrictInt | None = Field(None, ge=1, le=10, description=N_BEST_DESCRIPTION)
 
 
 class BatchParseRequest(ClockFields):
     texts: list[StrictStr] = Field(description="Utterances, parsed together in order")
+    context: ParseContext | None = Field(
+        None, description="One dialogue context for every text of the batch"
+    )
     model: StrictStr | None = None
     n_best: StrictInt | None = Field(None, ge=1, le=10, description=N_BEST_DESCRIPTION)
 
@@ -76,6 +92,9 @@ class RasaParseRequest(ClockFields):
 
     text: StrictStr
     message_id: StrictStr | None = Field(None, description="Echoed in the answer")
+    context: ParseContext | None = Field(
+        None, description="slotfill's extension: the dialogue context (as in /v1/parse)"
+    )
     model: StrictStr | None = None
     token: StrictStr | None = Field(
         None,
@@ -112,6 +131,9 @@ class SlotOut(BaseModel):
         '{"type": "datetime", "value": "2026-12-02T19:00:00-05:00", "grain": "hour"}; '
         "null when it cannot be resolved",
     )
+    canonical: str | None = Field(
+        None, description="The canonical value of a synonym in the training data, else null"
+    )
 
 
 class HypothesisSlotOut(BaseModel):
@@ -142,8 +164,12 @@ class ModelRefOut(BaseModel):
 class ParseResponse(BaseModel):
     text: str
     tokens: list[TokenOut]
-    intent: IntentOut
+    intent: IntentOut | None = Field(description="The best intent; null for a model without")
     intent_ranking: list[IntentOut]
+    intents: list[IntentOut] = Field(
+        description="The intents that hold, best first: a multi-label model's above its "
+        "threshold (maybe none), a single-label model's best one"
+    )
     slots: list[SlotOut]
     sentiment: SentimentOut | None
     model: ModelRefOut
@@ -171,7 +197,7 @@ class RasaEntity(BaseModel):
 
 class RasaParseResponse(BaseModel):
     text: str
-    intent: IntentOut
+    intent: IntentOut | None
     intent_ranking: list[IntentOut]
     entities: list[RasaEntity]
     message_id: str | None = None

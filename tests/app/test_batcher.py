@@ -53,9 +53,9 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(model_store: Pa
     sentiment = load_version(model_store, "tiny-sentiment", VERSION)
     gate = threading.Event()
 
-    def run_batch(t: Any, s: Any, texts: Any, n_best: Any) -> list[ParseResult]:
+    def run_batch(t: Any, s: Any, texts: Any, n_best: Any, requested: Any) -> list[ParseResult]:
         gate.wait(5)  # hold the first batch so the others queue up behind it
-        return run_models(t, s, texts, n_best)
+        return run_models(t, s, texts, n_best, requested)
 
     batcher = MicroBatcher(run_batch)
     try:
@@ -93,10 +93,10 @@ def test_a_cancelled_request_is_skipped_and_the_batcher_keeps_serving(model_stor
     gate = threading.Event()
     texts_run: list[str] = []
 
-    def run_batch(t: Any, s: Any, texts: Any, n_best: Any) -> list[ParseResult]:
+    def run_batch(t: Any, s: Any, texts: Any, n_best: Any, requested: Any) -> list[ParseResult]:
         gate.wait(5)  # hold the first batch so the next requests queue up behind it
         texts_run.extend(texts)
-        return run_models(t, s, texts, n_best)
+        return run_models(t, s, texts, n_best, requested)
 
     batcher = MicroBatcher(run_batch)
     try:

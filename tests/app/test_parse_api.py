@@ -53,8 +53,10 @@ def test_parse_response_shape(client: TestClient) -> None:
         "model",
         "request_id",
         "hypotheses",
+        "intents",
     }
     assert body["hypotheses"] is None  # only with n_best
+    assert body["intents"] == [body["intent"]]  # a single-label model: its best intent
     assert body["text"] == "book a table for two at 7pm"
     assert isinstance(body["request_id"], str)
     assert len(body["request_id"]) == 32
@@ -80,7 +82,16 @@ def test_parse_response_shape(client: TestClient) -> None:
 
     assert body["slots"], "the tiny tagger finds slots in this training-like sentence"
     for slot in body["slots"]:
-        assert set(slot) == {"slot", "value", "start", "end", "confidence", "normalized"}
+        assert set(slot) == {
+            "slot",
+            "value",
+            "start",
+            "end",
+            "confidence",
+            "normalized",
+            "canonical",
+        }
+        assert slot["canonical"] is None  # the tiny data has no synonyms
         assert isinstance(slot["slot"], str)
         assert is_probability(slot["confidence"])
 

@@ -31,6 +31,7 @@ class RequestLogRow(TypedDict):
     model_versions: dict[str, str | None] | None
     latency_ms: float
     status_code: int
+    context: NotRequired[dict[str, Any] | None]  # the request's dialogue context, if any
     created_at: NotRequired[datetime]  # set by the writer when the row is submitted
 
 
@@ -82,8 +83,10 @@ def _stored_response(result: ParseResult, request_id: str, mode: RedactionMode) 
     if mode is RedactionMode.full:
         return result.to_json() | {"request_id": request_id}
     sentiment = result.sentiment
+    intent = result.intent
     return {
-        "intent": {"name": result.intent.name, "confidence": result.intent.confidence},
+        "intent": {"name": intent.name, "confidence": intent.confidence} if intent else None,
+        "intents": [{"name": i.name, "confidence": i.confidence} for i in result.intents],
         "slots": [
             {"slot": s.slot, "start": s.start, "end": s.end, "confidence": s.confidence}
             for s in result.slots
@@ -108,8 +111,10 @@ def parse_row(
     results: Sequence[ParseResult],
     mode: RedactionMode,
     latency_ms: float,
+    context: dict[str, Any] | None = None,
 ) -> RequestLogRow:
-    """The row of an answered parse request; batch texts are joined by newlines."""
+    """The row of an answered parse request; batch texts are joined by newlines; ``context``:
+    the request's dialogue context (slot names, kept under every redaction mode)."""
     text = "\n".join(
         redact_spans(r.text, [(s.start, s.end, s.slot) for s in r.slots], mode) for r in results
     )
@@ -125,6 +130,7 @@ def parse_row(
         "model_versions": {"tagger": model.ref, "sentiment": model.sentiment} if model else None,
         "latency_ms": latency_ms,
         "status_code": 200,
+        "context": context,
     }
 
 
