@@ -96,6 +96,12 @@ def bio_spans(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
+def on_device(batch: TokenBatch, model: torch.nn.Module) -> TokenBatch:
+    """``batch`` where ``model``'s weights are (serving: the CPU, so no copy)."""
+    device = next(model.parameters()).device
+    return batch if device.type == "cpu" else batch.to(device)
+
+
 class SlotTaggerPredictor:
     """Raw text -> intent ranking and slots with character offsets and confidences."""
 
@@ -153,10 +159,12 @@ class SlotTaggerPredictor:
         sentences: Sequence[Sequence[str]],
         requested: Sequence[Sequence[str]] | None = None,
     ) -> tuple[list[list[str]], np.ndarray]:
-        """BIO tags and every intent's probability ``(batch, num_intents)``, intent order."""
-        paths, intent_logits = self.model.decode(self.encode(sentences, requested))
+        """BIO tags and every intent's probability ``(batch, num_intents)``, intent order;
+        on the model's device (a GPU while training evaluates), only the outputs copied back."""
+        batch = on_device(self.encode(sentences, requested), self.model)
+        paths, intent_logits = self.model.decode(batch)
         tags = [[self.tags.labels[i] for i in path] for path in paths]
-        return tags, self.model.intent_probs(intent_logits).double().numpy()
+        return tags, self.model.intent_probs(intent_logits).double().cpu().numpy()
 
     def parse(
         self,
@@ -324,7 +332,7 @@ class SentimentPredictor:
 
     def classify_tokens(self, sentences: Sequence[Sequence[str]]) -> list[SentimentResult]:
         """Classify pre-tokenised sentences in one batch."""
-        batch = encode_tokens(sentences, self.words, self.chars)
+        batch = on_device(encode_tokens(sentences, self.words, self.chars), self.model)
         with torch.inference_mode():
             probs = torch.softmax(self.model(batch), dim=-1).tolist()
         results = []

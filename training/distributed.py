@@ -2,8 +2,11 @@
 
 Every rank builds the same model from the same seed, takes every ``world``-th batch of the
 same shuffled epoch order, and DDP averages the gradients, so all ranks hold the same
-weights, compute the same valid scores and stop at the same epoch. Rank 0 alone reports
-progress and writes the artifact. Without ``torchrun`` (``WORLD_SIZE`` unset) it is a no-op.
+weights and compute the same valid scores; whether to stop after an epoch is rank 0's
+decision, broadcast (a rank's clock alone could otherwise end it an epoch early and leave the
+others waiting in an all-reduce). On CUDA each rank trains on ``cuda:LOCAL_RANK``. Rank 0 alone
+reports progress and writes the artifact. Without ``torchrun`` (``WORLD_SIZE`` unset) it is a
+no-op.
 """
 
 from __future__ import annotations
@@ -19,8 +22,19 @@ from torch.nn.parallel import DistributedDataParallel
 T = TypeVar("T")
 
 
+def rank_device(device: torch.device) -> torch.device:
+    """This process's device: ``cuda:LOCAL_RANK`` for CUDA under ``torchrun`` (one GPU per
+    rank, made the current one), else ``device``."""
+    if device.type != "cuda" or "LOCAL_RANK" not in os.environ:
+        return device
+    local = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    torch.cuda.set_device(local)
+    return local
+
+
 def init_from_env(device: torch.device) -> tuple[int, int]:
-    """``(rank, world_size)``; joins the process group when started by ``torchrun``."""
+    """``(rank, world_size)``; joins the process group when started by ``torchrun``.
+    ``device``: this rank's (:func:`rank_device`)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -35,10 +49,22 @@ def is_main() -> bool:
 
 
 def wrap(model: nn.Module) -> nn.Module:
-    """``model`` in DDP when distributed; the forward pass must go through the wrapper."""
+    """``model`` (already on its rank's device) in DDP when distributed; the forward pass
+    must go through the wrapper."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return model
-    return DistributedDataParallel(model)
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def rank0_decides(flag: bool, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (``flag`` itself when not distributed); ``device``:
+    this rank's (NCCL broadcasts only CUDA tensors)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return flag
+    decision = torch.tensor([int(flag)], device=device)
+    dist.broadcast(decision, src=0)
+    return bool(decision.item())
 
 
 def shard(batches: list[T], rank: int, world: int) -> list[T]:

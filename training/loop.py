@@ -172,6 +172,7 @@ def _epoch_loop(
     average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     started = time.monotonic()
     seconds_to_best = 0.0
+    device = next(model.parameters()).device
     for epoch in range(1, config.epochs + 1):
         model.train()
         chunks = distributed.shard(length_buckets(lengths, config.batch_size, rng), rank, world)
@@ -220,9 +221,10 @@ def _epoch_loop(
         history.append(record)
         if on_epoch is not None and rank == 0:
             on_epoch(record)
-        if stale >= config.patience:
-            break
-        if config.max_minutes is not None and elapsed > config.max_minutes * 60:
+        stop = stale >= config.patience or (
+            config.max_minutes is not None and elapsed > config.max_minutes * 60
+        )
+        if distributed.rank0_decides(stop, device):  # all ranks stop at the same epoch
             break
     model.load_state_dict(best_state)
     model.eval()
@@ -247,7 +249,7 @@ def fit_tagger(
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = distributed.rank_device(resolve_device(config.device))
     vocabs = build_vocabs(train.tokens, config)
     words, chars = vocabs.words, vocabs.chars
     tags = LabelSet(["O", *sorted(set(chain.from_iterable(train.tags)) - {"O"})])
@@ -315,17 +317,13 @@ def fit_tagger(
     elif multi and len(intents):
         metric = "joint_f1"
 
-    def evaluate() -> dict[str, Any]:
-        model.cpu()
-        try:
-            if multi:
-                tune_intent_threshold(predictor, valid)
-            scores = evaluate_tagging(predictor, valid)[0]
-            if metric == "joint_f1":
-                scores["joint_f1"] = (scores["slot_f1"] + scores["intent_f1"]) / 2
-            return scores
-        finally:
-            model.to(device)
+    def evaluate() -> dict[str, Any]:  # on the training device: the predictor moves inputs
+        if multi:
+            tune_intent_threshold(predictor, valid)
+        scores = evaluate_tagging(predictor, valid)[0]
+        if metric == "joint_f1":
+            scores["joint_f1"] = (scores["slot_f1"] + scores["intent_f1"]) / 2
+        return scores
 
     run = _epoch_loop(
         model,
@@ -354,7 +352,7 @@ def fit_sentiment(
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = distributed.rank_device(resolve_device(config.device))
     train_tokens, valid_tokens = sentiment_inputs(train.texts), sentiment_inputs(valid.texts)
     vocabs = build_vocabs(train_tokens, config)
     words, chars = vocabs.words, vocabs.chars
@@ -377,12 +375,8 @@ def fit_sentiment(
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
         return nn.functional.cross_entropy(net(batch), target)
 
-    def evaluate() -> dict[str, Any]:
-        model.cpu()
-        try:
-            return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
-        finally:
-            model.to(device)
+    def evaluate() -> dict[str, Any]:  # on the training device
+        return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
 
     run = _epoch_loop(
         model,
