@@ -102,8 +102,14 @@ class BiLSTMCRFTagger(nn.Module):
         if self.intent is None:
             return nll
         if self.config.multi_label:
-            intent_loss = nn.functional.binary_cross_entropy_with_logits(
-                intent_logits, intent_ids.to(intent_logits.dtype)
+            # Summed over the intents, as the CRF term sums over tokens: a mean over 48
+            # intents (NLU++) would scale the intent gradient down 48 times.
+            intent_loss = (
+                nn.functional.binary_cross_entropy_with_logits(
+                    intent_logits, intent_ids.to(intent_logits.dtype), reduction="none"
+                )
+                .sum(dim=1)
+                .mean()
             )
         else:
             intent_loss = nn.functional.cross_entropy(intent_logits, intent_ids)
