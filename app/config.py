@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Longest wait for a whole request head (or a first byte) before 408"
     )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
+    quantize: Literal["none", "int8"] = Field(
+        "none",
+        description="Taggers' weights when served: none (float32) or int8 (dynamic quantisation "
+        "of the recurrent and linear layers)",
+    )
     default_timezone: str = Field(
         "UTC",
         description="IANA time zone slot values are resolved in when a request names none",

@@ -48,7 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
         registry = ModelRegistry(
-            settings.model_store, settings.default_model, settings.models, settings.sentiment_model
+            settings.model_store,
+            settings.default_model,
+            settings.models,
+            settings.sentiment_model,
+            quantize=settings.quantize,
         )
         registry.load_all(read_pins(sessions))  # the active versions, else the latest on disk
         app.state.registry = registry

@@ -46,9 +46,12 @@ from models.artifact import load_artifact
 from models.crf import forward_backward_arrays, viterbi_decode
 from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.quantize import for_serving
 from models.text import sentiment_tokens, tagger_tokens
 from models.values import make_reference
 from models.values.slots import SlotValueResolver
+from training.tagging import as_tagging
+from training.tagging_eval import evaluate_tagging
 
 NAME = "profile_parse"
 REFERENCE = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # fixed clock: same values every run
@@ -73,7 +76,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=500, help="utterances timed (default 500)")
     p.add_argument("--n-best", type=int, default=5, help="k of the n-best step (default 5)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--quantize",
+        choices=["none", "int8"],
+        default="none",
+        help="the tagger's weights, as SLOTFILL_QUANTIZE serves them; int8 is also checked "
+        "against the float model on the ATIS valid split (without --texts)",
+    )
     return p
+
+
+def _int8_check(
+    floats: SlotTaggerPredictor, int8: SlotTaggerPredictor, data: Path
+) -> dict[str, Any]:
+    """The serving rule: same tags on >= 99.5% of valid utterances, slot F1 and intent
+    accuracy within 0.002 of the float model's."""
+    valid = as_tagging(load_split(data, "atis", "valid"))
+    (fs, fp), (qs, qp) = (evaluate_tagging(p, valid) for p in (floats, int8))
+    same = sum(a == b for a, b in zip(fp["tags"], qp["tags"], strict=True)) / len(valid)
+    f1, acc = qs["slot_f1"] - fs["slot_f1"], qs["intent_accuracy"] - fs["intent_accuracy"]
+    verdict = same >= 0.995 and abs(f1) <= 0.002 and abs(acc) <= 0.002
+    return {
+        "same_tags": same,
+        "slot_f1_float": fs["slot_f1"],
+        "slot_f1_int8": qs["slot_f1"],
+        "intent_accuracy_float": fs["intent_accuracy"],
+        "intent_accuracy_int8": qs["intent_accuracy"],
+        "verdict": "PASS" if verdict else "FAIL",
+    }
 
 
 def _steps(
@@ -247,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not texts:
         raise SystemExit("error: no utterances to time")
     resolver = SlotValueResolver.from_manifest({"slot_types": artifact.manifest.slot_types})
+    check = None
+    if args.quantize == "int8":
+        floats, tagger = tagger, for_serving(tagger, "int8")
+        if args.texts is None:
+            with limited_threads(args.threads):
+                check = _int8_check(floats, tagger, resolve_data_dir(args.data_dir))
     with limited_threads(args.threads):
         steps = _steps(tagger, sentiment, resolver, args.n_best)
         ms = _profile(texts, steps, _end_to_end(tagger, sentiment, resolver))
@@ -263,10 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         pct = f"{100 * share:.1f}%" if share is not None else "-"
         table.append([name, median, row["p90_ms"], row["mean_ms"], pct])
     table.append(["sum of step medians", total, None, None, "100%"])
-    print(f"CPU ms per utterance ({len(texts)} of {source}, {args.threads} thread(s))")
+    weights = "int8" if args.quantize == "int8" else "float32"
+    print(f"CPU ms per utterance ({len(texts)} of {source}, {args.threads} thread(s), {weights})")
     print(format_table(["step", "median", "p90", "mean", "share"], table))
     tokens = [len(tagger_tokens(t)) for t in texts]
-    payload = {
+    payload: dict[str, Any] = {
         "clock": "time.process_time_ns (CPU time of the process)",
         "tagger": str(args.tagger),
         "sentiment": str(args.sentiment) if args.sentiment else None,
@@ -276,6 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "steps": rows,
         "sum_of_step_medians_ms": total,
     }
+    if check is not None:
+        payload["int8_vs_float"] = check
+        print(
+            f"\nint8 against float32 on atis/valid: same tags {100 * check['same_tags']:.1f}% "
+            f"(>= 99.5%), slot F1 {check['slot_f1_int8']:.4f} vs {check['slot_f1_float']:.4f}, "
+            f"intent accuracy {check['intent_accuracy_int8']:.3f} vs "
+            f"{check['intent_accuracy_float']:.3f} (within 0.002): {check['verdict']}"
+        )
     print(f"\nwrote {write_results(NAME, args, started, payload)}")
     return 0
 

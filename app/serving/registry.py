@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from models.artifact import Artifact, load_artifact, load_manifest
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.quantize import QuantizeMode, for_serving
 from models.sanity import check as check_sanity
 from models.store import latest_version, list_models, list_versions, version_dir
 
@@ -63,8 +64,11 @@ class LoadedModel:
         return predictor
 
 
-def load_version(store: Path, name: str, version: str) -> LoadedModel:
+def load_version(
+    store: Path, name: str, version: str, quantize: QuantizeMode = "none"
+) -> LoadedModel:
     """Load, check and warm up one version; raises ``ArtifactError`` or ``ValueError``.
+    ``quantize``: a tagger's weights as served (:mod:`models.quantize`).
 
     The check parses the valid utterances stored with the artifact and compares the scores
     with its manifest's (``models.sanity``): weights replaced under a rewritten checksum fail.
@@ -72,6 +76,9 @@ def load_version(store: Path, name: str, version: str) -> LoadedModel:
     artifact = load_artifact(version_dir(store, name, version))
     predictor = artifact.predictor
     check_sanity(artifact.path, predictor, dict(artifact.manifest.metrics.get("sanity") or {}))
+    if isinstance(predictor, SlotTaggerPredictor) and quantize != "none":
+        predictor = for_serving(predictor, quantize)  # after the check: it checks the artifact
+        artifact = replace(artifact, predictor=predictor)
     # The first calls at each shape allocate; make them before traffic arrives. One pass
     # suffices: measured, a second pass runs at the steady-state speed already.
     if isinstance(predictor, SlotTaggerPredictor):
@@ -86,11 +93,17 @@ def load_version(store: Path, name: str, version: str) -> LoadedModel:
 
 
 def load_checked(
-    store: Path, name: str, version: str, *, checksum: str | None, task: str | None
+    store: Path,
+    name: str,
+    version: str,
+    *,
+    checksum: str | None,
+    task: str | None,
+    quantize: QuantizeMode = "none",
 ) -> LoadedModel:
     """:func:`load_version`, then check the weights against the checksum recorded for the
     version and the task against the one expected; ``ArtifactError`` if either differs."""
-    model = load_version(store, name, version)
+    model = load_version(store, name, version, quantize)
     if checksum is not None and model.artifact.manifest.weights_sha256 != checksum:
         raise ArtifactError(
             f"{model.ref}: weights differ from the checksum recorded when it was trained"
@@ -103,8 +116,16 @@ def load_checked(
 class ModelRegistry:
     """Taggers by name plus at most one sentiment model."""
 
-    def __init__(self, store: Path, default: str, names: list[str], sentiment: str | None) -> None:
+    def __init__(
+        self,
+        store: Path,
+        default: str,
+        names: list[str],
+        sentiment: str | None,
+        quantize: QuantizeMode = "none",
+    ) -> None:
         self.store = store
+        self.quantize: QuantizeMode = quantize
         self.default = default
         self.names = names
         self.sentiment_name = sentiment or None
@@ -151,7 +172,7 @@ class ModelRegistry:
     def _load_pinned(self, name: str, version: str) -> LoadedModel:
         """The version the active pointer names: that one or none (an operator chose it)."""
         try:
-            return load_version(self.store, name, version)
+            return load_version(self.store, name, version, self.quantize)
         except (ArtifactError, ValueError) as err:
             raise StartupError(f"model {name}@{version} cannot be loaded: {err}") from err
 
@@ -161,7 +182,7 @@ class ModelRegistry:
         failures: list[tuple[str, Exception]] = []
         for version in reversed(list_versions(self.store, name)):
             try:
-                model = load_version(self.store, name, version)
+                model = load_version(self.store, name, version, self.quantize)
             except (ArtifactError, ValueError) as err:
                 failures.append((version, err))
                 log.warning(
@@ -211,7 +232,14 @@ class ModelRegistry:
 
     def prepare(self, name: str, version: str, checksum: str | None = None) -> LoadedModel:
         """Load, verify and warm ``name@version`` without serving it yet."""
-        return load_checked(self.store, name, version, checksum=checksum, task=self.task_of(name))
+        return load_checked(
+            self.store,
+            name,
+            version,
+            checksum=checksum,
+            task=self.task_of(name),
+            quantize=self.quantize,
+        )
 
     def install(self, model: LoadedModel) -> None:
         """Serve a prepared model: one reference swap; running requests keep the old one."""
