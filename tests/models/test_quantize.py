@@ -58,13 +58,14 @@ def test_int8_tags_as_the_float_model_on_the_valid_split(
 def test_the_setting_selects_the_served_weights(
     tiny_tagger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("SLOTFILL_QUANTIZE", raising=False)
     assert Settings().quantize == "none"
     monkeypatch.setenv("SLOTFILL_QUANTIZE", "int8")
     assert Settings().quantize == "int8"
     shutil.copytree(tiny_tagger_dir, tmp_path / "tiny" / VERSION)
     served = {}
     for mode in ("none", "int8"):
-        registry = ModelRegistry(tmp_path, "tiny", [], None, quantize=mode)  # type: ignore[arg-type]
+        registry = ModelRegistry(tmp_path, "tiny", [], None, quantize=mode)
         registry.load_all()
         served[mode] = registry.get("tiny").tagger
     assert isinstance(served["none"].model.rnn, nn.LSTM)
