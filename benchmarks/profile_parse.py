@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="utterances, one a line (default: the ATIS valid split of --data-dir)",
+        help="utterances, one a line (default: the --dataset valid split of --data-dir)",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=["atis", "snips"],
+        default="atis",
+        help="valid split timed (without --texts) and checked with int8 (default atis)",
     )
     p.add_argument("--n", type=int, default=500, help="utterances timed (default 500)")
     p.add_argument("--n-best", type=int, default=5, help="k of the n-best step (default 5)")
@@ -81,17 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "int8"],
         default="none",
         help="the tagger's weights, as SLOTFILL_QUANTIZE serves them; int8 is also checked "
-        "against the float model on the ATIS valid split (without --texts)",
+        "against the float model on the --dataset valid split (without --texts)",
     )
     return p
 
 
 def _int8_check(
-    floats: SlotTaggerPredictor, int8: SlotTaggerPredictor, data: Path
+    floats: SlotTaggerPredictor, int8: SlotTaggerPredictor, data: Path, dataset: str
 ) -> dict[str, Any]:
     """The serving rule: same tags on >= 99.5% of valid utterances, slot F1 and intent
     accuracy within 0.002 of the float model's."""
-    valid = as_tagging(load_split(data, "atis", "valid"))
+    valid = as_tagging(load_split(data, dataset, "valid"))
     (fs, fp), (qs, qp) = (evaluate_tagging(p, valid) for p in (floats, int8))
     same = sum(a == b for a, b in zip(fp["tags"], qp["tags"], strict=True)) / len(valid)
     f1, acc = qs["slot_f1"] - fs["slot_f1"], qs["intent_accuracy"] - fs["intent_accuracy"]
@@ -111,8 +117,10 @@ def _steps(
     sentiment: SentimentPredictor | None,
     resolver: SlotValueResolver,
     k: int,
+    floats: SlotTaggerPredictor | None = None,
 ) -> list[tuple[str, Step]]:
-    """``(name, step)`` pairs; each step reads and writes the utterance's state dict."""
+    """``(name, step)`` pairs; each step reads and writes the utterance's state dict.
+    ``floats``: the float32 tagger of an int8 ``tagger``, timed beside it (same load)."""
     model = ModelRef("profile", "1", "profile@1", "sentiment@1" if sentiment else None)
     reference = make_reference(REFERENCE, "UTC")
 
@@ -125,6 +133,11 @@ def _steps(
     def network(s: dict[str, Any]) -> None:
         with torch.inference_mode():
             s["emissions"], s["logits"] = tagger.model(s["batch"])
+
+    def float_network(s: dict[str, Any]) -> None:
+        assert floats is not None
+        with torch.inference_mode():
+            floats.model(s["batch"])
 
     def intents(s: dict[str, Any]) -> None:
         with torch.inference_mode():
@@ -187,6 +200,7 @@ def _steps(
         ("tokenise", tokenise),
         ("encode (features)", encode),
         ("tagger network", network),
+        *([("tagger network, float32 (paired)", float_network)] if floats is not None else []),
         ("intent ranking", intents),
         ("Viterbi", viterbi),
         ("forward-backward", marginals),
@@ -271,22 +285,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts = [line.strip() for line in args.texts.read_text().splitlines() if line.strip()]
         source = str(args.texts)
     else:
-        texts = texts_of(load_split(resolve_data_dir(args.data_dir), "atis", "valid"))
-        source = "atis/valid"
+        texts = texts_of(load_split(resolve_data_dir(args.data_dir), args.dataset, "valid"))
+        source = f"{args.dataset}/valid"
     texts = texts[: 50 if args.quick else args.n]
     if not texts:
         raise SystemExit("error: no utterances to time")
     resolver = SlotValueResolver.from_manifest({"slot_types": artifact.manifest.slot_types})
-    check = None
+    check, floats = None, None
     if args.quantize == "int8":
         floats, tagger = tagger, for_serving(tagger, "int8")
         if args.texts is None:
             with limited_threads(args.threads):
-                check = _int8_check(floats, tagger, resolve_data_dir(args.data_dir))
+                data_dir = resolve_data_dir(args.data_dir)
+                check = _int8_check(floats, tagger, data_dir, args.dataset)
     with limited_threads(args.threads):
-        steps = _steps(tagger, sentiment, resolver, args.n_best)
+        steps = _steps(tagger, sentiment, resolver, args.n_best, floats)
         ms = _profile(texts, steps, _end_to_end(tagger, sentiment, resolver))
-    in_parse = [name for name in ms if name != "end-to-end" and not name.startswith("n-best")]
+    beside = ("end-to-end", "n-best", "tagger network, float32")  # not steps of this parse
+    in_parse = [name for name in ms if not name.startswith(beside)]
     total = sum(float(np.median(ms[name])) for name in in_parse)
     rows, table = [], []
     for name, values in ms.items():
@@ -316,8 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check is not None:
         payload["int8_vs_float"] = check
         print(
-            f"\nint8 against float32 on atis/valid: same tags {100 * check['same_tags']:.1f}% "
-            f"(>= 99.5%), slot F1 {check['slot_f1_int8']:.4f} vs {check['slot_f1_float']:.4f}, "
+            f"\nint8 against float32 on {args.dataset}/valid: "
+            f"same tags {100 * check['same_tags']:.1f}% (>= 99.5%), "
+            f"slot F1 {check['slot_f1_int8']:.4f} vs {check['slot_f1_float']:.4f}, "
             f"intent accuracy {check['intent_accuracy_int8']:.3f} vs "
             f"{check['intent_accuracy_float']:.3f} (within 0.002): {check['verdict']}"
         )
