@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from training import distributed
+
 WORKER = Path(__file__).with_name("ddp_worker.py")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,3 +70,17 @@ def test_rank_0_decides_when_time_is_up(tmp_path: Path, stop_rank: int, epochs: 
     _torchrun("stop", str(tmp_path), str(stop_rank))
     runs = [json.loads((tmp_path / f"rank{r}.json").read_text())["epochs"] for r in (0, 1)]
     assert runs == [epochs, epochs]
+
+
+def test_each_cuda_rank_takes_the_gpu_of_its_local_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No GPU here: torch.cuda.set_device is the one call that needs one; what it is given is
+    # what the test checks.
+    chosen: list[torch.device] = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.rank_device(torch.device("cuda")) == torch.device("cuda", 1)
+    assert chosen == [torch.device("cuda", 1)]
+    assert distributed.rank_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.delenv("LOCAL_RANK")
+    assert distributed.rank_device(torch.device("cuda")) == torch.device("cuda")
+    assert chosen == [torch.device("cuda", 1)]
