@@ -13,7 +13,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = Field(40, ge=1, le=1000, description="Most epochs")
-    patience: int = Field(6, ge=1, description="Epochs without valid improvement before stopping")
+    patience: int = Field(
+        6, ge=1, le=1000, description="Epochs without valid improvement before stopping"
+    )
     batch_size: int = Field(32, ge=1, le=4096, description="Utterances per step")
     lr: float = Field(2e-3, gt=0, le=1.0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
@@ -26,7 +28,7 @@ class TrainConfig(BaseModel):
         description="P(a training token's trained embedding -> <unk>'s in a step; "
         "its pretrained vector stays)",
     )
-    seed: int = Field(13, ge=0, description="Seed of every random number generator")
+    seed: int = Field(13, ge=0, le=2**32 - 1, description="Seed of every random number generator")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available")
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
     cell: Literal["lstm", "gru", "irnn"] = Field("lstm", description="Recurrent cell")
@@ -36,7 +38,7 @@ class TrainConfig(BaseModel):
     char_dim: int = Field(32, ge=4, le=512, description="Character embedding size")
     char_filters: int = Field(64, ge=0, le=1024, description="0 disables the character CNN")
     shape_dim: int = Field(8, ge=0, le=64, description="Word-shape embedding size (0: none)")
-    min_word_count: int = Field(1, ge=1, description="Rarer train words become <unk>")
+    min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
     pretrained_vectors: Literal["glove-6b-50d", "none"] = Field(
         "glove-6b-50d",
         description="Frozen pretrained word vectors beside the trained embeddings",
@@ -44,6 +46,7 @@ class TrainConfig(BaseModel):
     pretrained_words: int = Field(
         100_000,
         ge=0,
+        le=10_000_000,
         description="Most frequent words of the pretrained vectors added to the vocabulary "
         "beyond the training words, so that words unseen in training keep their vector",
     )
@@ -55,7 +58,9 @@ class TrainConfig(BaseModel):
         description="Multiply the learning rate by this after lr_patience "
         "epochs without a better valid score (1.0: constant rate)",
     )
-    lr_patience: int = Field(2, ge=1, description="Epochs without improvement before a decay")
+    lr_patience: int = Field(
+        2, ge=1, le=1000, description="Epochs without improvement before a decay"
+    )
     ema_decay: float | None = Field(
         None,
         ge=0,
@@ -96,9 +101,9 @@ class SentimentTrainConfig(TrainConfig):
     """Sentiment training; early stopping on valid macro-F1."""
 
     epochs: int = Field(20, ge=1, le=1000)
-    patience: int = Field(4, ge=1)
+    patience: int = Field(4, ge=1, le=1000)
     dropout: float = Field(0.4, ge=0, lt=1)
     char_filters: int = Field(32, ge=0, le=1024)
     # Airline valid, seed 13: accuracy 0.8212 without the vectors, 0.8129 with them.
     pretrained_vectors: Literal["glove-6b-50d", "none"] = "none"
-    min_word_count: int = Field(1, ge=1, description="Rarer train words become <unk>")
+    min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")

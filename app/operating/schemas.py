@@ -62,6 +62,12 @@ class Hyperparameters(BaseModel):
     ema_decay: float | None = Field(
         None, ge=0, lt=1, description="Weight averaging; 0 turns it off (taggers: 0.99)"
     )
+    intent_mode: Literal["auto", "single_label", "multi_label"] | None = Field(
+        None, description="Slot taggers only: multi_label predicts each intent independently"
+    )
+    use_requested_slots: bool | None = Field(
+        None, description="Slot taggers only: the requested slots as a tagger input"
+    )
 
 
 class TrainRequest(StrictModel):
