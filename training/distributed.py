@@ -68,6 +68,13 @@ def rank0_decides(flag: bool, device: torch.device) -> bool:
 
 
 def shard(batches: list[T], rank: int, world: int) -> list[T]:
-    """This rank's batches; every rank gets the same count (DDP needs equal steps)."""
-    usable = len(batches) - len(batches) % world if len(batches) >= world else len(batches)
-    return batches[:usable][rank::world] if world > 1 else batches
+    """This rank's batches; every rank gets the same count (DDP needs equal steps: a rank
+    without a batch would leave the others waiting in the gradient all-reduce)."""
+    if world == 1:
+        return batches
+    if len(batches) < world:
+        raise ValueError(
+            f"{len(batches)} batches per epoch cannot be shared by {world} ranks; "
+            "use a smaller batch size or fewer processes"
+        )
+    return batches[: len(batches) - len(batches) % world][rank::world]

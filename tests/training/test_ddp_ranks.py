@@ -84,3 +84,12 @@ def test_each_cuda_rank_takes_the_gpu_of_its_local_rank(monkeypatch: pytest.Monk
     monkeypatch.delenv("LOCAL_RANK")
     assert distributed.rank_device(torch.device("cuda")) == torch.device("cuda")
     assert chosen == [torch.device("cuda", 1)]
+
+
+def test_every_rank_gets_as_many_batches_or_training_does_not_start() -> None:
+    batches = [[i] for i in range(5)]
+    assert distributed.shard(batches, 0, 2) == [[0], [2]]
+    assert distributed.shard(batches, 1, 2) == [[1], [3]]  # the fifth is dropped on both
+    assert distributed.shard(batches, 0, 1) == batches
+    with pytest.raises(ValueError, match="1 batches per epoch cannot be shared by 2 ranks"):
+        distributed.shard(batches[:1], 1, 2)
