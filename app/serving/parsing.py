@@ -21,7 +21,7 @@ from app.errors import (
 )
 from app.serving.registry import LoadedModel, ModelRegistry
 from app.serving.results import Intent, ModelRef, ParseResult
-from models.predictor import SentimentResult
+from models.predictor import SentimentResult, SlotValue
 from models.text import count_tokens
 
 
@@ -147,6 +147,23 @@ def with_fallback(result: ParseResult, threshold: float) -> ParseResult:
     return replace(result, intent_ranking=[fallback, *result.intent_ranking])
 
 
+def _rasa_entity(slot: SlotValue) -> dict[str, Any]:
+    """A slot as Rasa's entity; a synonym's canonical value replaces the text and is marked in
+    ``processors``, as Rasa's EntitySynonymMapper does."""
+    entity: dict[str, Any] = {
+        "entity": slot.slot,
+        "value": slot.value,
+        "start": slot.start,
+        "end": slot.end,
+        "confidence_entity": slot.confidence,
+        "extractor": "slotfill.BiLSTMCRF",
+    }
+    if slot.canonical is not None and slot.canonical != slot.value:
+        entity["value"] = slot.canonical
+        entity["processors"] = ["EntitySynonymMapper"]
+    return entity
+
+
 def to_rasa(result: ParseResult, message_id: str | None) -> dict[str, Any]:
     """Rasa NLU HTTP API shape (``POST /model/parse``)."""
     ranking = [{"name": i.name, "confidence": i.confidence} for i in result.intent_ranking]
@@ -154,16 +171,6 @@ def to_rasa(result: ParseResult, message_id: str | None) -> dict[str, Any]:
         "text": result.text,
         "intent": ranking[0] if ranking else None,
         "intent_ranking": ranking,
-        "entities": [
-            {
-                "entity": s.slot,
-                "value": s.canonical if s.canonical is not None else s.value,  # as Rasa's mapper
-                "start": s.start,
-                "end": s.end,
-                "confidence_entity": s.confidence,
-                "extractor": "slotfill.BiLSTMCRF",
-            }
-            for s in result.slots
-        ],
+        "entities": [_rasa_entity(s) for s in result.slots],
         "message_id": message_id,
     }

@@ -193,6 +193,9 @@ class RasaEntity(BaseModel):
     end: int
     confidence_entity: float
     extractor: str
+    processors: list[str] | None = Field(
+        None, description="['EntitySynonymMapper'] when a synonym replaced the text"
+    )
 
 
 class RasaParseResponse(BaseModel):

@@ -174,7 +174,10 @@ def test_a_rasa_synonym_is_served_as_the_canonical_value(store: Path, tmp_path: 
         cuisine = [s for s in body["slots"] if s["slot"] == "cuisine"]
         assert [(s["value"], s["canonical"]) for s in cuisine] == [("veggie", "vegetarian")]
         rasa = ok(c.post("/model/parse", json={"text": "reserve a veggie place for 5"}))
-        assert [e["value"] for e in rasa["entities"] if e["entity"] == "cuisine"] == ["vegetarian"]
+        [entity] = [e for e in rasa["entities"] if e["entity"] == "cuisine"]
+        assert (entity["value"], entity["processors"]) == ("vegetarian", ["EntitySynonymMapper"])
         plain = ok(c.post("/v1/parse", json={"text": "book italian for 3 people"}))
         assert all(s["canonical"] is None for s in plain["slots"] if s["value"] == "italian")
+        plain_rasa = ok(c.post("/model/parse", json={"text": "book italian for 3 people"}))
+        assert all(e.get("processors") is None for e in plain_rasa["entities"])
     shutil.rmtree(tmp_path / "spill", ignore_errors=True)
