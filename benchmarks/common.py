@@ -174,6 +174,29 @@ def result_path(name: str, args: argparse.Namespace) -> Path:
     return RESULTS_DIR / f"{name}{'.quick' if args.quick else ''}.json"
 
 
+def portable(value: Any) -> Any:
+    """``value`` with this machine's absolute paths made quotable: relative to the repository
+    where they are inside it, else ``<abs>/`` and their last two parts (committed results)."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v) for v in value]
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or "/" not in value:
+        return value
+    words = []
+    for word in value.split(" "):
+        if word.startswith("/"):
+            path = Path(word)
+            if path.is_relative_to(REPO_ROOT):
+                word = str(path.relative_to(REPO_ROOT)) or "."
+            else:
+                word = "<abs>/" + "/".join(path.parts[-2:])
+        words.append(word)
+    return " ".join(words)
+
+
 def write_results(
     name: str, args: argparse.Namespace, started: datetime, payload: dict[str, Any]
 ) -> Path:
@@ -182,16 +205,16 @@ def write_results(
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": name,
-        "command": command_line(f"benchmarks.{name}"),
-        "python_executable": sys.executable,
-        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "command": portable(command_line(f"benchmarks.{name}")),
+        "python_executable": portable(sys.executable),
+        "arguments": portable(vars(args)),
         "quick": bool(args.quick),
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "machine": machine_info(),
         **payload,
     }
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(portable(document), indent=2, default=str) + "\n")
     return path
 
 

@@ -121,3 +121,14 @@ def test_every_member_counts_in_the_average(tiny_tagger_dir: Path, test_data_dir
     assert data.intents is not None
     expected = sum(gold == intents[-1] for gold in data.intents) / len(data)
     assert averaged["intent_accuracy"] == pytest.approx(expected)
+
+
+def test_results_quote_no_absolute_path_of_this_machine() -> None:
+    from benchmarks.common import REPO_ROOT, portable
+
+    inside = REPO_ROOT / "model_store" / "demo"
+    quoted = portable({"command": f"python -m x --a {inside} --b /tmp/run/atis", "p": [inside]})
+    assert quoted == {
+        "command": "python -m x --a model_store/demo --b <abs>/run/atis",
+        "p": ["model_store/demo"],
+    }
