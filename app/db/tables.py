@@ -59,7 +59,7 @@ class RequestLog(Base):
         return f"RequestLog(id={self.id!r}, request_id={self.request_id!r}, route={self.route!r})"
 
 
-# The console's request-log search (migration 0005), PostgreSQL only: keyset pages of one
+# The console's request-log search (migrations 0005, 0006), PostgreSQL only: keyset pages of one
 # intent, low-confidence parses, and text search (pg_trgm) without a scan of the whole log.
 # The expressions are the search's own (app/operating/console/queries.py), so the planner
 # matches them; SQLite gets none (its logs are small) and Alembic skips comparing them there.
@@ -78,6 +78,19 @@ SEARCH_INDEXES = (
     ).ddl_if(dialect="postgresql"),
     Index(
         "ix_request_log_confidence", RequestLog.response["intent"]["confidence"].as_float()
+    ).ddl_if(dialect="postgresql"),
+    # Migration 0006. Low-confidence rows in id order (max_confidence <= 0.5 pages walk only
+    # them, the confidence checked in the index); an intent's rows by confidence.
+    Index(
+        "ix_request_log_low_confidence",
+        RequestLog.id,
+        RequestLog.response["intent"]["confidence"].as_float(),
+        postgresql_where=RequestLog.response["intent"]["confidence"].as_float() <= 0.5,
+    ).ddl_if(dialect="postgresql"),
+    Index(
+        "ix_request_log_intent_confidence",
+        RequestLog.response["intent"]["name"].as_string(),
+        RequestLog.response["intent"]["confidence"].as_float(),
     ).ddl_if(dialect="postgresql"),
     Index(
         "ix_request_log_text_trgm",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from app.db import insert_request_logs, make_session_factory
@@ -68,3 +69,31 @@ def test_search_filters_and_keyset_pages(log_engine: Engine) -> None:
         assert figures["other@V7"].intents == {"greet": 2, "book": 2}
         assert figures["-"].errors == 1
         assert figures["demo@V1"].low_confidence == 2  # 0.1 and 0.3
+
+
+def test_past_period_pages_by_id_whether_read_whole_or_walked(
+    log_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # created_at out of id order (a replayed spill file): pages still follow the ids.
+    minutes = [5, 1, 9, 3, 7, 2, 8, 4, 6, 30]
+    rows = [
+        _row(n, "greet", 0.9, created_at=NOW + timedelta(minutes=m))
+        for n, m in enumerate(minutes, start=1)
+    ]
+    sessions = make_session_factory(log_engine)
+    with sessions() as session, session.begin():
+        insert_request_logs(session, rows)
+    period = Filters(since=NOW + timedelta(minutes=2), until=NOW + timedelta(minutes=9))
+
+    def pages() -> list[list[str]]:
+        found, cursor = [], None
+        with sessions() as session:
+            while True:
+                page, cursor = search(session, period, cursor, 2)
+                found.append([r.request_id for r in page])
+                if cursor is None:
+                    return found
+
+    whole = pages()  # 7 rows, under PERIOD_SORT_ROWS: read whole and sorted by id
+    monkeypatch.setattr("app.operating.console.queries.PERIOD_SORT_ROWS", 0)
+    assert whole == pages() == [["r9", "r8"], ["r7", "r6"], ["r5", "r4"], ["r1"]]

@@ -37,11 +37,13 @@ def test_upgrade_matches_models_and_downgrade_removes_all(
     assert "request_log" in inspector.get_table_names()
     indexes = {ix["name"]: ix for ix in inspector.get_indexes("request_log")}
     expected = {"ix_request_log_created_at", "ix_request_log_request_id"}
-    if engine.dialect.name == "postgresql":  # the console's search indexes (migration 0005)
+    if engine.dialect.name == "postgresql":  # the console's search indexes (0005, 0006)
         expected |= {
             "ix_request_log_intent",
             "ix_request_log_confidence",
             "ix_request_log_text_trgm",
+            "ix_request_log_low_confidence",
+            "ix_request_log_intent_confidence",
         }
     assert set(indexes) == expected
     assert indexes["ix_request_log_request_id"]["unique"]

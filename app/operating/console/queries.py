@@ -21,6 +21,9 @@ from app.db.tables import Feedback, RequestLog
 from app.paths import SINGLE_TEXT_ROUTES
 
 REVIEW_WINDOW = 2000  # newest matching rows the review queue ranks
+# A period that ends in the past with at most this many rows is read whole and sorted by id
+# rather than found by walking the id order down from the newest row (see _small_past_period).
+PERIOD_SORT_ROWS = 50_000
 TRAFFIC_ROWS = 100_000  # most rows one traffic view reads
 
 
@@ -100,6 +103,19 @@ def _filtered(query: Select[Any], filters: Filters) -> Select[Any]:
     return query
 
 
+def _small_past_period(session: Session, filters: Filters) -> bool:
+    """Whether ``until`` is set and the period holds at most PERIOD_SORT_ROWS rows (counted on
+    the created_at index alone, ordered by it so that the planner reads only that index)."""
+    if filters.until is None:
+        return False
+    period = select(RequestLog.created_at).where(RequestLog.created_at < filters.until)
+    if filters.since is not None:
+        period = period.where(RequestLog.created_at >= filters.since)
+    period = period.order_by(RequestLog.created_at).limit(PERIOD_SORT_ROWS + 1)
+    count = session.scalar(select(func.count()).select_from(period.subquery()))
+    return (count or 0) <= PERIOD_SORT_ROWS
+
+
 def search(
     session: Session, filters: Filters, cursor: int | None, limit: int
 ) -> tuple[list[RequestLog], int | None]:
@@ -108,7 +124,12 @@ def search(
     query = _filtered(select(RequestLog), filters)
     if cursor is not None:
         query = query.where(RequestLog.id < cursor)
-    rows = list(session.scalars(query.order_by(RequestLog.id.desc()).limit(limit + 1)))
+    # The planner assumes a period's rows are spread over the whole id order, so for a period
+    # a week ago it walks the ids down from the newest row through every later one. Ordering
+    # by id + 0 (the same order: ids are unique) hides the primary key's order from it, so it
+    # reads the small period through the created_at index and sorts it instead.
+    order = (RequestLog.id + 0) if _small_past_period(session, filters) else RequestLog.id
+    rows = list(session.scalars(query.order_by(order.desc()).limit(limit + 1)))
     if filters.slot:
         rows = [r for r in rows if any(s.get("slot") == filters.slot for s in slots_of(r))]
     more = len(rows) > limit
