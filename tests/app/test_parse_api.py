@@ -199,7 +199,9 @@ def test_rasa_compatible_shape(client: TestClient) -> None:
             "confidence_entity",
             "extractor",
             "additional_info",
+            "processors",
         }
+        assert entity["processors"] is None  # the tiny model has no synonyms
         assert entity["extractor"] == "slotfill.BiLSTMCRF"
         # a resolved slot's Rasa value is the resolved one, its typed form additional_info
         resolved = slot["normalized"]
