@@ -12,7 +12,6 @@ from benchmarks import nbest as nbest_benchmark
 from models.predictor import Parse, SlotTaggerPredictor
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-LEGACY_TAGGER = DATA / "legacy_artifacts" / "slots_v1"
 TINY_SLOTS = DATA / "tiny_slots"
 
 
@@ -86,9 +85,9 @@ def test_bad_n_best_is_refused(
         busy_tagger.parse(["book a table", "fly to st louis", "hello"], n_best=n_best)
 
 
-def test_nbest_benchmark_runs(tmp_path: Path) -> None:
+def test_nbest_benchmark_runs(tmp_path: Path, tiny_tagger_dir: Path) -> None:
     out = tmp_path / "nbest.json"
-    args = ["--artifact", str(LEGACY_TAGGER), "--texts", str(TINY_SLOTS), "--quick"]
+    args = ["--artifact", str(tiny_tagger_dir), "--texts", str(TINY_SLOTS), "--quick"]
     assert nbest_benchmark.main([*args, "--k", "3", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["k"] == 3 and result["calls"] == 20
