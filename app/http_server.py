@@ -10,15 +10,21 @@
   client reads the answer instead of a reset.
 * SIGTERM: the supervisor closes its copy of the listening socket before it stops the
   workers, so that once the workers closed theirs new connections are refused rather than
-  left in the listen backlog to be reset when the supervisor exits; a connection the
-  worker accepted but whose request has not arrived yet gets a moment to send it (and is
-  served, with ``Connection: close``) instead of being dropped.
+  left in the listen backlog to be reset when the supervisor exits. A worker accepts what
+  is still in the listen backlog right before it closes its copy (the kernel resets every
+  connection left in the backlog when the last copy closes; the client has already sent its
+  request by then), and a connection the worker accepted but whose request has not arrived
+  yet gets a moment to send it (and is served, with ``Connection: close``) instead of being
+  dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
+import socket
 import sys
 from asyncio import TimerHandle
 from typing import Any
@@ -26,7 +32,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.supervisors import multiprocess
 
 from app.config import get_settings
 from app.errors import error_body
@@ -37,6 +43,7 @@ LINGER_BYTES = 1 << 20  # and how much of it
 STOP_GRACE_S = 1.0  # an idle connection's time to send its request after SIGTERM
 _PHRASES = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
 _limits: tuple[int, float] | None = None
+logger = logging.getLogger("slotfill.http")
 
 
 def _head_limits() -> tuple[int, float]:
@@ -200,8 +207,68 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-class Supervisor(Multiprocess):
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, accepting what waits in the listen backlog before it stops listening.
+
+    Without this, a connection that completed its handshake (and sent its request) just
+    before the last worker closed the shared listening socket is reset by the kernel.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        waiting = self._accept_backlog()
+        # Closed in the same step as the draining accept (no await in between), so that
+        # the window in which a new connection can still enter the backlog is microseconds.
+        for server in self.servers:
+            server.close()
+        if waiting:
+            logger.info("Serving %d connection(s) taken from the listen backlog", len(waiting))
+            factory = functools.partial(
+                self.config.http_protocol_class,  # type: ignore[call-arg]
+                config=self.config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+            )
+            loop = asyncio.get_running_loop()
+            for conn in waiting:
+                await loop.connect_accepted_socket(factory, conn)
+        await super().shutdown(sockets)
+
+    def _accept_backlog(self) -> list[socket.socket]:
+        waiting: list[socket.socket] = []
+        for server in self.servers:
+            for listener in server.sockets:
+                with listener.dup() as sock:
+                    sock.setblocking(False)
+                    while True:
+                        try:
+                            conn, _ = sock.accept()
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        except OSError:  # closed under us: nothing left to drain
+                            break
+                        conn.setblocking(False)
+                        waiting.append(conn)
+        return waiting
+
+
+class WorkerProcess(multiprocess.Process):
+    """A supervised worker running a :class:`DrainingServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class Supervisor(multiprocess.Multiprocess):
     """uvicorn's worker supervisor, closing its listening socket first on SIGTERM/SIGINT."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The supervisor builds its workers by this module-level name (at start, on a
+        # restart, on SIGTTIN); workers are spawned, so they get the class by reference.
+        multiprocess.Process = WorkerProcess  # type: ignore[misc]
 
     def _stop_listening(self) -> None:
         for sock in self.sockets:
@@ -219,7 +286,7 @@ class Supervisor(Multiprocess):
 def run(app: str, **options: Any) -> None:
     """``uvicorn.run(app, **options)`` with the protocol and the supervisor above."""
     config = uvicorn.Config(app, http=PROTOCOL, **options)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
     if config.workers > 1:
         Supervisor(config, sockets=[config.bind_socket()]).run()
         return
