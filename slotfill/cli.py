@@ -7,7 +7,7 @@ import sys
 
 from app.cli import add_app_parsers
 from app.operating.console.cli import add_user_parser
-from training.cli import add_eval_parsers, add_train_parser, run
+from training.cli import add_cv_parser, add_eval_parsers, add_train_parser, run
 from training.data_cli import add_data_parsers
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_eval_parsers(sub)
+    add_cv_parser(sub)
     add_data_parsers(sub)
     add_app_parsers(sub)
     add_user_parser(sub)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,102 @@ def add_train_parser(sub: Any) -> None:
             help="bar: a progress bar; json: one JSON line per epoch (for job runners)",
         )
         p.set_defaults(func=_train)
+
+
+def add_cv_parser(sub: Any) -> None:
+    """Register ``cv slots`` and ``cv sentiment``."""
+    cv = sub.add_parser(
+        "cv", help="cross-validate hyper-parameters on train + valid (stratified k-fold)"
+    )
+    tasks = cv.add_subparsers(dest="task", required=True, metavar="{slots,sentiment}")
+    for task, data_help, scores in (
+        (
+            "slots",
+            "data folder, any format `slotfill train slots` reads",
+            "intent accuracy, intent macro-F1 over the intents with >= 5 examples, slot F1 "
+            "(seqeval, as `slotfill evaluate`) and exact match; then each intent's "
+            "out-of-fold recall with its count and what it was most often taken for",
+        ),
+        (
+            "sentiment",
+            "folder holding train.tsv and valid.tsv",
+            "accuracy and macro-F1; then each label's out-of-fold recall",
+        ),
+    ):
+        p = tasks.add_parser(
+            task,
+            help=f"cross-validate a {task} model",
+            description=textwrap.fill(
+                f"Pool DIR's train and valid splits, cut them into K stratified folds "
+                "(by intent or label; a class with fewer examples than folds is spread one per "
+                "fold) and, for each seed, train on K-1 folds and score the one held out. Each "
+                "training early-stops on a stratified part of its own training folds "
+                "(--stop-fraction, from the classes with enough examples), never on the held-out "
+                "fold. The folds depend on --fold-seed only: seeds and hyper-parameters are "
+                "compared on the same folds. Reports, per fold on stderr and then as a table "
+                f"(median, min, max and std over folds x seeds): {scores}. The last line of "
+                "stdout is the whole result as JSON (summary, per_class, runs).",
+                width=88,
+            ),
+            epilog=_hyperparameter_list(
+                SlotTrainConfig if task == "slots" else SentimentTrainConfig
+            ),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--data", required=True, type=Path, metavar="DIR", help=data_help)
+        p.add_argument("--folds", type=int, default=5, metavar="K", help="folds (default: 5)")
+        p.add_argument(
+            "--seeds",
+            type=int,
+            nargs="+",
+            metavar="SEED",
+            help="training seeds, each run on every fold (default: the config's seed, 13)",
+        )
+        p.add_argument(
+            "--fold-seed", type=int, default=0, help="seed of the fold assignment (default: 0)"
+        )
+        p.add_argument(
+            "--stop-fraction",
+            type=float,
+            default=0.1,
+            help="part of each class of the training folds held out for early stopping "
+            "(default: 0.1; classes under 1/FRACTION examples give none)",
+        )
+        if task == "slots":
+            p.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
+        p.add_argument(
+            "--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)"
+        )
+        p.add_argument(
+            "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"
+        )
+        for name, (kind, helptext) in _CONFIG_FLAGS.items():
+            if name != "seed":  # --seeds
+                p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=helptext)
+        p.add_argument(
+            "--config", type=Path, help="JSON file of hyper-parameters (flags override it)"
+        )
+        p.set_defaults(func=_cv)
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from training.cv import cross_validate, format_report  # imports torch
+
+    config = build_config(args)
+    result = cross_validate(
+        args.task,
+        args.data,
+        config,
+        folds=args.folds,
+        seeds=args.seeds or [config.seed],
+        fold_seed=args.fold_seed,
+        stop_fraction=args.stop_fraction,
+        data_format=getattr(args, "data_format", None),
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(format_report(result))
+    print(json.dumps(result))
+    return 0
 
 
 def add_eval_parsers(sub: Any) -> None:

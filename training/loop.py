@@ -27,6 +27,7 @@ from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.ema import WeightAverage
 from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
+from training.intent_loss import intent_loss
 from training.tagging import TaggingSet, as_tagging
 from training.tagging_eval import evaluate_tagging, tune_intent_threshold
 from training.vectors import extend_vocab, load_vectors
@@ -293,6 +294,8 @@ def fit_tagger(
             [intents.index_of[row[0]] for row in intent_rows] or [0] * len(train)
         )
 
+    custom_intent_loss = intent_loss(config, intents, intent_rows, multi)
+
     def step_loss(chunk: list[int]) -> Tensor:
         batch = predictor.encode(
             [train.tokens[i] for i in chunk], [train.requested[i] for i in chunk]
@@ -302,9 +305,12 @@ def fit_tagger(
         batch, gold = batch.to(device), gold.to(device)
         target = targets[chunk].to(device)
         emissions, intent_logits = net(batch)
-        return model.joint_loss(
-            emissions, intent_logits, batch.mask, gold, target, config.intent_weight
-        )
+        if custom_intent_loss is None:
+            return model.joint_loss(
+                emissions, intent_logits, batch.mask, gold, target, config.intent_weight
+            )
+        tag_loss = model.joint_loss(emissions, intent_logits, batch.mask, gold, target, 0.0)
+        return tag_loss + config.intent_weight * custom_intent_loss(intent_logits, target)
 
     # Early stopping: on slot F1, as ever, for single-label data with slots; on intents
     # alone for data without slots; a multi-label model on the mean of slot F1 and intent

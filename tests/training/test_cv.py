@@ -1,0 +1,157 @@
+"""``slotfill cv``: stratified folds, their early-stopping parts, and a tiny run end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from models.vocab import LabelSet
+from slotfill.cli import main
+from training.config import SentimentTrainConfig, SlotTrainConfig
+from training.cv import class_scores, cross_validate, make_folds, stratified_folds
+from training.data import DataError
+from training.intent_loss import intent_loss
+
+# 40 of a, 13 of b, 7 of c, 3 of d and one e: classes above, near and below 5 folds.
+LABELS = ["a"] * 40 + ["b"] * 13 + ["c"] * 7 + ["d"] * 3 + ["e"]
+FAST = {  # a few seconds a fold on one core
+    "epochs": 1,
+    "hidden_size": 16,
+    "word_dim": 16,
+    "char_dim": 8,
+    "char_filters": 8,
+    "batch_size": 8,
+    "lr": 0.02,
+    "threads": 1,
+    "device": "cpu",
+    "ema_decay": None,
+    "pretrained_vectors": "none",
+}
+
+
+def test_folds_are_disjoint_cover_everything_and_keep_the_class_balance() -> None:
+    folds = stratified_folds(LABELS, 5, seed=3)
+    everything = [i for f in folds for i in f]
+    assert sorted(everything) == list(range(len(LABELS)))  # disjoint and covering
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    for label, total in Counter(LABELS).items():
+        per_fold = [sum(LABELS[i] == label for i in f) for f in folds]
+        assert sum(per_fold) == total
+        assert max(per_fold) - min(per_fold) <= 1  # d's 3 examples: 3 different folds
+
+
+def test_folds_depend_on_the_fold_seed_only() -> None:
+    assert stratified_folds(LABELS, 5, seed=3) == stratified_folds(LABELS, 5, seed=3)
+    assert stratified_folds(LABELS, 5, seed=3) != stratified_folds(LABELS, 5, seed=4)
+
+
+def test_early_stopping_never_sees_the_held_out_fold() -> None:
+    folds = make_folds(LABELS, 5, stop_fraction=0.1, seed=0)
+    for fold in folds:
+        train, stop, test = set(fold.train), set(fold.stop), set(fold.test)
+        assert not (train & stop or train & test or stop & test)
+        assert train | stop | test == set(range(len(LABELS)))
+        stopped = Counter(LABELS[i] for i in stop)
+        assert stopped["a"] == 3  # 10% of a's 32 training examples, rounded down
+        # Classes under 10 training examples keep them all for training.
+        assert stopped["c"] == stopped["d"] == stopped["e"] == 0
+
+
+def test_macro_f1_averages_the_classes_present() -> None:
+    gold = ["a", "a", "b", "b"]
+    pred = ["a", "b", "b", "b"]
+    macro, f1 = class_scores(gold, pred, ["a", "b", "z"])  # z: not in this fold
+    assert f1["a"] == pytest.approx(2 / 3) and f1["b"] == pytest.approx(0.8)
+    assert macro == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_logit_adjusted_and_smoothed_intent_loss() -> None:
+    intents = LabelSet(["rare", "common"])
+    rows = [("rare",)] + [("common",)] * 3
+    assert intent_loss(SlotTrainConfig(), intents, rows, multi=False) is None  # the default
+    config = SlotTrainConfig(intent_logit_adjustment=1.0, intent_label_smoothing=0.1)
+    loss = intent_loss(config, intents, rows, multi=False)
+    assert loss is not None
+    logits, target = torch.tensor([[0.5, -0.2]]), torch.tensor([0])
+    shifted = logits + torch.log(torch.tensor([0.25, 0.75]))
+    expected = torch.nn.functional.cross_entropy(shifted, target, label_smoothing=0.1)
+    assert float(loss(logits, target)) == pytest.approx(float(expected))
+    # Adjusted, a rare-intent example that the raw logits get right still costs more.
+    plain = torch.nn.functional.cross_entropy(logits, target)
+    assert float(loss(logits, target)) > float(plain)
+    with pytest.raises(DataError, match="single-label"):
+        intent_loss(config, intents, rows, multi=True)
+
+
+def test_cross_validation_of_a_tiny_tagger(test_data_dir: Path) -> None:
+    lines: list[str] = []
+    result = cross_validate(
+        "slots",
+        test_data_dir / "tiny_slots",
+        SlotTrainConfig(**FAST),
+        folds=2,
+        seeds=[13, 1],
+        progress=lines.append,
+    )
+    assert result["examples"] == 80  # 60 train + 20 valid, pooled
+    runs = result["runs"]
+    assert [(r["seed"], r["fold"]) for r in runs] == [(13, 1), (13, 2), (1, 1), (1, 2)]
+    assert sum(r["test"] for r in runs if r["seed"] == 13) == 80  # each example scored once
+    assert all(r["stop"] > 0 and r["train"] + r["stop"] + r["test"] == 80 for r in runs)
+    assert len(lines) == 4 and lines[0].startswith("seed 13 fold 1/2:")
+    for key in ("intent_accuracy", "intent_macro_f1", "slot_f1", "exact_match"):
+        s = result["summary"][key]
+        values = [r[key] for r in runs]
+        assert s["n"] == 4 and s["min"] == min(values) and s["max"] == max(values)
+        assert s["min"] <= s["median"] <= s["max"] and not math.isnan(s["std"])
+    per_class = result["per_class"]
+    assert {c: r["n"] for c, r in per_class.items()} == {
+        "book_restaurant": 33,
+        "complaint": 27,
+        "greet": 20,
+    }
+    for r in per_class.values():
+        assert 0 <= r["recall_min"] <= r["recall"] <= r["recall_max"] <= 1
+
+
+def test_cv_command_prints_a_table_then_json(
+    test_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "fast.json"
+    config.write_text(json.dumps(FAST))
+    args = ["cv", "sentiment", "--data", str(test_data_dir / "tiny_sentiment"), "--folds", "2"]
+    assert main([*args, "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert out[0].startswith("2-fold cross-validation of ")
+    assert any(line.startswith("macro_f1") for line in out)
+    result: dict[str, Any] = json.loads(out[-1])
+    assert result["task"] == "sentiment" and result["seeds"] == [13]
+    assert set(result["summary"]) == {"accuracy", "macro_f1"}
+    assert "seed 13 fold 2/2:" in captured.err
+
+
+def test_cv_refuses_more_folds_than_examples(
+    test_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(test_data_dir / "tiny_sentiment")
+    assert main(["cv", "sentiment", "--data", data, "--folds", "1000"]) == 2
+    assert "cannot make 1000 folds" in capsys.readouterr().err
+
+
+def test_sentiment_config_is_checked(test_data_dir: Path) -> None:
+    with pytest.raises(TypeError):
+        cross_validate("sentiment", test_data_dir / "tiny_sentiment", SlotTrainConfig(**FAST))
+    with pytest.raises(DataError, match="fraction"):
+        cross_validate(
+            "sentiment",
+            test_data_dir / "tiny_sentiment",
+            SentimentTrainConfig(**FAST),
+            stop_fraction=0.7,
+        )
