@@ -74,7 +74,6 @@ class ParseResult:
         deep-copies through every value.
         """
         ranking = [{"name": i.name, "confidence": i.confidence} for i in self.intent_ranking]
-        sentiment = self.sentiment
         return {
             "text": self.text,
             "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in self.tokens],
@@ -92,15 +91,7 @@ class ParseResult:
                 }
                 for s in self.slots
             ],
-            "sentiment": (
-                {
-                    "label": sentiment.label,
-                    "confidence": sentiment.confidence,
-                    "scores": sentiment.scores,
-                }
-                if sentiment
-                else None
-            ),
+            "sentiment": sentiment_json(self.sentiment),
             "model": self.model.to_json(),
             "hypotheses": (
                 [
@@ -117,3 +108,14 @@ class ParseResult:
                 else None
             ),
         }
+
+
+def sentiment_json(sentiment: SentimentResult | None) -> dict[str, Any] | None:
+    """A sentiment result as the API answers it and the request log stores it."""
+    if sentiment is None:
+        return None
+    return {
+        "label": sentiment.label,
+        "confidence": sentiment.confidence,
+        "scores": sentiment.scores,
+    }

@@ -16,7 +16,7 @@ from typing import Any, NotRequired, TypedDict
 
 from app.config import RedactionMode
 from app.paths import PARSE_BATCH
-from app.serving.results import ParseResult
+from app.serving.results import ParseResult, sentiment_json
 
 
 class RequestLogRow(TypedDict):
@@ -82,7 +82,6 @@ def _stored_response(result: ParseResult, request_id: str, mode: RedactionMode) 
     slot values."""
     if mode is RedactionMode.full:
         return result.to_json() | {"request_id": request_id}
-    sentiment = result.sentiment
     intent = result.intent
     return {
         "intent": {"name": intent.name, "confidence": intent.confidence} if intent else None,
@@ -91,15 +90,7 @@ def _stored_response(result: ParseResult, request_id: str, mode: RedactionMode) 
             {"slot": s.slot, "start": s.start, "end": s.end, "confidence": s.confidence}
             for s in result.slots
         ],
-        "sentiment": (
-            {
-                "label": sentiment.label,
-                "confidence": sentiment.confidence,
-                "scores": sentiment.scores,
-            }
-            if sentiment
-            else None
-        ),
+        "sentiment": sentiment_json(result.sentiment),
         "model": result.model.to_json(),
     }
 
