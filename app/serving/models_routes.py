@@ -28,6 +28,9 @@ def list_models(registry: RegistryDep) -> ModelsResponse:
                 created_at=manifest.created_at,
                 metrics=manifest.metrics,
                 labels={k: len(v) for k, v in manifest.labels.items()},
+                intents=list(manifest.labels.get("intents", [])),
+                slots=sorted({t[2:] for t in manifest.labels.get("tags", []) if t != "O"}),
+                sentiments=list(manifest.labels.get("sentiment", [])),
             )
         )
     return ModelsResponse(models=sorted(infos, key=lambda m: m.name))

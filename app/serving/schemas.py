@@ -214,6 +214,15 @@ class ModelInfo(BaseModel):
     created_at: str | None
     metrics: dict[str, object]
     labels: dict[str, int] = Field(description="Number of tags/intents/labels")
+    intents: list[str] = Field(
+        default_factory=list, description="The intents a tagger predicts (a Rasa domain's)"
+    )
+    slots: list[str] = Field(
+        default_factory=list, description="The slots (entities) a tagger fills, without B-/I-"
+    )
+    sentiments: list[str] = Field(
+        default_factory=list, description="The labels a sentiment model predicts"
+    )
     slot_types: dict[str, str] = Field(
         default_factory=dict, description="Slot -> value type (date, count, money, ...)"
     )

@@ -239,10 +239,19 @@ def test_models_lists_served_versions(client: TestClient) -> None:
             "created_at",
             "metrics",
             "labels",
+            "intents",
+            "slots",
+            "sentiments",
             "slot_types",
         }
         assert isinstance(model["metrics"], dict)
     assert models[0]["labels"]["intents"] == len(INTENTS)
+    assert models[0]["intents"] == sorted(INTENTS)  # names, to write a Rasa domain from
+    assert models[0]["slots"] and all(not s.startswith(("B-", "I-")) for s in models[0]["slots"])
+    assert models[0]["sentiments"] == []
+    assert models[1]["intents"] == [] and models[1]["slots"] == []
+    sentiments = models[1]["sentiments"]
+    assert sentiments and len(sentiments) == models[1]["labels"]["sentiment"]
 
 
 def test_health(client: TestClient) -> None:
