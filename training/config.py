@@ -123,3 +123,23 @@ class SentimentTrainConfig(TrainConfig):
     # Airline valid, seed 13: accuracy 0.8212 without the vectors, 0.8129 with them.
     pretrained_vectors: Literal["glove-6b-50d", "none"] = "none"
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
+    # Macro-F1 weighs the rare labels alike with the frequent one: options that move the
+    # classifier towards them (training/sentiment_loss.py); all 0 is plain cross-entropy.
+    class_weight_power: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description="Weigh each label's cross-entropy by its training count ** -power "
+        "(0: unweighted; 0.5: inverse square root; 1: inverse frequency)",
+    )
+    logit_adjustment: float = Field(
+        0.0,
+        ge=0,
+        le=4,
+        description="tau of the logit-adjusted loss (Menon et al. 2021): cross-entropy of "
+        "logits + tau * log(training frequency of each label), predictions of the raw "
+        "logits, which favours rare labels (0: none; 1: the balanced-error choice)",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy (0: none)"
+    )

@@ -28,6 +28,7 @@ from training.data import SlotDataset, TextDataset
 from training.ema import WeightAverage
 from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
 from training.intent_loss import intent_loss
+from training.sentiment_loss import sentiment_loss
 from training.tagging import TaggingSet, as_tagging
 from training.tagging_eval import evaluate_tagging, tune_intent_threshold
 from training.vectors import extend_vocab, load_vectors
@@ -375,11 +376,12 @@ def fit_sentiment(
     net = distributed.wrap(model)
     predictor = SentimentPredictor(model, words, chars, labels)
     label_ids = [labels.index_of[y] for y in train.labels]
+    loss = sentiment_loss(config, label_ids, len(labels))
 
     def step_loss(chunk: list[int]) -> Tensor:
         batch = encode_tokens([train_tokens[i] for i in chunk], words, chars).to(device)
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
-        return nn.functional.cross_entropy(net(batch), target)
+        return loss(net(batch), target)
 
     def evaluate() -> dict[str, Any]:  # on the training device
         return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]

@@ -68,6 +68,21 @@ class Hyperparameters(BaseModel):
     use_requested_slots: bool | None = Field(
         None, description="Slot taggers only: the requested slots as a tagger input"
     )
+    intent_label_smoothing: float | None = Field(
+        None, ge=0, lt=1, description="Slot taggers only: label smoothing of the intent loss"
+    )
+    intent_logit_adjustment: float | None = Field(
+        None, ge=0, le=4, description="Slot taggers only: tau of the logit-adjusted intent loss"
+    )
+    class_weight_power: float | None = Field(
+        None, ge=0, le=2, description="Sentiment only: label weights count ** -power"
+    )
+    logit_adjustment: float | None = Field(
+        None, ge=0, le=4, description="Sentiment only: tau of the logit-adjusted loss"
+    )
+    label_smoothing: float | None = Field(
+        None, ge=0, lt=1, description="Sentiment only: label smoothing of the loss"
+    )
 
 
 class TrainRequest(StrictModel):
