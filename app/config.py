@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         "none",
         description="Taggers' weights when served: none (float32) or int8 (dynamic quantisation "
         "of the recurrent and linear layers)",
+    )
+    engine: Literal["torch", "numpy"] = Field(
+        "numpy",
+        description="What runs the networks of float32 models: numpy (models.engine: the same "
+        "weights and answers, a fraction of torch's per-call overhead) or torch; "
+        "SLOTFILL_QUANTIZE=int8 needs torch",
     )
     default_timezone: str = Field(
         "UTC",
@@ -127,6 +133,12 @@ class Settings(BaseSettings):
 
         load_zone(name)  # ValueError names the bad zone at startup
         return name
+
+    @model_validator(mode="after")
+    def _int8_on_torch(self) -> Settings:
+        if self.quantize == "int8" and self.engine != "torch":
+            raise ValueError("SLOTFILL_QUANTIZE=int8 runs on torch: set SLOTFILL_ENGINE=torch")
+        return self
 
     @property
     def admin_enabled(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from fastapi import APIRouter, FastAPI
 from starlette.types import Scope
+from threadpoolctl import threadpool_limits
 
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads)
+        threadpool_limits(settings.torch_threads)  # NumPy's BLAS (the numpy engine) likewise
         fix_mmap_threshold()  # before the first batches: keeps resident memory flat
         started = time.perf_counter()
         engine = make_engine(settings.database_url)
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.models,
             settings.sentiment_model,
             quantize=settings.quantize,
+            engine=settings.engine,
         )
         registry.load_all(read_pins(sessions))  # the active versions, else the latest on disk
         app.state.registry = registry

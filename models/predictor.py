@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,6 +16,10 @@ from models.sentiment import LSTMSentimentClassifier
 from models.slot_tagger import BiLSTMCRFTagger
 from models.text import Token, sentiment_tokens, tagger_tokens
 from models.vocab import LabelSet, Vocab
+
+# A forward pass: the torch model itself, or an engine running its weights (models.engine).
+TaggerNet = Callable[[TokenBatch], tuple[torch.Tensor, torch.Tensor]]
+SentimentNet = Callable[[TokenBatch], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class SlotTaggerPredictor:
         """``requested``: the slot names a request's context may name (the model reads them
         when it has a context input); ``synonyms``: lower-cased slot text -> canonical value."""
         self.model = model.eval()
+        self.net: TaggerNet = self.model  # emissions and intent logits; models.engine swaps it
         self.words, self.chars, self.tags, self.intents = words, chars, tags, intents
         self.requested = requested if requested is not None else LabelSet([])
         self.synonyms = dict(synonyms or {})
@@ -162,7 +167,9 @@ class SlotTaggerPredictor:
         """BIO tags and every intent's probability ``(batch, num_intents)``, intent order;
         on the model's device (a GPU while training evaluates), only the outputs copied back."""
         batch = on_device(self.encode(sentences, requested), self.model)
-        paths, intent_logits = self.model.decode(batch)
+        with torch.inference_mode():
+            emissions, intent_logits = self.net(batch)
+        paths = viterbi_decode(emissions, batch.mask, self.model.crf_params())
         tags = [[self.tags.labels[i] for i in path] for path in paths]
         return tags, self.model.intent_probs(intent_logits).double().cpu().numpy()
 
@@ -188,7 +195,7 @@ class SlotTaggerPredictor:
             raise ValueError(f"expected n_best >= 0 for each of the {len(texts)} texts, got {ks}")
         batch = self.encode([[t.text for t in toks] for toks in token_lists], requested)
         with torch.inference_mode():
-            emissions_t, intent_logits = self.model(batch)
+            emissions_t, intent_logits = self.net(batch)
             rankings = self._rankings(intent_logits, top_k)
             chosen = self._chosen(intent_logits)
         arrays = self._crf_arrays()
@@ -328,13 +335,14 @@ class SentimentPredictor:
         self, model: LSTMSentimentClassifier, words: Vocab, chars: Vocab, labels: LabelSet
     ) -> None:
         self.model = model.eval()
+        self.net: SentimentNet = self.model  # label logits; models.engine swaps it
         self.words, self.chars, self.labels = words, chars, labels
 
     def classify_tokens(self, sentences: Sequence[Sequence[str]]) -> list[SentimentResult]:
         """Classify pre-tokenised sentences in one batch."""
         batch = on_device(encode_tokens(sentences, self.words, self.chars), self.model)
         with torch.inference_mode():
-            probs = torch.softmax(self.model(batch), dim=-1).tolist()
+            probs = torch.softmax(self.net(batch), dim=-1).tolist()
         results = []
         for row in probs:
             best = max(range(len(row)), key=row.__getitem__)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from models.artifact import Artifact, load_artifact, load_manifest
+from models.engine import Engine, for_engine
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import QuantizeMode, for_serving
@@ -65,20 +66,29 @@ class LoadedModel:
 
 
 def load_version(
-    store: Path, name: str, version: str, quantize: QuantizeMode = "none"
+    store: Path,
+    name: str,
+    version: str,
+    quantize: QuantizeMode = "none",
+    engine: Engine = "torch",
 ) -> LoadedModel:
     """Load, check and warm up one version; raises ``ArtifactError`` or ``ValueError``.
-    ``quantize``: a tagger's weights as served (:mod:`models.quantize`).
+    ``quantize``: a tagger's weights as served (:mod:`models.quantize`); ``engine``: what
+    runs the networks of an unquantised model (:mod:`models.engine`).
 
     The check parses the valid utterances stored with the artifact and compares the scores
     with its manifest's (``models.sanity``): weights replaced under a rewritten checksum fail.
     """
     artifact = load_artifact(version_dir(store, name, version))
     predictor = artifact.predictor
-    check_sanity(artifact.path, predictor, dict(artifact.manifest.metrics.get("sanity") or {}))
+    recorded = dict(artifact.manifest.metrics.get("sanity") or {})
     if isinstance(predictor, SlotTaggerPredictor) and quantize != "none":
+        check_sanity(artifact.path, predictor, recorded)
         predictor = for_serving(predictor, quantize)  # after the check: it checks the artifact
-        artifact = replace(artifact, predictor=predictor)
+    else:
+        predictor = for_engine(predictor, engine)
+        check_sanity(artifact.path, predictor, recorded)  # the engine that will serve
+    artifact = replace(artifact, predictor=predictor)
     # The first calls at each shape allocate; make them before traffic arrives. One pass
     # suffices: measured, a second pass runs at the steady-state speed already.
     if isinstance(predictor, SlotTaggerPredictor):
@@ -100,10 +110,11 @@ def load_checked(
     checksum: str | None,
     task: str | None,
     quantize: QuantizeMode = "none",
+    engine: Engine = "torch",
 ) -> LoadedModel:
     """:func:`load_version`, then check the weights against the checksum recorded for the
     version and the task against the one expected; ``ArtifactError`` if either differs."""
-    model = load_version(store, name, version, quantize)
+    model = load_version(store, name, version, quantize, engine)
     if checksum is not None and model.artifact.manifest.weights_sha256 != checksum:
         raise ArtifactError(
             f"{model.ref}: weights differ from the checksum recorded when it was trained"
@@ -123,9 +134,11 @@ class ModelRegistry:
         names: list[str],
         sentiment: str | None,
         quantize: QuantizeMode = "none",
+        engine: Engine = "torch",
     ) -> None:
         self.store = store
         self.quantize: QuantizeMode = quantize
+        self.engine: Engine = engine
         self.default = default
         self.names = names
         self.sentiment_name = sentiment or None
@@ -172,7 +185,7 @@ class ModelRegistry:
     def _load_pinned(self, name: str, version: str) -> LoadedModel:
         """The version the active pointer names: that one or none (an operator chose it)."""
         try:
-            return load_version(self.store, name, version, self.quantize)
+            return load_version(self.store, name, version, self.quantize, self.engine)
         except (ArtifactError, ValueError) as err:
             raise StartupError(f"model {name}@{version} cannot be loaded: {err}") from err
 
@@ -182,7 +195,7 @@ class ModelRegistry:
         failures: list[tuple[str, Exception]] = []
         for version in reversed(list_versions(self.store, name)):
             try:
-                model = load_version(self.store, name, version, self.quantize)
+                model = load_version(self.store, name, version, self.quantize, self.engine)
             except (ArtifactError, ValueError) as err:
                 failures.append((version, err))
                 log.warning(
@@ -239,6 +252,7 @@ class ModelRegistry:
             checksum=checksum,
             task=self.task_of(name),
             quantize=self.quantize,
+            engine=self.engine,
         )
 
     def install(self, model: LoadedModel) -> None:

@@ -61,6 +61,7 @@ def test_the_setting_selects_the_served_weights(
     monkeypatch.delenv("SLOTFILL_QUANTIZE", raising=False)
     assert Settings().quantize == "none"
     monkeypatch.setenv("SLOTFILL_QUANTIZE", "int8")
+    monkeypatch.setenv("SLOTFILL_ENGINE", "torch")  # int8 is a torch model
     assert Settings().quantize == "int8"
     shutil.copytree(tiny_tagger_dir, tmp_path / "tiny" / VERSION)
     served = {}

@@ -1,0 +1,316 @@
+"""The networks' forward pass in plain NumPy float32 (``SLOTFILL_ENGINE=numpy``).
+
+At batch 1 an 11-token utterance is a few hundred tiny operations; torch spends far more
+time dispatching them than computing (benchmarks/profile_parse.py), NumPy several times less
+per call. The weights are the artifact's own (a loaded model's ``state_dict``), evaluation
+mode only (no dropout). Both recurrent directions run as one batched matrix product per
+step. Results match the torch model to float32 rounding (tests/models/test_engine.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Literal, TypeVar
+
+import numpy as np
+import torch
+
+from models.features import TokenBatch
+from models.layers import EncoderConfig
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.sentiment import LSTMSentimentClassifier
+from models.slot_tagger import BiLSTMCRFTagger
+
+Engine = Literal["torch", "numpy"]
+ENGINES: tuple[str, ...] = ("torch", "numpy")
+F32 = np.float32
+_MASKED = F32(-1.0e4)  # as models.layers.masked_pool and the sentiment attention
+_GATES = {"lstm": 4, "gru": 3, "irnn": 1}
+
+
+def state_arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A model's weights as float32 NumPy arrays (copies: the engine owns them)."""
+    return {
+        k: np.array(v.detach().cpu().float().numpy(), dtype=F32)
+        for k, v in model.state_dict().items()
+    }
+
+
+class Embedder:
+    """:class:`models.layers.TokenEmbedder`: word ++ pretrained vector ++ char CNN ++ shape."""
+
+    def __init__(self, w: Mapping[str, np.ndarray], config: EncoderConfig, prefix: str) -> None:
+        self.words = w[f"{prefix}words.weight"]
+        self.trained_words = self.words.shape[0]
+        self.vectors = w.get(f"{prefix}vectors") if config.pretrained_dim else None
+        # The character CNN as table look-ups: tap k of the width-3 convolution maps a
+        # character to chars[id] @ weight[:, :, k].T, computed once per character here.
+        # Row ``len(chars)`` is the convolution's zero padding; in the centre tap, the
+        # padding id 0 (a position past the word's end) scores -inf, so the max over
+        # positions skips it, and the ReLU after the max gives 0 for an all-padding token.
+        self.taps: list[np.ndarray] | None = None
+        if config.char_filters > 0:
+            chars = w[f"{prefix}chars.weight"]
+            conv = w[f"{prefix}char_conv.weight"]  # (filters, char_dim, 3)
+            bias = w[f"{prefix}char_conv.bias"]
+            zero = np.zeros((1, conv.shape[0]), dtype=F32)
+            self.taps = [np.concatenate([chars @ conv[:, :, k].T, zero]) for k in range(3)]
+            self.taps[1] = self.taps[1] + bias
+            self.taps[1][0] = -np.inf
+            self.edge = chars.shape[0]
+        self.shapes = w.get(f"{prefix}shapes.weight") if config.shape_dim else None
+
+    def __call__(
+        self, token_ids: np.ndarray, char_ids: np.ndarray, shape_ids: np.ndarray
+    ) -> np.ndarray:
+        """``(tokens, dim)`` vectors of the given (real, unpadded) tokens."""
+        trained = np.where(token_ids >= self.trained_words, 1, token_ids)
+        parts = [self.words[trained]]
+        if self.vectors is not None:
+            parts.append(self.vectors[token_ids])
+        if self.taps is not None:
+            parts.append(self._char_cnn(char_ids))
+        if self.shapes is not None:
+            parts.append(self.shapes[shape_ids])
+        return np.concatenate(parts, axis=-1)
+
+    def _char_cnn(self, char_ids: np.ndarray) -> np.ndarray:
+        assert self.taps is not None
+        n, c = char_ids.shape
+        # Columns past the longest word are padding; one is kept so that the last real
+        # character's window sees the padding character, as torch's convolution does.
+        c = min(c, int((char_ids != 0).sum(axis=1).max()) + 1)
+        ids = np.full((n, c + 2), self.edge, dtype=char_ids.dtype)
+        ids[:, 1:-1] = char_ids[:, :c]
+        left, centre, right = self.taps
+        conv = left[ids[:, :-2]]
+        conv += centre[ids[:, 1:-1]]
+        conv += right[ids[:, 2:]]
+        out: np.ndarray = np.maximum(conv.max(axis=1), 0.0)
+        return out
+
+
+class BiRNN:
+    """A bidirectional ``nn.LSTM``/``nn.GRU``/ReLU ``nn.RNN`` (batch first), as
+    :func:`models.layers.run_rnn` runs it: each direction starts at its sequence's real end,
+    and padding positions come out zero."""
+
+    def __init__(self, w: Mapping[str, np.ndarray], config: EncoderConfig, prefix: str) -> None:
+        self.cell = config.cell
+        self.hidden = config.hidden_size
+        gates = _GATES[self.cell]
+        h = self.hidden
+        self.layers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for layer in range(config.num_layers):
+            names = [f"l{layer}", f"l{layer}_reverse"]
+            w_ih = [w[f"{prefix}weight_ih_{n}"] for n in names]  # (gates*h, in)
+            w_hh = [w[f"{prefix}weight_hh_{n}"] for n in names]  # (gates*h, h)
+            b_ih = [w[f"{prefix}bias_ih_{n}"] for n in names]
+            b_hh = [w[f"{prefix}bias_hh_{n}"] for n in names]
+            if self.cell == "lstm":  # torch's gate order i, f, g, o -> i, f, o, g
+                order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
+                w_ih, w_hh = [m[order] for m in w_ih], [m[order] for m in w_hh]
+                b_ih, b_hh = [v[order] for v in b_ih], [v[order] for v in b_hh]
+            # Input projection of both directions in one product; the hidden bias is folded
+            # in except a GRU's candidate part, which its reset gate scales.
+            bias = [bi + bh for bi, bh in zip(b_ih, b_hh, strict=True)]
+            hh_bias = [np.zeros_like(bh) for bh in b_hh]
+            if self.cell == "gru":
+                bias = [
+                    np.concatenate([bi[: 2 * h] + bh[: 2 * h], bi[2 * h :]])
+                    for bi, bh in zip(b_ih, b_hh, strict=True)
+                ]
+                hh_bias = [np.concatenate([np.zeros(2 * h, F32), bh[2 * h :]]) for bh in b_hh]
+            scale = self._scale(gates)
+            proj = np.ascontiguousarray(np.concatenate([m.T * scale for m in w_ih], axis=1))
+            proj_bias = np.concatenate([b * scale for b in bias])
+            rec = np.ascontiguousarray(np.stack([m.T * scale for m in w_hh]))  # (2, h, g*h)
+            rec_bias = np.stack([b * scale for b in hh_bias])[:, None, :]  # (2, 1, g*h)
+            self.layers.append((proj, proj_bias, rec, rec_bias))
+
+    def _scale(self, gates: int) -> np.ndarray:
+        """Per gate row: 0.5 for sigmoid gates, so that one ``tanh`` over all gates gives
+        ``sigmoid(x) = (tanh(x / 2) + 1) / 2`` for them (exact: halving is exact in float)."""
+        h = self.hidden
+        scale = np.ones(gates * h, dtype=F32)
+        if self.cell == "lstm":  # gates i, f, o, g (reordered): g is the tanh one
+            scale[: 3 * h] = 0.5
+        elif self.cell == "gru":  # gates r, z, n
+            scale[: 2 * h] = 0.5
+        return scale
+
+    def __call__(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(batch, seq_len, 2 * hidden)`` states of the real tokens' inputs ``(tokens, dim)``
+        (``x[mask]`` of a padded batch)."""
+        states = x
+        for layer, (proj, proj_bias, rec, rec_bias) in enumerate(self.layers):
+            inputs = states[mask] if layer else x
+            states = self._layer(inputs, mask, proj, proj_bias, rec, rec_bias)
+        return states
+
+    def _layer(
+        self,
+        x: np.ndarray,
+        mask: np.ndarray,
+        proj: np.ndarray,
+        proj_bias: np.ndarray,
+        rec: np.ndarray,
+        rec_bias: np.ndarray,
+    ) -> np.ndarray:
+        b, t = mask.shape
+        h, g = self.hidden, rec.shape[2]
+        # Packed-sequence order: rows longest first, so the rows still running at step s
+        # are a prefix of the batch and padding costs nothing. Step s reads position s
+        # forwards and position length - 1 - s backwards.
+        lengths = mask.sum(axis=1)
+        order = np.argsort(-lengths, kind="stable")
+        longest = np.sort(lengths)[::-1]
+        running = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
+        rows = np.broadcast_to(order[None, :], (t, b))
+        fwd = np.broadcast_to(np.arange(t)[:, None], (t, b))
+        bwd = np.maximum(longest[None, :] - 1 - fwd, 0)
+        # The input projection of real tokens only; ``at`` maps (row, position) to them.
+        xp = (x @ proj + proj_bias).reshape(-1, 2, g)
+        at = np.where(mask, np.cumsum(mask).reshape(b, t) - 1, 0)
+        steps = np.stack([xp[at[rows, fwd], 0], xp[at[rows, bwd], 1]], axis=1)  # (t, 2, b, g)
+        state = np.zeros((2, b, h), dtype=F32)
+        cell = np.zeros((2, b, h), dtype=F32)
+        out = np.zeros((t, 2, b, h), dtype=F32)
+        gru, lstm = self.cell == "gru", self.cell == "lstm"
+        for s in range(t):
+            k = int(running[s])
+            if k < b:
+                state, cell = state[:, :k], cell[:, :k]
+            hh = np.matmul(state, rec)
+            into = out[s, :, :k]
+            if lstm:  # in place: at batch 1 each NumPy call costs more than its arithmetic
+                hh += steps[s, :, :k]
+                np.tanh(hh, out=hh)
+                gates = hh[..., : 3 * h]  # sigmoid = (tanh(x / 2) + 1) / 2 on i, f, o
+                gates *= 0.5
+                gates += 0.5
+                cell *= gates[..., h : 2 * h]
+                cell += gates[..., :h] * hh[..., 3 * h :]
+                state = np.multiply(gates[..., 2 * h : 3 * h], np.tanh(cell), out=into)
+            elif gru:
+                hh += rec_bias
+                gx = steps[s, :, :k]
+                rz = 0.5 * np.tanh(gx[..., : 2 * h] + hh[..., : 2 * h]) + 0.5
+                r, z = rz[..., :h], rz[..., h:]
+                n = np.tanh(gx[..., 2 * h :] + r * hh[..., 2 * h :])
+                state = np.add(n, z * (state - n), out=into)
+            else:
+                hh += steps[s, :, :k]
+                state = np.maximum(hh, 0.0, out=into)
+        if b == 1:
+            return np.concatenate([out[:, 0], out[::-1, 1]], axis=2).transpose(1, 0, 2)
+        states = np.zeros((b, t, 2 * h), dtype=F32)  # padding positions stay zero
+        real = fwd < longest[None, :]
+        states[rows[real], fwd[real], :h] = out[:, 0][real]
+        states[rows[real], bwd[real], h:] = out[:, 1][real]
+        return states
+
+
+def masked_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`models.layers.masked_pool`: max ++ mean over real positions."""
+    m = mask[:, :, None]
+    maxed = np.where(m, states, _MASKED).max(axis=1)
+    mean = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1).astype(F32)
+    return np.concatenate([maxed, mean], axis=1)
+
+
+def _arrays(batch: TokenBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The batch's index arrays and mask, without copies (CPU tensors share memory)."""
+    return (
+        batch.token_ids.numpy(),
+        batch.char_ids.numpy(),
+        batch.shape_ids.numpy(),
+        batch.mask.numpy(),
+    )
+
+
+class NumpyTagger:
+    """:class:`models.slot_tagger.BiLSTMCRFTagger`'s forward pass; called as the torch model
+    is and giving the same outputs (emissions, intent logits) as float32 tensors."""
+
+    def __init__(self, model: BiLSTMCRFTagger) -> None:
+        w = state_arrays(model)
+        config = model.config
+        self.embedder = Embedder(w, config, "embedder.")
+        self.rnn = BiRNN(w, config, "rnn.")
+        self.requested = w["requested.weight"].T.copy() if config.num_requested else None
+        self.emit_w, self.emit_b = w["emit.weight"].T.copy(), w["emit.bias"]
+        self.intent = (
+            (w["intent.weight"].T.copy(), w["intent.bias"]) if config.num_intents else None
+        )
+
+    def arrays(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, intents)``."""
+        token_ids, char_ids, shape_ids, mask = _arrays(batch)
+        vectors = self.embedder(token_ids[mask], char_ids[mask], shape_ids[mask])
+        if self.requested is not None:
+            asked = (
+                np.zeros((mask.shape[0], self.requested.shape[0]), dtype=F32)
+                if batch.requested is None
+                else batch.requested.numpy().astype(F32)
+            )
+            context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
+            vectors = np.concatenate([vectors, context], axis=1)
+        states = self.rnn(vectors, mask)
+        emissions = states @ self.emit_w + self.emit_b
+        if self.intent is None:
+            return emissions, np.zeros((states.shape[0], 0), dtype=F32)
+        weight, bias = self.intent
+        return emissions, masked_pool(states, mask) @ weight + bias
+
+    def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        emissions, logits = self.arrays(batch)
+        return torch.from_numpy(emissions), torch.from_numpy(logits)
+
+
+class NumpySentiment:
+    """:class:`models.sentiment.LSTMSentimentClassifier`'s forward pass (label logits)."""
+
+    def __init__(self, model: LSTMSentimentClassifier) -> None:
+        w = state_arrays(model)
+        config = model.config
+        self.embedder = Embedder(w, config, "embedder.")
+        self.rnn = BiRNN(w, config, "rnn.")
+        self.attention_w, self.attention_b = w["attention.weight"][0], w["attention.bias"][0]
+        self.out_w, self.out_b = w["out.weight"].T.copy(), w["out.bias"]
+
+    def arrays(self, batch: TokenBatch) -> np.ndarray:
+        """Label logits ``(batch, num_labels)``."""
+        token_ids, char_ids, shape_ids, mask = _arrays(batch)
+        vectors = self.embedder(token_ids[mask], char_ids[mask], shape_ids[mask])
+        states = self.rnn(vectors, mask)
+        scores = np.where(mask, states @ self.attention_w + self.attention_b, _MASKED)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        weights = scores / scores.sum(axis=1, keepdims=True)
+        attended = (weights[:, :, None] * states).sum(axis=1)
+        pooled = np.concatenate([attended, masked_pool(states, mask)], axis=1)
+        out: np.ndarray = pooled @ self.out_w + self.out_b
+        return out
+
+    def __call__(self, batch: TokenBatch) -> torch.Tensor:
+        return torch.from_numpy(self.arrays(batch))
+
+
+Served = TypeVar("Served", bound=SlotTaggerPredictor | SentimentPredictor)
+
+
+def for_engine(predictor: Served, engine: Engine) -> Served:
+    """``predictor`` running its network on ``engine``: itself for ``torch``, else a copy whose
+    forward pass is NumPy over a snapshot of the weights (the rest, CRF decoding and
+    confidences included, is the predictor's own code)."""
+    if engine == "torch":
+        return predictor
+    if engine != "numpy":
+        raise ValueError(f"expected engine in {ENGINES}, got {engine!r}")
+    served = copy.copy(predictor)
+    if isinstance(served, SlotTaggerPredictor):
+        served.net = NumpyTagger(served.model)
+    elif isinstance(served, SentimentPredictor):
+        served.net = NumpySentiment(served.model)
+    return served
