@@ -164,6 +164,13 @@ def add_cv_parser(sub: Any) -> None:
             "--fold-seed", type=int, default=0, help="seed of the fold assignment (default: 0)"
         )
         p.add_argument(
+            "--only-folds",
+            type=int,
+            nargs="+",
+            metavar="N",
+            help="run only these folds (1 to K) of the same assignment: a cheap first look",
+        )
+        p.add_argument(
             "--stop-fraction",
             type=float,
             default=0.1,
@@ -201,6 +208,7 @@ def _cv(args: argparse.Namespace) -> int:
         stop_fraction=args.stop_fraction,
         data_format=getattr(args, "data_format", None),
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        only_folds=args.only_folds,
     )
     print(format_report(result))
     print(json.dumps(result))

@@ -155,3 +155,14 @@ def test_sentiment_config_is_checked(test_data_dir: Path) -> None:
             SentimentTrainConfig(**FAST),
             stop_fraction=0.7,
         )
+
+
+def test_some_folds_only(test_data_dir: Path) -> None:
+    data = test_data_dir / "tiny_sentiment"
+    config = SentimentTrainConfig(**FAST)
+    result = cross_validate("sentiment", data, config, folds=4, only_folds=[3])
+    assert [r["fold"] for r in result["runs"]] == [3] and result["only_folds"] == [3]
+    held_out = result["runs"][0]["test"]
+    assert sum(r["n"] for r in result["per_class"].values()) == held_out  # that fold's only
+    with pytest.raises(DataError, match="numbered 1 to 4"):
+        cross_validate("sentiment", data, config, folds=4, only_folds=[5])
