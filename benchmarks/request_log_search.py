@@ -21,7 +21,10 @@ from sqlalchemy import make_url, text
 
 from app.db.engine import make_engine, make_session_factory
 from app.operating.console.queries import Filters, search
+from benchmarks.common import add_common_args, format_table, write_results
 from benchmarks.servers import scratch_database
+
+TARGET_MS = 100.0  # every query shape, median: the console's search must feel instant
 
 INTENTS = ["book_flight", "book_table", "greet", "complaint", "book_hotel", "goodbye"]
 RARE_INTENT = "lost_luggage"  # 1 row in 10,000
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.request_log_search",
         description="Time the console's request-log search on a large PostgreSQL log.",
     )
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    add_common_args(parser)  # --out, --quick (100,000 rows); --data-dir is not read
+    parser.add_argument("--rows", type=int, default=None, help="rows (default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--limit", type=int, default=50, help="page size")
     parser.add_argument(
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL URL allowed to CREATE DATABASE (a scratch one is dropped after)",
     )
     args = parser.parse_args(argv)
+    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    started_at = datetime.now(UTC)
     with scratch_database(make_url(args.admin_url), "slotfill_bench") as url:
         seconds = fill(url, args.rows)
         print(f"{args.rows:,} rows in {seconds:.1f}s", file=sys.stderr)
@@ -164,10 +170,36 @@ def main(argv: list[str] | None = None) -> int:
                 ).scalar()
         finally:
             engine.dispose()
-    print(f"| query ({args.rows:,} rows, {size}, page {args.limit}) | rows | median ms | max ms |")
-    print("|---|---|---|---|")
-    for label, found, median, worst in results:
-        print(f"| {label} | {found} | {median:.1f} | {worst:.1f} |")
+    verdicts = [
+        (label, found, median, worst, median <= TARGET_MS)
+        for label, found, median, worst in results
+    ]
+    print(f"{args.rows:,} rows, {size}, page of {args.limit}, median of {args.repeat} runs")
+    print(
+        format_table(
+            ["query", "rows", "median ms", "max ms", "target ms", "verdict"],
+            [
+                (label, found, median, worst, TARGET_MS, "PASS" if ok else "FAIL")
+                for label, found, median, worst, ok in verdicts
+            ],
+        )
+    )
+    path = write_results(
+        "request_log_search",
+        args,
+        started_at,
+        {
+            "rows": args.rows,
+            "table_size": size,
+            "target_median_ms": TARGET_MS,
+            "queries": [
+                {"query": label, "rows": found, "median_ms": median, "max_ms": worst, "pass": ok}
+                for label, found, median, worst, ok in verdicts
+            ],
+            "all_pass": all(ok for *_, ok in verdicts),
+        },
+    )
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
