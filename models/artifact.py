@@ -22,6 +22,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from models.calibration import Temperatures
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sanity import SanitySample
@@ -53,6 +54,7 @@ _FIELD_TYPES: dict[str, type] = {
     "created_at": str,
     "synonyms": dict,
     "slot_types": dict,
+    "temperatures": dict,
 }
 _REQUIRED = ("model_config", "vocabs", "labels", "weights_sha256")
 _JSON_TYPE: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
@@ -82,6 +84,9 @@ class Manifest:
     # slot -> {"type", "source", "bound"?, "synonyms"?} (models.values.schema); a tagger
     # trained before slot types has none, and its slots resolve to null
     slot_types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Calibration (models.calibration.Temperatures): "intent", "spans" or "labels" -> the
+    # temperature fitted on valid; absent (older artifacts, or 1.0): unscaled
+    temperatures: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: object, where: Path) -> Manifest:
@@ -109,6 +114,11 @@ class Manifest:
             schema_from_json(values.get("slot_types"))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ArtifactError(f"{manifest_path}: field 'slot_types' is invalid ({err})") from err
+        try:
+            Temperatures.from_dict(values.get("temperatures"))
+        except (ValueError, TypeError) as err:
+            message = f"{manifest_path}: field 'temperatures' is invalid ({err})"
+            raise ArtifactError(message) from err
         return cls(format_version=FORMAT_VERSION, task=cast(Task, task), **values)
 
     @property
@@ -117,12 +127,18 @@ class Manifest:
         valid = self.metrics.get("valid", self.metrics)
         return dict(valid) if isinstance(valid, dict) else {}
 
+    @property
+    def calibration(self) -> Temperatures:
+        """The temperatures the predictor applies (1.0 where the manifest has none)."""
+        return Temperatures.from_dict(self.temperatures)
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of ``manifest.json``; no ``synonyms`` key when there are none,
-        as in the artifacts written before synonyms."""
+        """The JSON object of ``manifest.json``; no ``synonyms`` or ``temperatures`` key when
+        there are none, as in the artifacts written before them."""
         out = asdict(self)
-        if not out["synonyms"]:
-            del out["synonyms"]
+        for key in ("synonyms", "temperatures"):
+            if not out[key]:
+                del out[key]
         return out
 
 
@@ -174,12 +190,13 @@ def save_artifact(
     synonyms: dict[str, str] | None = None,
     slot_types: dict[str, dict[str, Any]] | None = None,
     sanity: SanitySample | None = None,
+    temperatures: Temperatures | None = None,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
     ``out_dir`` must not exist yet or be empty: artifacts are immutable. ``sanity``: valid
     utterances the model checks itself on before it serves (``models.sanity``); their
-    scores go into ``metrics["sanity"]``.
+    scores go into ``metrics["sanity"]``. ``temperatures``: the calibration fitted on valid.
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
@@ -206,6 +223,7 @@ def save_artifact(
             weights_sha256=file_sha256(staging / WEIGHTS),
             synonyms=dict(synonyms or {}),
             slot_types=slot_types or {},
+            temperatures=(temperatures or Temperatures()).to_dict(),
         )
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
         (staging / MANIFEST).write_text(text)
@@ -271,8 +289,13 @@ def _build(
             LabelSet(labels["intents"]),
             LabelSet(labels.get("requested_slots", [])),
             manifest.synonyms,
+            manifest.calibration,
         )
     classifier = LSTMSentimentClassifier(SentimentConfig(**manifest.model_config))
     return SentimentPredictor(
-        classifier, vocabs["words"], vocabs["chars"], LabelSet(labels["sentiment"])
+        classifier,
+        vocabs["words"],
+        vocabs["chars"],
+        LabelSet(labels["sentiment"]),
+        manifest.calibration,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from models.calibration import Temperatures, scale_crf_arrays, scale_logits
 from models.crf import CRFArrays, forward_backward_arrays, span_log_prob, viterbi_decode
 from models.crf_kbest import kbest_paths
 from models.features import TokenBatch, encode_tokens
@@ -100,6 +101,38 @@ def bio_spans(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
+def span_confidences(
+    tags: LabelSet,
+    path: Sequence[int],
+    emissions: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    log_z: float,
+    arrays: CRFArrays,
+) -> list[tuple[Span, float]]:
+    """Each span of one utterance's tag ``path`` with its marginal probability of being
+    exactly that span (``models.crf.span_log_prob``) under the CRF of ``emissions`` and
+    ``arrays`` (one utterance's ``(seq_len, num_tags)`` slices of the forward-backward pass)."""
+    out = []
+    for span in bio_spans([tags.labels[i] for i in path]):
+        inside = tags.index_of.get(f"I-{span.slot}")
+        outside = [k for k in range(len(tags)) if k != inside]
+        logp = span_log_prob(
+            emissions,
+            alpha,
+            beta,
+            log_z,
+            arrays,
+            len(path),
+            path[span.first : span.last + 1],
+            span.first,
+            span.last + 1,
+            outside,
+        )
+        out.append((span, min(1.0, max(0.0, math.exp(logp)))))
+    return out
+
+
 def on_device(batch: TokenBatch, model: torch.nn.Module) -> TokenBatch:
     """``batch`` where ``model``'s weights are (serving: the CPU, so no copy)."""
     device = next(model.parameters()).device
@@ -118,14 +151,17 @@ class SlotTaggerPredictor:
         intents: LabelSet,
         requested: LabelSet | None = None,
         synonyms: dict[str, str] | None = None,
+        temperatures: Temperatures | None = None,
     ) -> None:
         """``requested``: the slot names a request's context may name (the model reads them
-        when it has a context input); ``synonyms``: lower-cased slot text -> canonical value."""
+        when it has a context input); ``synonyms``: lower-cased slot text -> canonical value;
+        ``temperatures``: the calibration of intent and span confidences (default: none)."""
         self.model = model.eval()
         self.net: TaggerNet = self.model  # emissions and intent logits; models.engine swaps it
         self.words, self.chars, self.tags, self.intents = words, chars, tags, intents
         self.requested = requested if requested is not None else LabelSet([])
         self.synonyms = dict(synonyms or {})
+        self.temperatures = temperatures or Temperatures()
         self._arrays: CRFArrays | None = None
         self._arrays_key: tuple[int, ...] = ()
 
@@ -171,7 +207,7 @@ class SlotTaggerPredictor:
             emissions, intent_logits = self.net(batch)
         paths = viterbi_decode(emissions, batch.mask, self.model.crf_params())
         tags = [[self.tags.labels[i] for i in path] for path in paths]
-        return tags, self.model.intent_probs(intent_logits).double().cpu().numpy()
+        return tags, self._intent_probs(intent_logits).double().cpu().numpy()
 
     def parse(
         self,
@@ -198,9 +234,11 @@ class SlotTaggerPredictor:
             emissions_t, intent_logits = self.net(batch)
             rankings = self._rankings(intent_logits, top_k)
             chosen = self._chosen(intent_logits)
-        arrays = self._crf_arrays()
-        paths = viterbi_decode(emissions_t, batch.mask, arrays)
-        emissions = emissions_t.double().numpy()
+        paths = viterbi_decode(emissions_t, batch.mask, self._crf_arrays())
+        # Marginals and hypotheses' probabilities from the calibrated (temperature-scaled) CRF;
+        # the path above is the same at any positive temperature.
+        arrays = scale_crf_arrays(self._crf_arrays(), self.temperatures.spans)
+        emissions = scale_logits(emissions_t.double().numpy(), self.temperatures.spans)
         alpha, beta, log_z = forward_backward_arrays(emissions, batch.mask.numpy(), arrays)
         parses = [
             self._result(
@@ -252,23 +290,9 @@ class SlotTaggerPredictor:
         """Spans with character offsets and marginal confidences for one utterance."""
         tags = [self.tags.labels[i] for i in path]
         slots = []
-        for span in bio_spans(tags):
-            inside = self.tags.index_of.get(f"I-{span.slot}")
-            outside = [k for k in range(len(self.tags)) if k != inside]
-            logp = span_log_prob(
-                emissions,
-                alpha,
-                beta,
-                log_z,
-                params,
-                len(toks),
-                path[span.first : span.last + 1],
-                span.first,
-                span.last + 1,
-                outside,
-            )
+        marginals = span_confidences(self.tags, path, emissions, alpha, beta, log_z, params)
+        for span, confidence in marginals:
             start, end = toks[span.first].start, toks[span.last].end
-            confidence = min(1.0, max(0.0, math.exp(logp)))
             value = text[start:end]
             canonical = self.synonyms.get(value.lower())
             slots.append(SlotValue(span.slot, value, start, end, confidence, canonical))
@@ -298,10 +322,14 @@ class SlotTaggerPredictor:
             out.append(SlotHypothesis(hyp.probability, tags, slots))
         return out
 
+    def _intent_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Calibrated intent probabilities: the logits scaled by the intent temperature."""
+        return self.model.intent_probs(scale_logits(logits, self.temperatures.intent))
+
     def _rankings(
         self, logits: torch.Tensor, top_k: int | None = None
     ) -> list[list[tuple[str, float]]]:
-        return self._rank_probs(self.model.intent_probs(logits), top_k)
+        return self._rank_probs(self._intent_probs(logits), top_k)
 
     def _chosen(self, logits: torch.Tensor) -> list[tuple[tuple[str, float], ...]]:
         """The intents that hold per sentence (see :attr:`Parse.intents`)."""
@@ -332,17 +360,25 @@ class SentimentPredictor:
     """Raw text -> sentiment label with a probability per label."""
 
     def __init__(
-        self, model: LSTMSentimentClassifier, words: Vocab, chars: Vocab, labels: LabelSet
+        self,
+        model: LSTMSentimentClassifier,
+        words: Vocab,
+        chars: Vocab,
+        labels: LabelSet,
+        temperatures: Temperatures | None = None,
     ) -> None:
+        """``temperatures.labels`` calibrates the probabilities (default: unscaled)."""
         self.model = model.eval()
         self.net: SentimentNet = self.model  # label logits; models.engine swaps it
         self.words, self.chars, self.labels = words, chars, labels
+        self.temperatures = temperatures or Temperatures()
 
     def classify_tokens(self, sentences: Sequence[Sequence[str]]) -> list[SentimentResult]:
         """Classify pre-tokenised sentences in one batch."""
         batch = on_device(encode_tokens(sentences, self.words, self.chars), self.model)
         with torch.inference_mode():
-            probs = torch.softmax(self.net(batch), dim=-1).tolist()
+            logits = scale_logits(self.net(batch), self.temperatures.labels)
+            probs = torch.softmax(logits, dim=-1).tolist()
         results = []
         for row in probs:
             best = max(range(len(row)), key=row.__getitem__)

@@ -40,6 +40,7 @@ def quantized_tagger(predictor: SlotTaggerPredictor) -> SlotTaggerPredictor:
         predictor.intents,
         predictor.requested,
         predictor.synonyms,
+        predictor.temperatures,
     )
 
 

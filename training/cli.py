@@ -226,7 +226,11 @@ def add_eval_parsers(sub: Any) -> None:
         "multi-label tagger, intent_f1 (micro) and intent_exact_match, and for data with "
         "requested slots, slot_f1_requested (slot F1 of those utterances); for data with "
         "gold slot values (NLU++, JSON lines, Rasa canonical values), value_accuracy (on the "
-        "gold spans, overall and per type) and slot_value_f1 (span, label and value right).",
+        "gold spans, overall and per type) and slot_value_f1 (span, label and value right). "
+        "Calibration (15-bin expected calibration error, README: Calibration): a tagger's "
+        "intent_ece and span_ece with the artifact's temperatures, *_uncalibrated without "
+        "them, *_crossfit with temperatures fitted on one half of SPLIT and measured on the "
+        "other; a sentiment model's ece, ece_uncalibrated and ece_crossfit.",
     )
     ev.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     ev.add_argument("split", type=Path, metavar="SPLIT")
@@ -242,6 +246,13 @@ def add_eval_parsers(sub: Any) -> None:
         help="also write each utterance the model gets wrong to FILE, one JSON object a line: "
         "taggers: line, text, gold_intent, pred_intent, intent_correct, and the slot chunks "
         "missed and spurious; sentiment: row, text, gold, pred",
+    )
+    ev.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="also write PNG figures to DIR: reliability diagrams (intents and slot spans, or "
+        "sentiment labels) before and after calibration, and a confusion matrix",
     )
     ev.set_defaults(func=_evaluate)
     pr = sub.add_parser("predict", help="tag texts with a model, one JSON object per text")
@@ -359,8 +370,9 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from models.artifact import load_artifact
     from models.predictor import SentimentPredictor, SlotTaggerPredictor
+    from training.calibration import sentiment_calibration, tagger_calibration
     from training.error_report import sentiment_errors, tagger_errors
-    from training.evaluate import evaluate_sentiment, evaluate_tagger
+    from training.evaluate import evaluate_sentiment, evaluate_tagger, sentiment_inputs
     from training.metrics import format_slot_report, per_slot_report
     from training.tagging import tagging_set
     from training.value_eval import value_scores
@@ -381,8 +393,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         scores, predicted = evaluate_tagger(predictor, data)
         values = value_scores(predictor, artifact.manifest.slot_types, examples, clock(args))
         scores.update(values or {})
+        calibration = tagger_calibration(predictor, data)
+        scores.update(calibration.scores)
         print(format_slot_report(per_slot_report(data.tags, predicted.tags)))
         gold = ["#".join(sorted(i)) for i in data.intents] if data.has_intents else None
+        if args.plots is not None:
+            from training.plots import tagger_plots
+
+            plots = tagger_plots(args.plots, calibration, gold, predicted.intents)
         errors = tagger_errors(data.tokens, data.tags, predicted.tags, gold, predicted.intents)
     else:
         assert isinstance(predictor, SentimentPredictor)
@@ -390,13 +408,18 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise DataError(f"{args.split}: a sentiment model is evaluated on a .tsv file")
         rows = read_tsv(args.split)
         full, labels_predicted = evaluate_sentiment(predictor, rows)
+        ece, outcomes = sentiment_calibration(predictor, sentiment_inputs(rows.texts), rows.labels)
+        if args.plots is not None:
+            from training.plots import sentiment_plots
+
+            plots = sentiment_plots(args.plots, outcomes, rows.labels, labels_predicted)
         errors = sentiment_errors(rows.texts, rows.labels, labels_predicted)
         labels = list(full["confusion"])
         print("confusion (rows gold, columns predicted)")
         print(" " * 10 + "".join(f"{label[:9]:>10}" for label in labels))
         for gold in labels:
             print(f"{gold[:9]:>10}" + "".join(f"{full['confusion'][gold][p]:>10}" for p in labels))
-        scores = {k: full[k] for k in ("accuracy", "macro_f1", "n")}
+        scores = {k: full[k] for k in ("accuracy", "macro_f1", "n")} | ece
     for key, value in scores.items():
         print(f"{key:>16}: {value}")
     if args.errors is not None:
@@ -410,6 +433,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             message = f"{args.errors}: cannot write the errors file ({err.strerror})"
             raise DataError(message) from err
         print(f"{len(errors)} of {scores['n']} utterances wrong: {args.errors}", file=sys.stderr)
+    if args.plots is not None:
+        print(f"wrote {', '.join(str(p) for p in plots)}", file=sys.stderr)
     if args.json:
         print(json.dumps(scores))
     return 0

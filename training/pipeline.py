@@ -15,12 +15,13 @@ from models.artifact import Task, save_artifact
 from models.predictor import SlotTaggerPredictor
 from models.sanity import build as sanity_sample
 from training import distributed
+from training.calibration import calibrate
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-from training.data import fingerprint, read_tsv
+from training.data import TextDataset, fingerprint, read_tsv
 from training.formats import read_data
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
 from training.slot_types import folder_slot_types, slot_names
-from training.tagging import tagging_set
+from training.tagging import TaggingSet, tagging_set
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def train_folder(
             if on_warning is not None:
                 on_warning(warning)
         result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
+        held_out: TaggingSet | TextDataset = valid
         checks = [
             {
                 "text": e.text,
@@ -105,13 +107,16 @@ def train_folder(
             raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
         train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
         result = fit_sentiment(train_t, valid_t, config, on_epoch, show_progress)
+        held_out = valid_t
         checks = [
             {"text": t, "label": y} for t, y in zip(valid_t.texts, valid_t.labels, strict=True)
         ]
     record = data_record(task, data, name, files)
     if not distributed.is_main():
         return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
-    saved = save_fit(out, task, result, config, record, slot_types, checks)
+    # Temperatures fitted on valid (models.calibration), before the sanity sample is scored.
+    calibration = calibrate(result.predictor, held_out)
+    saved = save_fit(out, task, result, config, record, slot_types, checks, calibration)
     return TrainedFolder(result, saved)
 
 
@@ -123,10 +128,13 @@ def save_fit(
     data: dict[str, Any],
     slot_types: dict[str, dict[str, Any]] | None = None,
     checks: list[dict[str, Any]] | None = None,
+    calibration: dict[str, float] | None = None,
 ) -> Path:
     """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``,
     ``slot_types`` its slot value types (``training.slot_types``), a spread of ``checks``
-    (valid examples, :class:`models.sanity.SanitySample`) what it checks itself on."""
+    (valid examples, :class:`models.sanity.SanitySample`) what it checks itself on; the
+    predictor's temperatures go in the manifest, ``calibration`` (the valid ECEs before and
+    after them) in its ``metrics``."""
     p = result.predictor
     kind: Task
     if isinstance(p, SlotTaggerPredictor):
@@ -147,10 +155,11 @@ def save_fit(
             "best_epoch": result.best_epoch,
             "seconds_to_best": result.seconds_to_best,
         },
-        metrics={"valid": result.metrics},
+        metrics={"valid": result.metrics} | ({"calibration": calibration} if calibration else {}),
         history=result.history,
         data=data,
         synonyms=p.synonyms if isinstance(p, SlotTaggerPredictor) else None,
         slot_types=slot_types,
         sanity=sanity_sample(p, checks) if checks else None,
+        temperatures=p.temperatures,
     )

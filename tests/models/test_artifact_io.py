@@ -44,6 +44,7 @@ def resave(artifact: Artifact, out: Path) -> Path:
         metrics=m.metrics,
         history=m.history,
         data=m.data,
+        temperatures=m.calibration,
     )
 
 

@@ -18,8 +18,26 @@ from slotfill.cli import build_parser, main
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "data" / "demo"
 TESTS_DATA = REPO / "tests" / "data"
-SLOT_KEYS = {"slot_f1", "slot_precision", "slot_recall", "intent_accuracy", "exact_match", "n"}
-SENTIMENT_KEYS = {"accuracy", "macro_f1", "n"}
+# Calibration (README: Calibration): ECE with the artifact's temperatures, without them, and
+# cross-fitted on the split's halves, and the temperatures.
+SLOT_KEYS = (
+    {"slot_f1", "slot_precision", "slot_recall", "intent_accuracy", "exact_match", "n"}
+    | {
+        f"{head}_ece{variant}"
+        for head in ("intent", "span")
+        for variant in ("", "_uncalibrated", "_crossfit")
+    }
+    | {"intent_temperature", "span_temperature"}
+)
+SENTIMENT_KEYS = {
+    "accuracy",
+    "macro_f1",
+    "n",
+    "ece",
+    "ece_uncalibrated",
+    "ece_crossfit",
+    "temperature",
+}
 # task -> (--data, split to evaluate on, expected score keys, texts to predict)
 TASKS = {
     "slots": (DEMO, DEMO / "valid", SLOT_KEYS, ["book a table for two at 7pm tomorrow", "hi"]),
@@ -80,7 +98,9 @@ def test_evaluate_json(trained: tuple[str, Path, str], capsys: pytest.CaptureFix
     assert set(scores) == keys
     assert scores["n"] == (150 if task == "slots" else 120)
     for key, value in scores.items():
-        if key != "n":
+        if key.endswith("temperature"):
+            assert value > 0.0, key
+        elif key != "n":
             assert 0.0 <= value <= 1.0, key
 
 

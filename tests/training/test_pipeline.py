@@ -74,7 +74,8 @@ def test_a_name_replaces_the_folder_name_and_repairs_are_reported(
     assert manifest.data["name"] == "demo"
     assert manifest.data["train"] == fingerprint(data / "train")
     assert manifest.metrics["valid"] == trained.result.metrics
-    assert set(manifest.metrics) == {"valid", "sanity"}  # scores on the stored utterances
+    # scores on the stored utterances; the valid ECEs before and after the temperatures
+    assert set(manifest.metrics) == {"valid", "sanity", "calibration"}
     assert len(manifest.history) == 1
     repairs = [w for w in warnings if "seq.out:" in w]  # other warnings: slot type guesses
     assert len(repairs) == 1
