@@ -44,6 +44,7 @@ from benchmarks.common import (
 )
 from models.artifact import load_artifact
 from models.crf import forward_backward_arrays, viterbi_decode
+from models.engine import ENGINES, for_engine
 from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import for_serving
@@ -82,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=500, help="utterances timed (default 500)")
     p.add_argument("--n-best", type=int, default=5, help="k of the n-best step (default 5)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default="torch",
+        help="what runs both networks, as SLOTFILL_ENGINE serves them (default torch: the "
+        "figures before issue 18's engine)",
+    )
     p.add_argument(
         "--quantize",
         choices=["none", "int8"],
@@ -132,7 +140,7 @@ def _steps(
 
     def network(s: dict[str, Any]) -> None:
         with torch.inference_mode():
-            s["emissions"], s["logits"] = tagger.model(s["batch"])
+            s["emissions"], s["logits"] = tagger.net(s["batch"])
 
     def float_network(s: dict[str, Any]) -> None:
         assert floats is not None
@@ -172,7 +180,7 @@ def _steps(
     def sentiment_network(s: dict[str, Any]) -> None:
         assert sentiment is not None
         with torch.inference_mode():
-            probs = torch.softmax(sentiment.model(s["sbatch"]), dim=-1).tolist()[0]
+            probs = torch.softmax(sentiment.net(s["sbatch"]), dim=-1).tolist()[0]
         best = max(range(len(probs)), key=probs.__getitem__)
         s["feeling"] = (sentiment.labels.labels[best], probs[best])
 
@@ -291,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not texts:
         raise SystemExit("error: no utterances to time")
     resolver = SlotValueResolver.from_manifest({"slot_types": artifact.manifest.slot_types})
+    if args.engine != "torch" and args.quantize == "int8":
+        raise SystemExit("error: --quantize int8 runs on --engine torch")
+    tagger = for_engine(tagger, args.engine)
+    sentiment = for_engine(sentiment, args.engine) if sentiment is not None else None
     check, floats = None, None
     if args.quantize == "int8":
         floats, tagger = tagger, for_serving(tagger, "int8")
@@ -315,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pct = f"{100 * share:.1f}%" if share is not None else "-"
         table.append([name, median, row["p90_ms"], row["mean_ms"], pct])
     table.append(["sum of step medians", total, None, None, "100%"])
-    weights = "int8" if args.quantize == "int8" else "float32"
+    weights = "int8" if args.quantize == "int8" else f"float32, engine {args.engine}"
     print(f"CPU ms per utterance ({len(texts)} of {source}, {args.threads} thread(s), {weights})")
     print(format_table(["step", "median", "p90", "mean", "share"], table))
     tokens = [len(tagger_tokens(t)) for t in texts]
@@ -324,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tagger": str(args.tagger),
         "sentiment": str(args.sentiment) if args.sentiment else None,
         "texts": source,
+        "engine": args.engine,
         "utterances": len(texts),
         "median_tokens": float(np.median(tokens)),
         "steps": rows,

@@ -486,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--torch-threads", type=int, default=1, help="SLOTFILL_TORCH_THREADS (default 1)"
     )
     p.add_argument(
+        "--engine",
+        choices=["numpy", "torch"],  # models.engine.ENGINES; not imported: no torch here
+        default="numpy",
+        help="SLOTFILL_ENGINE of the slotfill server (default numpy)",
+    )
+    p.add_argument(
         "--max-seconds",
         type=float,
         default=None,
@@ -511,7 +517,9 @@ def _check_artifact(path: Path, task: str) -> None:
         raise SystemExit(f"error: {path} is a {found} artifact, expected {task}")
 
 
-def _server_env(store: Path, spill: Path, database_url: str, torch_threads: int) -> dict[str, str]:
+def _server_env(
+    store: Path, spill: Path, database_url: str, torch_threads: int, engine: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLOTFILL_")}
     env.update(
         {
@@ -522,6 +530,7 @@ def _server_env(store: Path, spill: Path, database_url: str, torch_threads: int)
             "SLOTFILL_DATABASE_URL": database_url,
             "SLOTFILL_LOG_SPILL_DIR": str(spill),
             "SLOTFILL_TORCH_THREADS": str(torch_threads),
+            "SLOTFILL_ENGINE": engine,
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
         }
     )
@@ -854,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("SLOTFILL_")}
         with bench_database(args.database_url, base_env) as url:
             url_text = url.render_as_string(hide_password=False)
-            env = _server_env(store, tmp / "spill", url_text, args.torch_threads)
+            env = _server_env(store, tmp / "spill", url_text, args.torch_threads, args.engine)
             engine = create_engine(url, poolclass=NullPool)
             try:
                 expected_rows = [servers.count_rows(engine)]  # a list: the callees add to it
