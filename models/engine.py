@@ -27,14 +27,15 @@ ENGINES: tuple[str, ...] = ("torch", "numpy")
 F32 = np.float32
 _MASKED = F32(-1.0e4)  # as models.layers.masked_pool and the sentiment attention
 _GATES = {"lstm": 4, "gru": 3, "irnn": 1}
+# Most bytes of first-layer input projections precomputed per word id, per network.
+FOLD_BYTES = 16 << 20
 
 
 def state_arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    """A model's weights as float32 NumPy arrays (copies: the engine owns them)."""
-    return {
-        k: np.array(v.detach().cpu().float().numpy(), dtype=F32)
-        for k, v in model.state_dict().items()
-    }
+    """A model's weights as float32 NumPy arrays, sharing memory with the model's CPU float32
+    tensors (a served model's weights never change; a copy would double the pretrained
+    vectors in every worker)."""
+    return {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
 
 
 class Embedder:
@@ -61,19 +62,53 @@ class Embedder:
             self.edge = chars.shape[0]
         self.shapes = w.get(f"{prefix}shapes.weight") if config.shape_dim else None
 
-    def __call__(
-        self, token_ids: np.ndarray, char_ids: np.ndarray, shape_ids: np.ndarray
-    ) -> np.ndarray:
-        """``(tokens, dim)`` vectors of the given (real, unpadded) tokens."""
-        trained = np.where(token_ids >= self.trained_words, 1, token_ids)
-        parts = [self.words[trained]]
+    def fold(self, proj: np.ndarray, bias: np.ndarray) -> None:
+        """Fold the first recurrent layer's input projection ``proj`` ``(dim, out)`` (rows in
+        the order word ++ vector ++ chars ++ shape ++ any extra input) into look-up tables:
+        the word and vector part of the first ids (the vocabulary is most frequent first),
+        within :data:`FOLD_BYTES`, and the shape part of every shape. At batch 1 a gather of
+        a dozen rows costs a fraction of the matrix product it replaces."""
+        sizes = [self.words.shape[1], 0 if self.vectors is None else self.vectors.shape[1]]
+        sizes += [0 if self.taps is None else self.taps[0].shape[1]]
+        sizes += [0 if self.shapes is None else self.shapes.shape[1]]
+        cuts = np.cumsum(sizes)
+        self.proj_words, self.proj_vectors = proj[: cuts[0]], proj[cuts[0] : cuts[1]]
+        self.proj_chars, self.proj_extra = proj[cuts[1] : cuts[2]], proj[cuts[3] :]
+        self.bias = bias
+        vocab = self.words.shape[0] if self.vectors is None else self.vectors.shape[0]
+        rows = max(1, min(vocab, FOLD_BYTES // (proj.shape[1] * proj.itemsize)))
+        self.folded = self._words_part(np.arange(rows)) + bias
+        self.folded_shapes = None if self.shapes is None else self.shapes @ proj[cuts[2] : cuts[3]]
+
+    def _words_part(self, ids: np.ndarray) -> np.ndarray:
+        trained = np.where(ids >= self.trained_words, 1, ids)
+        out: np.ndarray = self.words[trained] @ self.proj_words
         if self.vectors is not None:
-            parts.append(self.vectors[token_ids])
+            out += self.vectors[ids] @ self.proj_vectors
+        return out
+
+    def project(
+        self,
+        token_ids: np.ndarray,
+        char_ids: np.ndarray,
+        shape_ids: np.ndarray,
+        extra: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``(tokens, out)``: the token vectors of the given (real, unpadded) tokens, with
+        ``extra`` inputs ``(tokens, n)`` after them, times the folded projection, plus its
+        bias."""
+        rows = self.folded.shape[0]
+        out: np.ndarray = self.folded[np.minimum(token_ids, rows - 1)]
+        rare = token_ids >= rows
+        if rare.any():
+            out[rare] = self._words_part(token_ids[rare]) + self.bias
         if self.taps is not None:
-            parts.append(self._char_cnn(char_ids))
-        if self.shapes is not None:
-            parts.append(self.shapes[shape_ids])
-        return np.concatenate(parts, axis=-1)
+            out += self._char_cnn(char_ids) @ self.proj_chars
+        if self.folded_shapes is not None:
+            out += self.folded_shapes[shape_ids]
+        if extra is not None:
+            out += extra @ self.proj_extra
+        return out
 
     def _char_cnn(self, char_ids: np.ndarray) -> np.ndarray:
         assert self.taps is not None
@@ -140,23 +175,16 @@ class BiRNN:
             scale[: 2 * h] = 0.5
         return scale
 
-    def __call__(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """``(batch, seq_len, 2 * hidden)`` states of the real tokens' inputs ``(tokens, dim)``
-        (``x[mask]`` of a padded batch)."""
-        states = x
-        for layer, (proj, proj_bias, rec, rec_bias) in enumerate(self.layers):
-            inputs = states[mask] if layer else x
-            states = self._layer(inputs, mask, proj, proj_bias, rec, rec_bias)
+    def __call__(self, projected: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(batch, seq_len, 2 * hidden)`` states, given the first layer's projected inputs
+        of the real tokens ``(tokens, 2 * gates * hidden)`` (see :meth:`Embedder.fold`)."""
+        states = self._layer(projected, mask, *self.layers[0][2:])
+        for proj, proj_bias, rec, rec_bias in self.layers[1:]:
+            states = self._layer(states[mask] @ proj + proj_bias, mask, rec, rec_bias)
         return states
 
     def _layer(
-        self,
-        x: np.ndarray,
-        mask: np.ndarray,
-        proj: np.ndarray,
-        proj_bias: np.ndarray,
-        rec: np.ndarray,
-        rec_bias: np.ndarray,
+        self, xp: np.ndarray, mask: np.ndarray, rec: np.ndarray, rec_bias: np.ndarray
     ) -> np.ndarray:
         b, t = mask.shape
         h, g = self.hidden, rec.shape[2]
@@ -170,8 +198,8 @@ class BiRNN:
         rows = np.broadcast_to(order[None, :], (t, b))
         fwd = np.broadcast_to(np.arange(t)[:, None], (t, b))
         bwd = np.maximum(longest[None, :] - 1 - fwd, 0)
-        # The input projection of real tokens only; ``at`` maps (row, position) to them.
-        xp = (x @ proj + proj_bias).reshape(-1, 2, g)
+        # Inputs of real tokens only; ``at`` maps (row, position) to them.
+        xp = xp.reshape(-1, 2, g)
         at = np.where(mask, np.cumsum(mask).reshape(b, t) - 1, 0)
         steps = np.stack([xp[at[rows, fwd], 0], xp[at[rows, bwd], 1]], axis=1)  # (t, 2, b, g)
         state = np.zeros((2, b, h), dtype=F32)
@@ -239,6 +267,7 @@ class NumpyTagger:
         config = model.config
         self.embedder = Embedder(w, config, "embedder.")
         self.rnn = BiRNN(w, config, "rnn.")
+        self.embedder.fold(*self.rnn.layers[0][:2])
         self.requested = w["requested.weight"].T.copy() if config.num_requested else None
         self.emit_w, self.emit_b = w["emit.weight"].T.copy(), w["emit.bias"]
         self.intent = (
@@ -248,7 +277,7 @@ class NumpyTagger:
     def arrays(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, intents)``."""
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
-        vectors = self.embedder(token_ids[mask], char_ids[mask], shape_ids[mask])
+        context = None
         if self.requested is not None:
             asked = (
                 np.zeros((mask.shape[0], self.requested.shape[0]), dtype=F32)
@@ -256,8 +285,8 @@ class NumpyTagger:
                 else batch.requested.numpy().astype(F32)
             )
             context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
-            vectors = np.concatenate([vectors, context], axis=1)
-        states = self.rnn(vectors, mask)
+        inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask], context)
+        states = self.rnn(inputs, mask)
         emissions = states @ self.emit_w + self.emit_b
         if self.intent is None:
             return emissions, np.zeros((states.shape[0], 0), dtype=F32)
@@ -277,14 +306,15 @@ class NumpySentiment:
         config = model.config
         self.embedder = Embedder(w, config, "embedder.")
         self.rnn = BiRNN(w, config, "rnn.")
+        self.embedder.fold(*self.rnn.layers[0][:2])
         self.attention_w, self.attention_b = w["attention.weight"][0], w["attention.bias"][0]
         self.out_w, self.out_b = w["out.weight"].T.copy(), w["out.bias"]
 
     def arrays(self, batch: TokenBatch) -> np.ndarray:
         """Label logits ``(batch, num_labels)``."""
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
-        vectors = self.embedder(token_ids[mask], char_ids[mask], shape_ids[mask])
-        states = self.rnn(vectors, mask)
+        inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
+        states = self.rnn(inputs, mask)
         scores = np.where(mask, states @ self.attention_w + self.attention_b, _MASKED)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         weights = scores / scores.sum(axis=1, keepdims=True)

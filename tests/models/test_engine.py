@@ -12,6 +12,7 @@ import pydantic
 import pytest
 import torch
 
+import models.engine as engine_module
 from app.config import Settings
 from app.serving.registry import ModelRegistry
 from models.artifact import load_artifact
@@ -68,8 +69,14 @@ def _random(module: torch.nn.Module) -> None:
     module.eval()
 
 
+@pytest.mark.parametrize("fold_bytes", [engine_module.FOLD_BYTES, 1])
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=lambda a: "-".join(map(str, a.values())))
-def test_tagger_outputs_match_torch(arch: dict[str, Any]) -> None:
+def test_tagger_outputs_match_torch(
+    arch: dict[str, Any], fold_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fold_bytes=1: no word's projection is precomputed, every id takes the other path
+    monkeypatch.setattr(engine_module, "FOLD_BYTES", fold_bytes)
+    arch = dict(arch)
     config = TaggerConfig(
         vocab_size=len(WORDS) + 2,
         char_vocab_size=len(CHARS) + 2,
