@@ -177,26 +177,38 @@ def viterbi_decode(
     # float32 and a (batch, cur, prev) layout: the max runs over contiguous memory.
     em, on = emissions.detach().cpu().float().numpy(), mask.cpu().numpy()
     trans_t = arrays.transitions_t32
-    seq_len = em.shape[1]
-    ragged = not bool(on.all())
+    batch, seq_len = on.shape
+    lengths = on.sum(axis=1)
+    # Longest rows first: the rows still running at step t are a prefix (``running[t]``
+    # of them), so a batch of mixed lengths costs its real tokens, not its padding.
+    order = np.argsort(-lengths, kind="stable")
+    if batch > 1:
+        em, lengths = em[order], lengths[order]
+    running = (lengths[None, :] > np.arange(seq_len)[:, None]).sum(axis=1).tolist()
     score = arrays.start.astype(np.float32) + em[:, 0]  # (batch, num_tags)
     scores = [score]
     for t in range(1, seq_len):
-        best = (score[:, None, :] + trans_t[None]).max(axis=2) + em[:, t]
-        score = np.where(on[:, t, None], best, score) if ragged else best
+        k = running[t]
+        best = (score[:k, None, :] + trans_t[None]).max(axis=2) + em[:k, t]
+        if k < batch:  # rows that have ended keep their last score
+            best = np.concatenate([best, score[k:]])
+        score = best
         scores.append(score)
     last = (score + arrays.end).argmax(axis=1)
     path = [last]
     for t in range(seq_len - 1, 0, -1):
-        # trans_t[last] is (batch, prev): the scores of moving into each row's chosen tag.
-        prev = (scores[t - 1] + trans_t[last]).argmax(axis=1)
+        k = running[t]
+        # trans_t[last] is (rows, prev): the scores of moving into each row's chosen tag.
+        prev = (scores[t - 1][:k] + trans_t[last[:k]]).argmax(axis=1)
         # Past the end of a sequence the tag stays put, so backtracking passes through.
-        last = np.where(on[:, t], prev, last) if ragged else prev
+        last = np.concatenate([prev, last[k:]]) if k < batch else prev
         path.append(last)
     path.reverse()
-    tags = np.stack(path, axis=1).tolist()
-    lengths = on.sum(axis=1).tolist()
-    return [row[:n] for row, n in zip(tags, lengths, strict=True)]
+    tags = np.stack(path, axis=1)
+    if batch > 1:
+        tags[order] = tags.copy()
+        lengths = on.sum(axis=1)
+    return [row[:n] for row, n in zip(tags.tolist(), lengths.tolist(), strict=True)]
 
 
 def forward_backward_arrays(
