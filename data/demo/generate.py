@@ -45,6 +45,18 @@ CITIES = [
     "sydney", "singapore", "dubai", "oslo", "vienna", "prague",
 ]  # fmt: skip
 
+# Slot values only (the sentiment sentences and the tiny fixture draw from the lists above).
+MORE_CITIES = [
+    "lyon", "florence", "munich", "zurich", "barcelona", "athens", "istanbul", "cairo",
+    "bangkok", "manila", "lima", "bogota", "santiago", "quebec city", "calgary", "ottawa",
+    "reno", "tucson", "omaha", "boise", "raleigh", "memphis", "louisville", "santa fe",
+]  # fmt: skip
+MORE_RESTAURANTS = [
+    "mario's", "joe's diner", "rosa's cantina", "chez marie", "wok and roll", "tony's pizzeria",
+    "saffron", "umami", "fig and olive", "maison blanche", "lucky star", "bistro 22",
+    "papa's kitchen", "the rusty anchor", "blue door", "greenhouse", "ocean grill", "zaika",
+]  # fmt: skip
+
 AIRLINES = [
     "united", "delta", "american airlines", "southwest", "jetblue", "alaska airlines",
     "british airways", "air france", "lufthansa", "klm", "emirates", "qantas", "air canada",
@@ -151,12 +163,21 @@ def clock_times() -> list[str]:
     return out
 
 
+def more_times() -> list[str]:
+    """Bare hours after "at" ("at 8"), morning hours and 24-hour clock times ("19:30")."""
+    out = [str(h) for h in range(5, 12)] + [f"{h}am" for h in (5, 10, 11)]
+    out += [f"{h} o'clock" for h in (6, 7, 8)]
+    return out + [f"{h}:{m}" for h in range(12, 23, 2) for m in ("00", "30")]
+
+
 def flight_numbers(rng: random.Random) -> list[str]:
     """Bare numbers ("1423"), codes ("ua1423") and a few spaced codes ("dl 204")."""
     codes = ["ua", "dl", "aa", "ba", "af", "lh", "wn", "b6", "ek", "ac"]
     out = [str(rng.randint(100, 2999)) for _ in range(30)]
     out += [f"{rng.choice(codes)}{rng.randint(10, 999)}" for _ in range(15)]
     out += [f"{rng.choice(codes)} {rng.randint(10, 999)}" for _ in range(6)]
+    # More spaced codes, 3- and 4-digit too ("dl 2290"): users type them so.
+    out += [f"{rng.choice(codes)} {rng.randint(10, 2999)}" for _ in range(14)]
     return out
 
 
@@ -166,25 +187,34 @@ def build_lists(rng: random.Random) -> dict[str, list[str]]:
     date_on = WEEKDAYS + abs_dates
     relative = ["today", "tomorrow", "the day after tomorrow", "this weekend", "next weekend"]
     relative += [f"next {d}" for d in WEEKDAYS] + [f"this {d}" for d in WEEKDAYS[3:]]
-    dates = relative + [f"on >{d}" for d in date_on] + abs_dates[::3]
-    times = clock_times()
+    relative += ["tonight", "next week", "this week"]
+    # The everyday ones ("tonight", "tomorrow", "on friday") twice as often as the rest.
+    everyday = ["today", "tomorrow", "tonight", "this weekend", "next week"]
+    on_weekdays = [f"on >{d}" for d in WEEKDAYS]
+    dates = relative + [f"on >{d}" for d in date_on] + abs_dates[::3] + everyday + on_weekdays
+    # A date right after a time or a name, with no preposition ("at 8pm friday").
+    bare_dates = [*relative, *WEEKDAYS, *abs_dates[1::2], *everyday, *WEEKDAYS]
+    times = clock_times() + more_times()
     time_phrases = [f"at >{t}" for t in times] + [f"around >{t}" for t in times[::3]]
     time_phrases += [f"after >{t}" for t in times[1::4]] + [f"before >{t}" for t in times[2::4]]
     time_phrases += ["in the >morning", "in the >afternoon", "in the >evening", "at >night"]
     time_phrases += ["in the >early morning", "in the >late afternoon"]
     # fmt: off
     return {
-        "city": CITIES,
+        "city": CITIES + MORE_CITIES,
         "airline": AIRLINES,
         "class": CLASSES,
         "hotel_name": HOTELS,
-        "restaurant_name": RESTAURANTS,
+        "restaurant_name": RESTAURANTS + MORE_RESTAURANTS,
         "cuisine": CUISINES,
         "number": NUMBERS,
         "nights": NIGHTS,
         "one": ONE,
         "date": dates,
         "date_on": date_on,
+        "bare_date": bare_dates,
+        "day_date": ["today", "tomorrow", *WEEKDAYS, *(f"next {d}" for d in WEEKDAYS[:5])],
+        "day_part": ["morning", "afternoon", "evening", "night"],
         "time": times,
         "time_phrase": time_phrases,
         "flight_number": flight_numbers(rng),
@@ -216,6 +246,87 @@ def build_lists(rng: random.Random) -> dict[str, list[str]]:
             "bye", "you are great", "that is perfect", "goodbye", "see you",
         ],
         "_ok": ["ok", "great", "perfect", "awesome", "lovely", "brilliant", "cool", "nice"],
+        # Counts and durations that are no slot ("waited 40 minutes", "2 rooms").
+        "_count": ["2", "3", "4", "5", "two", "three", "four", "ten", "20", "30", "45"],
+        "_span": ["minutes", "hours", "days", "weeks"],
+        "_ago": ["a week", "two weeks", "a month", "ten days", "3 weeks", "a few days"],
+        "_booking_of": [
+            "my booking", "my ticket", "the ticket", "my reservation", "my trip", "my room",
+            "the room", "my flight", "the hotel", "the table", "my order", "my stay",
+        ],
+        "_refund_ask": [
+            "i want a refund", "i would like a refund", "i need a refund", "refund me",
+            "i want my money back", "give me my money back", "i need my money back",
+            "can i have my money back", "i am asking for a refund", "please process a refund",
+        ],
+        "_refund_q": [
+            "where is the refund", "when will i get my refund", "what happened to my refund",
+            "has the refund gone through", "is my refund on its way", "any news on my refund",
+            "how long does a refund take", "when do i get my money back",
+            "did you send my refund", "what is the status of the refund",
+            "check my refund status", "is my refund approved", "any update on my refund",
+            "how do i get a refund", "can you check my refund", "has my money been returned",
+        ],
+        "_refund_wait": [
+            "i am still waiting for my refund", "my refund never arrived",
+            "i have not received my refund", "still no refund", "you never refunded me",
+            "the refund has not shown up", "i still have not got my money back",
+        ],
+        "_gripe": [
+            "the staff were so rude", "nobody answers the phone", "your website keeps crashing",
+            "the seats were dirty", "the food was awful", "this is the worst service ever",
+            "i am really disappointed", "your customer service is terrible",
+            "your agent was useless", "i am fed up with you", "the plane was a mess",
+            "the toilets were disgusting", "nobody replied to my emails",
+            "the queue at check in took forever", "the crew ignored us", "i was treated badly",
+            "the gate staff shouted at us", "your call centre keeps hanging up",
+            "i got no help at all", "the entertainment system was broken",
+            "the whole trip was a disaster", "the lounge was filthy", "you ruined my holiday",
+            "the pilot never explained anything", "my kids had no food for hours",
+            "your chat bot is useless", "i am done with this airline",
+            "i was stuck in a queue", "your service is a joke",
+        ],
+        "_gripe_open": [
+            "ugh", "seriously", "honestly", "unbelievable", "this is outrageous",
+            "absolutely terrible", "so angry", "not happy", "really bad experience",
+            "awful", "i am furious", "worst experience ever", "disgraceful",
+        ],
+        "_bad": [
+            "dirty", "filthy", "awful", "terrible", "a nightmare", "disgusting", "noisy",
+            "freezing", "horrible", "a disappointment", "rude", "slow", "cold",
+        ],
+        "_praise": [
+            "you are amazing", "you guys rock", "the crew was fantastic", "great service",
+            "i really enjoyed my stay", "the staff were wonderful", "best flight in years",
+            "i love your service", "everything was perfect", "you made my day",
+            "i am so happy with the service", "the room was lovely", "what a great trip",
+            "excellent service", "the food was fantastic", "the pilot was brilliant",
+            "you are the best airline", "superb job", "your team is awesome",
+            "loved every minute", "the upgrade was a lovely surprise", "great job everyone",
+            "really happy with the booking", "that was so easy", "fantastic help",
+            "you saved my trip", "amazing staff", "i really love this app",
+        ],
+        "_subject": SUBJECTS,
+        "_bad_mood": MOOD_WORDS["negative"],
+        "_good_mood": MOOD_WORDS["positive"],
+        "_staff": [
+            "the flight attendant", "your agent", "the waiter", "the receptionist", "the pilot",
+            "the gate agent", "the driver", "the manager", "your staff", "the crew",
+        ],
+        "_staff_bad": [
+            "was rude to us", "ignored us", "laughed at me", "refused to help",
+            "shouted at my kids", "never came back", "lied to me", "was so unhelpful",
+            "did not even say sorry", "treated us like dirt", "was on the phone the whole time",
+        ],
+        "_staff_good": [
+            "was so kind", "went out of their way", "looked after us", "was really patient",
+            "helped us so much", "made us feel welcome", "sorted everything out",
+        ],
+        "_landmark": [
+            "airport", "station", "beach", "city centre", "convention center", "old town",
+        ],
+        "_room": ["a room", "a double room", "a single room", "a suite", "a twin room"],
+        "_seek": ["looking for", "searching for", "after", "trying to find"],
     }
     # fmt: on
 
@@ -273,6 +384,28 @@ TEMPLATES: dict[str, list[str]] = {
         "get me a flight out of {from_city} to {to_city} {depart_date}",
         "what flights go from {from_city} to {to_city} {depart_date}",
         "{_please} reserve {num_people} {class} seats to {to_city} on {depart_date:date_on}",
+        "i have to be in {to_city} {depart_date:day_date} {depart_time:day_part}",
+        "flights to {to_city} {depart_date:day_date} {depart_time:day_part} please",
+        "cheap flights from {from_city} to {to_city}",
+        "{_please} find me a cheap flight to {to_city}",
+        "fly to {to_city} {depart_date:bare_date}",
+        "from {from_city} to {to_city} {depart_date:bare_date} {depart_time:time_phrase}",
+        "{to_city} {depart_date:bare_date} for {num_people} {_people}",
+        "from {from_city} to {to_city} on {depart_date:date_on} {num_people} {_people}",
+        "return {from_city} to {to_city} {depart_date}",
+        "from {from_city} to {to_city} {depart_date:day_date} {depart_time:day_part}",
+        "is there a flight to {to_city} {depart_date:day_date} {depart_time:day_part}",
+        "any flights to {to_city} {depart_date}",
+        "{num_people} {_people} from {from_city} to {to_city} {depart_date}",
+        "i want to go to {to_city} with {airline} {depart_date}",
+        "a {class} seat to {to_city} please",
+        "get me to {to_city} {depart_date} {depart_time:time_phrase}",
+        "one way to {to_city} from {from_city} {depart_date:bare_date}",
+        "{from_city} to {to_city} {depart_date:bare_date} for {num_people}",
+        "we need {num_people} tickets to {to_city} departing {depart_date:bare_date}",
+        "i'd like to book a flight on {airline} to {to_city}",
+        "do you have a {depart_time} flight from {from_city} to {to_city}",
+        "can i fly {class} to {to_city} {depart_date}",
     ],
     "book_hotel": [
         "book a hotel in {city} for {num_nights} nights",
@@ -294,6 +427,23 @@ TEMPLATES: dict[str, list[str]] = {
         "book a suite in {city} arriving {checkin_date} for {num_nights} nights",
         "{_please} find me a cheap hotel in {city}",
         "i need {num_nights} nights in {city} at the {hotel_name} for {num_people} {_guests}",
+        "need {_room} in {city} {checkin_date:bare_date}",
+        "{num_nights} nights in {city} please",
+        "i'm {_seek} a hotel in {city} from {checkin_date:date_on} for {num_nights} nights",
+        "{_room} for {num_people} {_guests} at the {hotel_name}",
+        "we need {_count} rooms in {city} for {num_people} {_guests}",
+        "book a hotel near the {_landmark} in {city}",
+        "is the {hotel_name} available {checkin_date}",
+        "we want to stay {num_nights} nights at the {hotel_name} from {checkin_date:bare_date}",
+        "any free rooms in {city} {checkin_date:bare_date} for {num_people}",
+        "{_room} at the {hotel_name} in {city} for {num_nights} nights",
+        "where can i stay in {city} {checkin_date:bare_date}",
+        "{_please} book me into the {hotel_name} {checkin_date}",
+        "i need a hotel in {city} {checkin_date:bare_date}",
+        "{_room} in {city} {checkin_date:bare_date} for {num_nights} nights",
+        "checking in {checkin_date:bare_date} at the {hotel_name}",
+        "{_room} in {city} checking in {checkin_date:bare_date}",
+        "hotel in {city} {checkin_date:bare_date} for {num_people} {_guests}",
     ],
     "book_restaurant": [
         "book a table for {party_size} at {time} {date}",
@@ -314,6 +464,27 @@ TEMPLATES: dict[str, list[str]] = {
         "book lunch for {party_size} at {time} in {city}",
         "find a good {cuisine} spot in {city} for {party_size} people at {time} {date}",
         "{_please} book a table for {party_size} {date}",
+        "{cuisine} restaurant near me",
+        "any {cuisine} places open {date}",
+        "can i get a table for {party_size} {date:bare_date}",
+        "table for {party_size} {date:bare_date} at {time}",
+        "book {restaurant_name} {date:day_date} {time:day_part} for {party_size}",
+        "reservation for {party_size} at {restaurant_name} at {time} {date:bare_date}",
+        "we are {party_size} {_seek} {cuisine} food in {city}",
+        "is {restaurant_name} free at {time} {date:bare_date}",
+        "a table at {restaurant_name} for {party_size} {_people} at {time}",
+        "dinner for {party_size} {date:bare_date}",
+        "lunch at {restaurant_name} for {party_size} {date:bare_date}",
+        "i'd like a table for {party_size} at {restaurant_name} {date:bare_date} at {time}",
+        "i'm {_seek} a {cuisine} place in {city} for {party_size}",
+        "reserve {restaurant_name} for {party_size} at {time}",
+        "table at {restaurant_name} {date:bare_date}",
+        "is there room at {restaurant_name} {date:bare_date} for {party_size}",
+        "book {restaurant_name} {date:bare_date} at {time}",
+        "{cuisine} food in {city} {date:bare_date}",
+        "{time} {date:bare_date} at {restaurant_name} for {party_size}",
+        "reservation at {restaurant_name} {time} {date:bare_date} for {party_size}",
+        "{cuisine} dinner for {party_size} {date:day_date} {time:day_part}",
     ],
     "flight_status": [
         "is {airline} flight {flight_number} on time",
@@ -330,6 +501,25 @@ TEMPLATES: dict[str, list[str]] = {
         "did {airline} flight {flight_number} take off yet",
         "give me an update on flight {flight_number} {date}",
         "which gate does {airline} flight {flight_number} leave from",
+        "is my flight to {to_city} on time",
+        "is my flight {date:bare_date} on time",
+        "is my flight {date:bare_date} delayed",
+        "track {airline} {flight_number}",
+        "can you check {airline} flight {flight_number} for me",
+        "is flight {flight_number} to {to_city} on time {date:bare_date}",
+        "is my flight to {to_city} {date:bare_date} on time",
+        "is my flight to {to_city} delayed {date:bare_date}",
+        "is flight {flight_number} cancelled",
+        "has my flight to {to_city} been cancelled",
+        "is my {airline} flight still on time {date}",
+        "did flight {flight_number} depart yet",
+        "any delays on {airline} {flight_number}",
+        "when will flight {flight_number} land",
+        "is my flight {date} going ahead",
+        "when is {airline} {flight_number} due to land",
+        "{airline} {flight_number} status please",
+        "is the {airline} flight to {to_city} delayed",
+        "how late is flight {flight_number} to {to_city}",
     ],
     "complaint": [
         "my flight to {to_city} was {issue} again",
@@ -343,11 +533,33 @@ TEMPLATES: dict[str, list[str]] = {
         "the airline {issue:action} and i want compensation",
         "why was my flight to {to_city} {issue}",
         "on {airline} flight {flight_number} you {issue:action}",
-        "i need a refund because my flight to {to_city} was {issue}",
         "terrible service my flight was {issue} for no reason",
         "you {issue:action} on the way to {to_city} and no one is helping",
         "i want to file a complaint against {airline} they {issue:action}",
         "{airline} flight {flight_number} to {to_city} was {issue} and i missed my meeting",
+        "{_gripe}",
+        "{_gripe_open} {_gripe}",
+        "{_subject} was {_bad_mood}",
+        "{_gripe_open} {_subject} was {_bad_mood}",
+        "{_subject} was {_bad_mood} and {_gripe}",
+        "{_staff} {_staff_bad}",
+        "{_gripe_open} {_staff} {_staff_bad}",
+        "{_staff} at the {hotel_name} {_staff_bad}",
+        "{_staff} on flight {flight_number} {_staff_bad}",
+        "flight {flight_number} was {issue} and we spent the night at the airport",
+        "i spent {_count} {_span} trying to get help and {_gripe}",
+        "{_gripe} {_gripe_open}",
+        "i waited {_count} {_span} and {_gripe}",
+        "{_gripe_open} i have been on hold for {_count} {_span}",
+        "the room at the {hotel_name} was {_bad}",
+        "i had a terrible stay at the {hotel_name}",
+        "the service at {restaurant_name} was {_bad}",
+        "we waited {_count} {_span} for a table at {restaurant_name}",
+        "the food at {restaurant_name} was {_bad} {_gripe_open}",
+        "{airline} {issue:action} and {_gripe}",
+        "my flight to {to_city} was {issue} without any explanation",
+        "{_gripe_open} {airline} {issue:action}",
+        "flight {flight_number} was {issue} and {_gripe}",
     ],
     "cancel_booking": [
         "cancel my {_booking}",
@@ -363,6 +575,18 @@ TEMPLATES: dict[str, list[str]] = {
         "get rid of my {_booking} please",
         "undo my last {_booking}",
         "cancel everything i booked for {to_city}",
+        "i no longer need {_booking_of}",
+        "we will not need {_booking_of} anymore",
+        "{_please} cancel flight {flight_number}",
+        "cancel the table for {date:bare_date} at {restaurant_name}",
+        "i cannot make it to {restaurant_name} {date:bare_date} please cancel",
+        "scrap {_booking_of}",
+        "drop {_booking_of} at the {hotel_name}",
+        "how can i cancel {_booking_of}",
+        "cancel {_booking_of} to {to_city} please",
+        "cancel my trip to {to_city} {depart_date:bare_date}",
+        "cancel my table at {restaurant_name} {date:bare_date}",
+        "i can't go to {to_city} {depart_date:bare_date} so cancel {_booking_of}",
     ],
     "greet": [
         "{_greet}",
@@ -375,19 +599,47 @@ TEMPLATES: dict[str, list[str]] = {
         "{_thanks} {_thanks_tail}",
         "{_ok} {_thanks}",
         "{_ok} {_thanks} {_thanks_tail}",
+        "{_praise}",
+        "{_praise} {_thanks}",
+        "{_subject} was {_good_mood}",
+        "{_subject} was {_good_mood} {_thanks}",
+        "{_staff} {_staff_good}",
+        "{_thanks} {_staff} {_staff_good}",
+        "{_thanks} {_praise}",
+        "{_ok} {_praise}",
+    ],
+    "refund": [
+        "{_refund_q}",
+        "{_refund_ask}",
+        "{_refund_wait}",
+        "{_refund_wait} after {_ago}",
+        "{_refund_ask} for {_booking_of}",
+        "{_refund_ask} for flight {flight_number}",
+        "{_refund_ask} for my ticket to {to_city}",
+        "{_refund_ask} because my flight to {to_city} was {issue}",
+        "{_refund_ask} for {_booking_of} at the {hotel_name}",
+        "{_refund_ask} for the table at {restaurant_name}",
+        "{_refund_q} for flight {flight_number}",
+        "{_refund_q} for {_booking_of} at the {hotel_name}",
+        "{_refund_q} from {airline}",
+        "{airline} still owes me a refund",
+        "{_please} refund {_booking_of}",
+        "i asked for a refund {_ago} ago and {_refund_wait}",
+        "refund my {airline} flight {flight_number} please",
     ],
 }
 
 # (total, valid) utterances per intent; train gets total - valid.
 COUNTS: dict[str, tuple[int, int]] = {
-    "book_flight": (150, 30),
-    "book_hotel": (110, 22),
-    "book_restaurant": (125, 25),
-    "flight_status": (90, 18),
-    "complaint": (110, 22),
-    "cancel_booking": (65, 13),
+    "book_flight": (190, 38),
+    "book_hotel": (170, 34),
+    "book_restaurant": (200, 40),
+    "flight_status": (120, 24),
+    "complaint": (180, 36),
+    "cancel_booking": (100, 20),
+    "refund": (120, 24),
     "greet": (50, 10),
-    "thanks": (50, 10),
+    "thanks": (110, 22),
 }
 
 # Fixed examples that must exist (in one split or the other).
@@ -430,7 +682,7 @@ TINY_LISTS: dict[str, list[str]] = {
 }
 
 PLACEHOLDER = re.compile(r"^\{(\w+)(?::(\w+))?\}$")
-TOKEN = re.compile(r"^[a-z0-9]+(?::[0-9]{2}[a-z]*)?$")
+TOKEN = re.compile(r"^[a-z0-9]+(?:'[a-z]+)?(?::[0-9]{2}[a-z]*)?$")
 
 
 @dataclass(frozen=True)
@@ -635,9 +887,9 @@ SENTIMENT: dict[str, dict[str, list[str]]] = {
 }  # fmt: skip
 QUESTION_WORDS = ("can ", "what ", "is ", "how ", "do ", "does ", "where ", "when ")
 SENTIMENT_COUNTS: dict[str, tuple[int, int]] = {
-    "negative": (190, 40),
-    "neutral": (190, 40),
-    "positive": (190, 40),
+    "negative": (400, 60),
+    "neutral": (400, 60),
+    "positive": (400, 60),
 }
 TINY_SENTIMENT_COUNTS: dict[str, tuple[int, int]] = {
     "negative": (27, 7),
@@ -676,9 +928,86 @@ def sentiment_text(label: str, rng: random.Random, n_clauses: int | None) -> str
     return text
 
 
+# Sentiment of everyday chat: the slot templates of each mood, said as users type them, and
+# the same subjects with words of either polarity ("the crew was rude" / "... was lovely"), so
+# that the words that carry the mood decide it, not the topic.
+MOOD_INTENTS: dict[str, list[str]] = {
+    "neutral": [
+        "book_flight", "book_hotel", "book_restaurant", "flight_status", "cancel_booking",
+        "greet",
+    ],
+    "negative": ["complaint"],
+    "positive": ["thanks"],
+}  # fmt: skip
+NEUTRAL_REFUND = ["{_refund_q}", "{_refund_q} for flight {flight_number}", "{_refund_ask}"]
+NEGATIVE_REFUND = ["{_refund_wait}", "{_refund_wait} after {_ago}", "{_refund_wait} {_gripe_open}"]
+SUBJECTS = [
+    "the crew", "the staff", "the service", "the food", "the flight", "your agent", "the hotel",
+    "the room", "check in", "customer service", "the app", "the website", "the lounge",
+    "the seats", "the restaurant", "the waiter", "the front desk", "boarding", "my stay",
+    "the whole trip", "the breakfast", "the driver", "your support team", "the meal",
+]  # fmt: skip
+MOOD_WORDS: dict[str, list[str]] = {
+    "positive": [
+        "great", "amazing", "wonderful", "fantastic", "excellent", "lovely", "brilliant",
+        "superb", "outstanding", "perfect", "awesome", "so friendly", "really helpful",
+        "delicious", "very comfortable", "spotless", "first class", "a delight",
+    ],
+    "negative": [
+        "terrible", "awful", "horrible", "dreadful", "so rude", "useless", "filthy",
+        "disgusting", "unacceptable", "appalling", "pathetic", "a disaster", "a nightmare",
+        "cold and stale", "broken", "dirty", "painfully slow", "a joke", "the worst",
+    ],
+}  # fmt: skip
+MOOD_VERBS: dict[str, list[str]] = {
+    "positive": [
+        "i love", "we loved", "i really enjoyed", "big thanks for", "i am so impressed with",
+        "highly recommend", "i adore", "so happy with", "really pleased with", "we enjoyed",
+    ],
+    "negative": [
+        "i hate", "i am sick of", "so disappointed with", "i am fed up with", "never again with",
+        "i regret booking", "really unhappy with", "i am angry about", "i can't stand",
+    ],
+}  # fmt: skip
+THINGS = [
+    "your airline", "this hotel", "your service", "the new app", "your staff", "this restaurant",
+    "the lounge", "your team", "the upgrade", "the cabin crew", "your company", "the food",
+    "the booking process", "this trip", "the hotel staff", "your website",
+]  # fmt: skip
+
+
+def mood_text(label: str, rng: random.Random, lists: dict[str, list[str]]) -> str:
+    """One everyday utterance of the mood ``label``, in a user's casing and punctuation."""
+    roll = rng.random()
+    if label != "neutral" and roll < 0.35:
+        if rng.random() < 0.5:
+            core = f"{rng.choice(SUBJECTS)} was {rng.choice(MOOD_WORDS[label])}"
+        else:
+            core = f"{rng.choice(MOOD_VERBS[label])} {rng.choice(THINGS)}"
+    else:
+        # An intent first, then one of its templates: greetings and refund questions are
+        # as common as bookings, though they have fewer templates.
+        groups = [TEMPLATES[i] for i in MOOD_INTENTS[label]]
+        groups += {"neutral": [NEUTRAL_REFUND], "negative": [NEGATIVE_REFUND]}.get(label, [])
+        if label == "negative":
+            groups += groups[:1] * 2  # complaints three times as often as an unpaid refund
+        pick = random_picker(rng, lists)
+        core = render(rng.choice(rng.choice(groups)), label, pick).text
+    if rng.random() < 0.6:
+        core = core[0].upper() + core[1:]
+    question = core.lower().startswith((*QUESTION_WORDS, "any ", "why ", "has ", "did "))
+    ends = {"negative": ["", ".", "!", "!!", "..."], "positive": ["", "!", ".", " :)", "!!"]}
+    end = "?" if question else rng.choice(ends.get(label, ["", ".", "!"]))
+    return core + end
+
+
 def generate_sentiment(
-    counts: dict[str, tuple[int, int]], seed: str, n_clauses: int | None = None
+    counts: dict[str, tuple[int, int]],
+    seed: str,
+    n_clauses: int | None = None,
+    lists: dict[str, list[str]] | None = None,
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Unique rows per label; with ``lists`` two in three come from :func:`mood_text`."""
     seen: set[str] = set()
     train: list[tuple[str, str]] = []
     valid: list[tuple[str, str]] = []
@@ -686,7 +1015,10 @@ def generate_sentiment(
         rng = random.Random(f"{seed}/sentiment/{label}")
         rows: list[tuple[str, str]] = []
         while len(rows) < total:
-            text = sentiment_text(label, rng, n_clauses)
+            if lists is not None and rng.random() < 2 / 3:
+                text = mood_text(label, rng, lists)
+            else:
+                text = sentiment_text(label, rng, n_clauses)
             if text.lower() not in seen:
                 seen.add(text.lower())
                 rows.append((text, label))
@@ -751,7 +1083,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_slots(HERE / "valid", valid)
         print(summary("train", train))
         print(summary("valid", valid))
-        s_train, s_valid = generate_sentiment(SENTIMENT_COUNTS, f"{SEED}")
+        s_train, s_valid = generate_sentiment(SENTIMENT_COUNTS, f"{SEED}", lists=lists)
         write_tsv(HERE / "sentiment" / "train.tsv", s_train)
         write_tsv(HERE / "sentiment" / "valid.tsv", s_valid)
         print(f"sentiment: train={len(s_train)} valid={len(s_valid)}")
