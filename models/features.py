@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -53,23 +54,28 @@ def encode_tokens(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab
     if not sentences or any(len(s) == 0 for s in sentences):
         raise ValueError("expected a non-empty batch of non-empty token sequences")
     seq_len = max(len(s) for s in sentences)
-    # Build plain lists first: one tensor construction is far cheaper than per-item writes.
-    tok_rows: list[list[int]] = []
-    shape_rows: list[list[int]] = []
-    char_rows: list[list[list[int]]] = []
+    # Flat lists first, converted once: far cheaper than nested lists or per-item writes.
+    tok_flat: list[int] = []
+    shape_flat: list[int] = []
+    char_flat: list[int] = []
+    pad_chars = [0] * MAX_WORD_CHARS
     for sent in sentences:
         pad = seq_len - len(sent)
-        tok_rows.append([words.index(normalize(t)) for t in sent] + [0] * pad)
-        shape_rows.append([shape(t) for t in sent] + [0] * pad)
-        rows = []
+        tok_flat += [words.index(normalize(t)) for t in sent]
+        tok_flat += [0] * pad
+        shape_flat += [shape(t) for t in sent]
+        shape_flat += [0] * pad
         for t in sent:
             ids = [chars.index(c) for c in char_normalize(t)[:MAX_WORD_CHARS]]
-            rows.append(ids + [0] * (MAX_WORD_CHARS - len(ids)))
-        rows.extend([[0] * MAX_WORD_CHARS] * pad)
-        char_rows.append(rows)
-    token_ids = torch.tensor(tok_rows, dtype=torch.long)
-    shape_ids = torch.tensor(shape_rows, dtype=torch.long)
-    char_ids = torch.tensor(char_rows, dtype=torch.long)
+            char_flat += ids
+            char_flat += pad_chars[len(ids) :]
+        char_flat += pad_chars * pad
+    batch = len(sentences)
+    token_ids = torch.from_numpy(np.array(tok_flat, dtype=np.int64).reshape(batch, seq_len))
+    shape_ids = torch.from_numpy(np.array(shape_flat, dtype=np.int64).reshape(batch, seq_len))
+    char_ids = torch.from_numpy(
+        np.array(char_flat, dtype=np.int64).reshape(batch, seq_len, MAX_WORD_CHARS)
+    )
     lengths = torch.tensor([len(s) for s in sentences])
     mask = torch.arange(seq_len).unsqueeze(0) < lengths.unsqueeze(1)
     return TokenBatch(token_ids, char_ids, shape_ids, mask)
