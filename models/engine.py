@@ -198,10 +198,13 @@ class BiRNN:
         rows = np.broadcast_to(order[None, :], (t, b))
         fwd = np.broadcast_to(np.arange(t)[:, None], (t, b))
         bwd = np.maximum(longest[None, :] - 1 - fwd, 0)
-        # Inputs of real tokens only; ``at`` maps (row, position) to them.
+        # The inputs in packed order (step by step, running rows only): step s reads
+        # ``steps[:, first[s] : first[s + 1]]``; no padding is gathered or copied.
         xp = xp.reshape(-1, 2, g)
-        at = np.where(mask, np.cumsum(mask).reshape(b, t) - 1, 0)
-        steps = np.stack([xp[at[rows, fwd], 0], xp[at[rows, bwd], 1]], axis=1)  # (t, 2, b, g)
+        real = fwd < longest[None, :]
+        at = (np.cumsum(lengths) - lengths)[rows]  # first real token of each row
+        steps = np.stack([xp[(at + fwd)[real], 0], xp[(at + bwd)[real], 1]])  # (2, tokens, g)
+        first = np.concatenate([[0], np.cumsum(running)]).tolist()
         state = np.zeros((2, b, h), dtype=F32)
         cell = np.zeros((2, b, h), dtype=F32)
         out = np.zeros((t, 2, b, h), dtype=F32)
@@ -213,7 +216,7 @@ class BiRNN:
             hh = np.matmul(state, rec)
             into = out[s, :, :k]
             if lstm:  # in place: at batch 1 each NumPy call costs more than its arithmetic
-                hh += steps[s, :, :k]
+                hh += steps[:, first[s] : first[s + 1]]
                 np.tanh(hh, out=hh)
                 gates = hh[..., : 3 * h]  # sigmoid = (tanh(x / 2) + 1) / 2 on i, f, o
                 gates *= 0.5
@@ -223,18 +226,17 @@ class BiRNN:
                 state = np.multiply(gates[..., 2 * h : 3 * h], np.tanh(cell), out=into)
             elif gru:
                 hh += rec_bias
-                gx = steps[s, :, :k]
+                gx = steps[:, first[s] : first[s + 1]]
                 rz = 0.5 * np.tanh(gx[..., : 2 * h] + hh[..., : 2 * h]) + 0.5
                 r, z = rz[..., :h], rz[..., h:]
                 n = np.tanh(gx[..., 2 * h :] + r * hh[..., 2 * h :])
                 state = np.add(n, z * (state - n), out=into)
             else:
-                hh += steps[s, :, :k]
+                hh += steps[:, first[s] : first[s + 1]]
                 state = np.maximum(hh, 0.0, out=into)
         if b == 1:
             return np.concatenate([out[:, 0], out[::-1, 1]], axis=2).transpose(1, 0, 2)
         states = np.zeros((b, t, 2 * h), dtype=F32)  # padding positions stay zero
-        real = fwd < longest[None, :]
         states[rows[real], fwd[real], :h] = out[:, 0][real]
         states[rows[real], bwd[real], h:] = out[:, 1][real]
         return states
