@@ -21,7 +21,10 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from models.predictor import SlotTaggerPredictor
 from training.data import SlotDataset, read_slot_folder
+from training.tagging import as_tagging
+from training.tagging_eval import evaluate_tagging
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -301,3 +304,16 @@ def limited_threads(n: int) -> Iterator[None]:
 def elapsed(start: float) -> float:
     """Seconds since ``start`` (a :func:`time.perf_counter` value)."""
     return time.perf_counter() - start
+
+
+def serving_rule(
+    reference: SlotTaggerPredictor, candidate: SlotTaggerPredictor, split: SlotDataset
+) -> tuple[float, dict[str, Any], dict[str, Any], bool]:
+    """The rule a faster model (int8, another engine) must hold to serve: the same tags on
+    >= 99.5% of ``split``'s utterances, slot F1 and intent accuracy within 0.002 of
+    ``reference``'s. Returns the share of same tags, both scores and whether it holds."""
+    data = as_tagging(split)
+    (rs, rp), (cs, cp) = (evaluate_tagging(p, data) for p in (reference, candidate))
+    same = sum(a == b for a, b in zip(rp["tags"], cp["tags"], strict=True)) / len(data)
+    f1, acc = cs["slot_f1"] - rs["slot_f1"], cs["intent_accuracy"] - rs["intent_accuracy"]
+    return same, rs, cs, same >= 0.995 and abs(f1) <= 0.002 and abs(acc) <= 0.002

@@ -35,6 +35,7 @@ from benchmarks.common import (
     load_split,
     log,
     resolve_data_dir,
+    serving_rule,
     texts_of,
     write_results,
 )
@@ -42,8 +43,6 @@ from models.artifact import load_artifact
 from models.engine import ENGINES, for_engine
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training.data import read_slot_folder
-from training.tagging import as_tagging
-from training.tagging_eval import evaluate_tagging
 
 NAME = "inference"
 # Issue 18: one parse (tagger + intent + marginals + sentiment) on one thread; batched tagger.
@@ -114,11 +113,7 @@ def check_against_torch(
 ) -> dict[str, Any]:
     """The serving rule: same tags on >= 99.5% of the split's utterances, slot F1 and intent
     accuracy within 0.002 of the torch model's."""
-    data = as_tagging(split)
-    (fs, fp), (os_, op) = (evaluate_tagging(p, data) for p in (floats, other))
-    same = sum(a == b for a, b in zip(fp["tags"], op["tags"], strict=True)) / len(data)
-    f1, acc = os_["slot_f1"] - fs["slot_f1"], os_["intent_accuracy"] - fs["intent_accuracy"]
-    ok = same >= 0.995 and abs(f1) <= 0.002 and abs(acc) <= 0.002
+    same, fs, os_, ok = serving_rule(floats, other, split)
     return {
         "same_tags": same,
         "slot_f1_torch": fs["slot_f1"],

@@ -39,6 +39,7 @@ from benchmarks.common import (
     limited_threads,
     load_split,
     resolve_data_dir,
+    serving_rule,
     texts_of,
     write_results,
 )
@@ -51,8 +52,6 @@ from models.quantize import for_serving
 from models.text import sentiment_tokens, tagger_tokens
 from models.values import make_reference
 from models.values.slots import SlotValueResolver
-from training.tagging import as_tagging
-from training.tagging_eval import evaluate_tagging
 
 NAME = "profile_parse"
 REFERENCE = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # fixed clock: same values every run
@@ -105,11 +104,7 @@ def _int8_check(
 ) -> dict[str, Any]:
     """The serving rule: same tags on >= 99.5% of valid utterances, slot F1 and intent
     accuracy within 0.002 of the float model's."""
-    valid = as_tagging(load_split(data, dataset, "valid"))
-    (fs, fp), (qs, qp) = (evaluate_tagging(p, valid) for p in (floats, int8))
-    same = sum(a == b for a, b in zip(fp["tags"], qp["tags"], strict=True)) / len(valid)
-    f1, acc = qs["slot_f1"] - fs["slot_f1"], qs["intent_accuracy"] - fs["intent_accuracy"]
-    verdict = same >= 0.995 and abs(f1) <= 0.002 and abs(acc) <= 0.002
+    same, fs, qs, verdict = serving_rule(floats, int8, load_split(data, dataset, "valid"))
     return {
         "same_tags": same,
         "slot_f1_float": fs["slot_f1"],
