@@ -124,7 +124,7 @@ class SentimentTrainConfig(TrainConfig):
     pretrained_vectors: Literal["glove-6b-50d", "none"] = "none"
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
     # Macro-F1 weighs the rare labels alike with the frequent one: options that move the
-    # classifier towards them (training/sentiment_loss.py); all 0 is plain cross-entropy.
+    # classifier towards them (training/class_losses.py); all 0 is plain cross-entropy.
     class_weight_power: float = Field(
         0.0,
         ge=0,

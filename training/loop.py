@@ -23,12 +23,11 @@ from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 from models.text import char_normalize, normalize
 from models.vocab import LabelSet, Vocab
 from training import distributed
+from training.class_losses import intent_loss, sentiment_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.ema import WeightAverage
 from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
-from training.intent_loss import intent_loss
-from training.sentiment_loss import sentiment_loss
 from training.tagging import TaggingSet, as_tagging
 from training.tagging_eval import evaluate_tagging, tune_intent_threshold
 from training.vectors import extend_vocab, load_vectors

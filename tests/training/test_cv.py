@@ -13,10 +13,10 @@ import torch
 
 from models.vocab import LabelSet
 from slotfill.cli import main
+from training.class_losses import intent_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig
 from training.cv import class_scores, cross_validate, make_folds, stratified_folds
 from training.data import DataError
-from training.intent_loss import intent_loss
 
 # 40 of a, 13 of b, 7 of c, 3 of d and one e: classes above, near and below 5 folds.
 LABELS = ["a"] * 40 + ["b"] * 13 + ["c"] * 7 + ["d"] * 3 + ["e"]

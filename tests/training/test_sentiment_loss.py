@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from training.class_losses import class_weights, label_counts, logit_offsets, sentiment_loss
 from training.config import SentimentTrainConfig
 from training.data import TextDataset, read_tsv
 from training.loop import fit_sentiment
-from training.sentiment_loss import class_weights, label_counts, logit_offsets, sentiment_loss
 
 # 6 examples of label 0, 3 of label 1, 1 of label 2.
 IDS = [0] * 6 + [1] * 3 + [2]
