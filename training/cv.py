@@ -3,6 +3,9 @@
 The valid splits are too small and too skewed to choose intent models on (ATIS valid has
 16 of the 21 training intents, several with one or two examples). Cross-validation scores
 every pooled example once per seed, on the same folds for every seed and configuration.
+Besides each fold's scores, the out-of-fold predictions of all folds are scored together
+per seed ("pooled", as scikit-learn's ``cross_val_predict``): a class with one or two
+examples per fold gives a fold macro-F1 of noise, pooled it has all its examples.
 Each fold trains with the ordinary loop (:func:`training.loop.fit_tagger` /
 :func:`training.loop.fit_sentiment`, what ``slotfill train`` runs) and early-stops on a
 stratified part of its own training folds, never on the held-out fold.
@@ -156,6 +159,19 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def pooled_scores(
+    gold: Sequence[str], pred: Sequence[str], classes: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy and macro-F1 over ``classes`` of one seed's out-of-fold predictions, all
+    folds together, and the errors as ``[gold, predicted, count]`` (most frequent first)."""
+    errors = Counter((g, p) for g, p in zip(gold, pred, strict=True) if g != p)
+    return {
+        "accuracy": sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold),
+        "macro_f1": class_scores(gold, pred, classes)[0] if classes else None,
+        "errors": [[g, p, n] for (g, p), n in errors.most_common()],
+    }
+
+
 def per_class_recall(
     gold: Sequence[str], pred_by_seed: Sequence[Sequence[str]]
 ) -> dict[str, dict[str, Any]]:
@@ -189,6 +205,7 @@ class Pooled:
     function training on (train, stop) and returning (scores, predicted labels of test)."""
 
     labels: list[str]
+    macro_classes: list[str]  # the classes the macro-F1 averages
     run_fold: Callable[[Fold, TrainConfig], tuple[dict[str, Any], list[str], int]]
     notes: list[str]
 
@@ -217,7 +234,7 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
         return scores, pred, fit.best_epoch
 
     notes = [*splits.notes, *pooled.problems]
-    return Pooled(labels, run_fold, notes)
+    return Pooled(labels, eligible if pooled.has_intents else [], run_fold, notes)
 
 
 def _sentiment_pool(data: Path) -> Pooled:
@@ -237,7 +254,7 @@ def _sentiment_pool(data: Path) -> Pooled:
         full, pred = evaluate_sentiment(fit.predictor, test)
         return {k: full[k] for k in ("accuracy", "macro_f1", "n")}, pred, fit.best_epoch
 
-    return Pooled(list(pooled.labels), run_fold, [])
+    return Pooled(list(pooled.labels), sorted(set(pooled.labels)), run_fold, [])
 
 
 def cross_validate(
@@ -259,8 +276,9 @@ def cross_validate(
     same folds; ``only_folds`` (numbered from 1) runs some of them, for a cheap first look
     (the recall per class then covers their examples only). Returns ``runs`` (one per seed
     and fold), ``summary`` (each score's :func:`spread` over folds x seeds), ``per_class``
-    (:func:`per_class_recall`) and, for a tagger with intents, ``macro_f1_classes`` (the
-    intents the macro-F1 averages).
+    (:func:`per_class_recall`), ``pooled`` (per seed, :func:`pooled_scores` of the
+    out-of-fold predictions, and the accuracy's and macro-F1's :func:`spread` over seeds)
+    and, for a tagger with intents, ``macro_f1_classes`` (the intents the macro-F1 averages).
     """
     say = progress or (lambda _: None)
     if not 0 < stop_fraction < 0.5:
@@ -317,6 +335,16 @@ def cross_validate(
     summary = {
         k: spread([r[k] for r in runs]) for k in keys if all(r.get(k) is not None for r in runs)
     }
+    gold = [pool.labels[i] for i in scored]
+    per_seed = [
+        {"seed": seed, **pooled_scores(gold, [oof[i] for i in scored], pool.macro_classes)}
+        for seed, oof in zip(seeds, pred_by_seed, strict=True)
+    ]
+    pooled: dict[str, Any] = {"per_seed": per_seed}
+    for key in ("accuracy", "macro_f1"):
+        values = [s[key] for s in per_seed if s[key] is not None]
+        if values:
+            pooled[key] = spread(values)
     result: dict[str, Any] = {
         "task": task,
         "data": str(data),
@@ -326,6 +354,7 @@ def cross_validate(
         "seeds": list(seeds),
         "config": config.model_dump(exclude={"seed"}),
         "summary": summary,
+        "pooled": pooled,
         "only_folds": chosen if len(chosen) < folds else None,
         "per_class": per_class_recall(
             [pool.labels[i] for i in scored], [[oof[i] for i in scored] for oof in pred_by_seed]
@@ -359,6 +388,17 @@ def format_report(result: dict[str, Any]) -> str:
             f"(intent_macro_f1: over the {len(result['macro_f1_classes'])} intents with >= "
             f"{MACRO_MIN_EXAMPLES} examples)"
         )
+    lines.append("")
+    lines.append("out-of-fold predictions of all folds pooled, per seed:")
+    for s in result["pooled"]["per_seed"]:
+        macro = "" if s["macro_f1"] is None else f"  macro_f1={s['macro_f1']:.4f}"
+        lines.append(f"seed {s['seed']}: accuracy={s['accuracy']:.4f}{macro}")
+    for key in ("accuracy", "macro_f1"):
+        if key in result["pooled"] and len(result["pooled"]["per_seed"]) > 1:
+            m = result["pooled"][key]
+            lines.append(
+                f"pooled {key}: median {m['median']:.4f} (min {m['min']:.4f}, max {m['max']:.4f})"
+            )
     per = result["per_class"]
     width = max([len("class"), *(len(c or "(none)") for c in per)])
     lines.append("")

@@ -15,7 +15,13 @@ from models.vocab import LabelSet
 from slotfill.cli import main
 from training.class_losses import intent_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig
-from training.cv import class_scores, cross_validate, make_folds, stratified_folds
+from training.cv import (
+    class_scores,
+    cross_validate,
+    make_folds,
+    pooled_scores,
+    stratified_folds,
+)
 from training.data import DataError
 
 # 40 of a, 13 of b, 7 of c, 3 of d and one e: classes above, near and below 5 folds.
@@ -71,6 +77,18 @@ def test_macro_f1_averages_the_classes_present() -> None:
     assert macro == pytest.approx((2 / 3 + 0.8) / 2)
 
 
+def test_pooled_scores_are_of_all_folds_together() -> None:
+    # Fold 1: gold a a b, pred a b b; fold 2: gold a b, pred a a. Per fold the rare class
+    # swings; pooled, each class's F1 counts every example once.
+    gold = ["a", "a", "b", "a", "b"]
+    pred = ["a", "b", "b", "a", "a"]
+    scores = pooled_scores(gold, pred, ["a", "b"])
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["macro_f1"] == pytest.approx((2 * 2 / 6 + 2 * 1 / 4) / 2)  # a 2/3, b 1/2
+    assert scores["errors"] == [["a", "b", 1], ["b", "a", 1]]
+    assert pooled_scores(["x"], ["x"], [])["macro_f1"] is None
+
+
 def test_logit_adjusted_and_smoothed_intent_loss() -> None:
     intents = LabelSet(["rare", "common"])
     rows = [("rare",)] + [("common",)] * 3
@@ -110,6 +128,13 @@ def test_cross_validation_of_a_tiny_tagger(test_data_dir: Path) -> None:
         values = [r[key] for r in runs]
         assert s["n"] == 4 and s["min"] == min(values) and s["max"] == max(values)
         assert s["min"] <= s["median"] <= s["max"] and not math.isnan(s["std"])
+    pooled = result["pooled"]
+    assert [s["seed"] for s in pooled["per_seed"]] == [13, 1]
+    for s in pooled["per_seed"]:  # every example once: the errors are the recall's misses
+        assert 0 <= s["macro_f1"] <= 1
+        missed = sum(n for _, _, n in s["errors"])
+        assert s["accuracy"] == pytest.approx(1 - missed / 80)
+    assert pooled["macro_f1"]["n"] == 2 and pooled["accuracy"]["n"] == 2
     per_class = result["per_class"]
     assert {c: r["n"] for c, r in per_class.items()} == {
         "book_restaurant": 33,
@@ -134,6 +159,8 @@ def test_cv_command_prints_a_table_then_json(
     result: dict[str, Any] = json.loads(out[-1])
     assert result["task"] == "sentiment" and result["seeds"] == [13]
     assert set(result["summary"]) == {"accuracy", "macro_f1"}
+    assert any(line.startswith("seed 13: accuracy=") for line in out)  # pooled, per seed
+    assert result["pooled"]["per_seed"][0]["macro_f1"] is not None
     assert "seed 13 fold 2/2:" in captured.err
 
 
