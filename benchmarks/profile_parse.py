@@ -49,7 +49,7 @@ from models.engine import ENGINES, for_engine
 from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import for_serving
-from models.text import sentiment_tokens, tagger_tokens
+from models.text import sentiment_words, tagger_tokens
 from models.values import make_reference
 from models.values.slots import SlotValueResolver
 
@@ -169,7 +169,7 @@ def _steps(
 
     def sentiment_encode(s: dict[str, Any]) -> None:
         assert sentiment is not None
-        words = [[t.text for t in sentiment_tokens(s["text"])]]
+        words = [sentiment_words(s["text"], sentiment.scheme)]
         s["sbatch"] = encode_tokens(words, sentiment.words, sentiment.chars)
 
     def sentiment_network(s: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from models.crf_kbest import kbest_paths
 from models.features import TokenBatch, encode_tokens
 from models.sentiment import LSTMSentimentClassifier
 from models.slot_tagger import BiLSTMCRFTagger
-from models.text import Token, sentiment_tokens, tagger_tokens
+from models.text import TextScheme, Token, sentiment_words, tagger_tokens
 from models.vocab import LabelSet, Vocab
 
 # A forward pass: the torch model itself, or an engine running its weights (models.engine).
@@ -372,6 +372,7 @@ class SentimentPredictor:
         self.net: SentimentNet = self.model  # label logits; models.engine swaps it
         self.words, self.chars, self.labels = words, chars, labels
         self.temperatures = temperatures or Temperatures()
+        self.scheme: TextScheme = model.config.text_scheme  # how the model reads text
 
     def classify_tokens(self, sentences: Sequence[Sequence[str]]) -> list[SentimentResult]:
         """Classify pre-tokenised sentences in one batch."""
@@ -388,7 +389,7 @@ class SentimentPredictor:
 
     def classify(self, texts: Sequence[str]) -> list[SentimentResult]:
         """Classify raw texts; raises ``ValueError`` for a text with no tokens."""
-        token_lists = [[t.text for t in sentiment_tokens(text)] for text in texts]
+        token_lists = [sentiment_words(text, self.scheme) for text in texts]
         if any(not toks for toks in token_lists):
             raise ValueError("expected every text to contain at least one token")
         return self.classify_tokens(token_lists)

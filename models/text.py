@@ -11,15 +11,20 @@ and the same word typed by a user map to the same vocabulary entry. Training cor
   character encoder still sees the real characters;
 * let taggers drop stand-alone punctuation (never part of a slot in the corpora) while the
   sentiment model keeps it ("!!!" carries sentiment): :func:`tagger_tokens` and
-  :func:`sentiment_tokens`, one tokenizer per model kind.
+  :func:`sentiment_tokens`, one tokenizer per model kind;
+* for sentiment models trained with the ``tweet`` scheme, read social-media text as such
+  (:func:`sentiment_words`): emoticons and punctuation runs are one token, elongations and
+  other users' @handles are folded, #hashtags are split into ``#`` and their words.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 # A word: letters/digits joined by inner apostrophes, dots, colons, hyphens or slashes
 # ("o'clock", "7:30pm", "st.louis", "e-mail", "1/2"), optionally ending in a dot when it is
@@ -135,3 +140,87 @@ def shape(token: str) -> int:
 def split_whitespace(line: str) -> list[str]:
     """Tokens of a corpus line (``seq.in``): split on any run of whitespace."""
     return line.split()
+
+
+# Sentiment text schemes, stored in a sentiment model's config: ``plain`` is every token of
+# :func:`sentiment_tokens` as written (models trained before the schemes existed), ``tweet``
+# the social-media reading of :func:`tweet_words`.
+TextScheme = Literal["plain", "tweet"]
+TEXT_SCHEMES: tuple[str, ...] = ("plain", "tweet")
+
+_EMOTICON = r"(?:[<>]?[:;=][-o'^]?[()\[\]dDpP/\\|*3]+(?!\w)|[)(\]\[][-o'^]?[:;=]|<3+)"
+_TWEET_RE = re.compile(
+    r"https?://\S+|www\.\S+"
+    rf"|{_EMOTICON}"
+    r"|(?:\w\.){2,}"
+    r"|[@#]?\w+(?:['’:./-]\w+)*"
+    r"|([!?.…])[!?.…]+"  # a run of ! ? . (…): one token
+    r"|[^\w\s]",
+    re.UNICODE,
+)
+_SAD_MOUTH = set("(/\\|[")
+_ELONGATED_RE = re.compile(r"(\w)\1{2,}")
+_CAMEL_RE = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|\d+|[^\W\d_]+")
+MENTION = "xxuser"  # an @handle after the leading ones: which user carries no sentiment
+
+
+def _emoticon(token: str) -> str:
+    """A smiley's class as a word :func:`normalize` keeps: smile, frown, tongue or heart."""
+    if token.startswith("<3"):
+        return "xxheart"
+    body = token.lstrip("<>")
+    if body[0] in ")(][":  # mirrored: (: or ):
+        return "xxfrown" if body[0] in ")]" else "xxsmile"
+    mouth = body.rstrip("-o'^")[-1]
+    if mouth in _SAD_MOUTH:
+        return "xxfrown"
+    return "xxtongue" if mouth in "pP" else "xxsmile"
+
+
+def _punct_run(token: str) -> str:
+    """``!!`` / ``??`` / ``?!`` / ``..`` for a run of two or more marks."""
+    marks = set(token.replace("…", "..."))
+    if marks <= {"."}:
+        return ".."
+    if {"!", "?"} <= marks:
+        return "?!"
+    return "!!" if "!" in marks else "??"
+
+
+def tweet_words(text: str) -> list[str]:
+    """What a ``tweet`` scheme sentiment model reads of ``text`` (before :func:`normalize`).
+
+    HTML entities are decoded ("&amp;" from the Twitter API); the leading @handles (whom the
+    text addresses: for customer-service tweets the company) stay words, later ones become
+    :data:`MENTION`; ``#CustomerService`` reads ``#`` ``Customer`` ``Service``; letters
+    repeated three times or more keep two ("sooo" -> "soo"); emoticons and runs of ! ? .
+    become one canonical token each (":-(" -> "xxfrown", "!!!" -> "!!").
+    """
+    words: list[str] = []
+    leading = True
+    for m in _TWEET_RE.finditer(html.unescape(text)):
+        tok = m.group()
+        if tok.startswith("@") and len(tok) > 1:
+            words.append(tok if leading else MENTION)
+            continue
+        leading = False
+        if tok.startswith("#") and len(tok) > 1:
+            words.append("#")
+            words.extend(_ELONGATED_RE.sub(r"\1\1", w) for w in _CAMEL_RE.findall(tok[1:]))
+        elif m.group(1) is not None:
+            words.append(_punct_run(tok))
+        elif tok[0] in "<>:;=)(][" and len(tok) > 1:
+            words.append(_emoticon(tok))
+        elif tok.startswith(("http://", "https://", "www.")):
+            words.append("http://")  # normalize() keys every URL as <url>
+        else:
+            words.append(_ELONGATED_RE.sub(r"\1\1", tok))
+    return words
+
+
+def sentiment_words(text: str, scheme: TextScheme = "plain") -> list[str]:
+    """The token strings a sentiment model of ``scheme`` reads of ``text``: training, evaluation
+    and serving all go through here."""
+    if scheme == "tweet":
+        return tweet_words(text)
+    return [t.text for t in sentiment_tokens(text)]

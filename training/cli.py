@@ -408,7 +408,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise DataError(f"{args.split}: a sentiment model is evaluated on a .tsv file")
         rows = read_tsv(args.split)
         full, labels_predicted = evaluate_sentiment(predictor, rows)
-        ece, outcomes = sentiment_calibration(predictor, sentiment_inputs(rows.texts), rows.labels)
+        ece, outcomes = sentiment_calibration(
+            predictor, sentiment_inputs(rows.texts, predictor.scheme), rows.labels
+        )
         if args.plots is not None:
             from training.plots import sentiment_plots
 

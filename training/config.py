@@ -90,6 +90,20 @@ class SlotTrainConfig(TrainConfig):
         "frequency of each intent), predictions of the raw logits, which favours rare "
         "intents (0: plain cross-entropy; 1: the balanced-error choice)",
     )
+    # Direct paths from the words to the intent logits for rare keyword intents
+    # (models/slot_tagger.py; issue 19).
+    intent_wide_buckets: int = Field(
+        0,
+        ge=0,
+        le=1 << 24,
+        description="Add a linear bag-of-n-grams term to the intent logits: a weight per "
+        "training word and per hashed word bigram, this many bigram buckets (0: none)",
+    )
+    intent_label_attention: bool = Field(
+        False,
+        description="Add label attention to the intent logits: per intent, a learned query "
+        "attends over the encoder states and the attended state is scored for that intent",
+    )
     # Over seeds 13, 1 and 2 on ATIS valid the average gave median slot F1 0.9783 (raw
     # weights: 0.9775), a narrower spread and earlier best epochs. Not for sentiment: there
     # it scored lower on the airline set.
@@ -142,4 +156,17 @@ class SentimentTrainConfig(TrainConfig):
     )
     label_smoothing: float = Field(
         0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy (0: none)"
+    )
+    text_scheme: Literal["plain", "tweet"] = Field(
+        "plain",
+        description="How the model reads text (models/text.py): plain: every token as "
+        "written; tweet: emoticons, punctuation runs, elongations, @handles and #hashtags "
+        "as social-media text",
+    )
+    wide_buckets: int = Field(
+        0,
+        ge=0,
+        le=1 << 24,
+        description="Add a linear bag-of-n-grams term to the logits: a weight per word and per "
+        "hashed word bigram, this many buckets (0: none)",
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
-from models.text import sentiment_tokens
+from models.text import TextScheme, sentiment_words
 from training.data import SlotDataset, TextDataset
 from training.metrics import classification_metrics
 from training.tagging import TaggingSet, as_tagging
@@ -33,10 +33,10 @@ def evaluate_tagger(
     return scores, TaggerPredictions(predicted["tags"], ["#".join(p) for p in predicted["intents"]])
 
 
-def sentiment_inputs(texts: Sequence[str]) -> list[list[str]]:
-    """What the classifier reads of each text, tokenized as the server does; a text without
-    tokens reads as ``<empty>``."""
-    return [[t.text for t in sentiment_tokens(x)] or ["<empty>"] for x in texts]
+def sentiment_inputs(texts: Sequence[str], scheme: TextScheme) -> list[list[str]]:
+    """What a classifier of text ``scheme`` reads of each text, tokenized as the server does;
+    a text without tokens reads as ``<empty>``."""
+    return [sentiment_words(x, scheme) or ["<empty>"] for x in texts]
 
 
 def evaluate_sentiment_tokens(
@@ -53,4 +53,6 @@ def evaluate_sentiment(
     predictor: SentimentPredictor, data: TextDataset
 ) -> tuple[dict[str, Any], list[str]]:
     """Score a TSV data set read with the server's tokenizer; the scores and the predictions."""
-    return evaluate_sentiment_tokens(predictor, sentiment_inputs(data.texts), data.labels)
+    return evaluate_sentiment_tokens(
+        predictor, sentiment_inputs(data.texts, predictor.scheme), data.labels
+    )

@@ -276,6 +276,8 @@ def fit_tagger(
         num_intents=len(intents),
         multi_label=multi,
         num_requested=len(requested),
+        intent_wide_buckets=config.intent_wide_buckets,
+        intent_label_attention=config.intent_label_attention,
         **architecture(config),
     )
     distributed.init_from_env(device)
@@ -359,13 +361,17 @@ def fit_sentiment(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = distributed.rank_device(resolve_device(config.device))
-    train_tokens, valid_tokens = sentiment_inputs(train.texts), sentiment_inputs(valid.texts)
+    scheme = config.text_scheme
+    train_tokens = sentiment_inputs(train.texts, scheme)
+    valid_tokens = sentiment_inputs(valid.texts, scheme)
     vocabs = build_vocabs(train_tokens, config)
     words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
         **vocabs.embedder_fields(),
         num_labels=len(labels),
+        text_scheme=scheme,
+        wide_buckets=config.wide_buckets,
         **architecture(config),
     )
     distributed.init_from_env(device)
