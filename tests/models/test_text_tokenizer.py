@@ -10,7 +10,14 @@ import unicodedata
 
 import pytest
 
-from models.text import normalize, sentiment_tokens, tagger_tokens, tokenize, word_tokens
+from models.text import (
+    normalize,
+    sentiment_tokens,
+    sentiment_words,
+    tagger_tokens,
+    tokenize,
+    word_tokens,
+)
 
 AWKWARD_TEXTS = [
     "",
@@ -141,3 +148,29 @@ def test_word_tokens_drop_standalone_punctuation(text: str, expected: list[str])
 def test_one_tokenizer_per_model_kind(text: str, tagger: list[str], sentiment: list[str]) -> None:
     assert [t.text for t in tagger_tokens(text)] == tagger
     assert [t.text for t in sentiment_tokens(text)] == sentiment
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "@VirginAmerica @dhepburn I &lt;3 it!!! sooo good :-D",
+            ["@VirginAmerica", "@dhepburn", "I", "xxheart", "it", "!!", "soo", "good", "xxsmile"],
+        ),
+        ("@united thanks @JohnDoe", ["@united", "thanks", "xxuser"]),  # only leading handles
+        ("#CustomerService #fail", ["#", "Customer", "Service", "#", "fail"]),
+        ("late :( ): ;p (:", ["late", "xxfrown", "xxfrown", "xxtongue", "xxsmile"]),
+        ("really?!?! ... ok?? …", ["really", "?!", "..", "ok", "??", "…"]),
+        ("at 10:30pm, see http://t.co/x", ["at", "10:30pm", ",", "see", "http://"]),
+    ],
+)
+def test_tweet_scheme(text: str, expected: list[str]) -> None:
+    assert sentiment_words(text, "tweet") == expected
+    # Every placeholder survives normalize(), which the model applies after this.
+    assert normalize("xxheart") == "xxheart" and normalize("http://") == "<url>"
+
+
+@pytest.mark.parametrize("text", ["Great crew, thanks!!", "@united :( #fail", "", "?!"])
+def test_plain_scheme_is_the_sentiment_tokenizer(text: str) -> None:
+    """Models trained before the schemes existed read text exactly as they did."""
+    assert sentiment_words(text) == [t.text for t in sentiment_tokens(text)]
