@@ -20,7 +20,7 @@ from models.features import TokenBatch
 from models.layers import EncoderConfig
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier
-from models.slot_tagger import BiLSTMCRFTagger
+from models.slot_tagger import BIGRAM_PRIME, BiLSTMCRFTagger
 
 Engine = Literal["torch", "numpy"]
 ENGINES: tuple[str, ...] = ("torch", "numpy")
@@ -275,6 +275,14 @@ class NumpyTagger:
         self.intent = (
             (w["intent.weight"].T.copy(), w["intent.bias"]) if config.num_intents else None
         )
+        self.wide = (
+            (w["wide_words.weight"], w["wide_bigrams.weight"]) if "wide_words.weight" in w else None
+        )
+        self.label_attention = (
+            (w["intent_queries.weight"].T.copy(), w["intent_values"])
+            if "intent_values" in w
+            else None
+        )
 
     def arrays(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, intents)``."""
@@ -293,7 +301,21 @@ class NumpyTagger:
         if self.intent is None:
             return emissions, np.zeros((states.shape[0], 0), dtype=F32)
         weight, bias = self.intent
-        return emissions, masked_pool(states, mask) @ weight + bias
+        logits: np.ndarray = masked_pool(states, mask) @ weight + bias
+        if self.label_attention is not None:  # BiLSTMCRFTagger.label_attention
+            queries, values = self.label_attention
+            scores = np.where(mask[:, :, None], states @ queries, _MASKED)
+            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+            attention = scores / scores.sum(axis=1, keepdims=True)  # (batch, seq_len, intents)
+            logits += np.einsum("btc,bth,ch->bc", attention, states, values)
+        if self.wide is not None:  # BiLSTMCRFTagger.wide
+            words_w, bigrams_w = self.wide
+            words = np.where(token_ids >= words_w.shape[0], 1, token_ids)
+            bigrams = (words[:, :-1] * BIGRAM_PRIME + words[:, 1:]) % bigrams_w.shape[0]
+            pairs = mask[:, 1:] & mask[:, :-1]
+            logits += (words_w[words] * mask[:, :, None]).sum(axis=1)
+            logits += (bigrams_w[bigrams] * pairs[:, :, None]).sum(axis=1)
+        return emissions, logits
 
     def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
         emissions, logits = self.arrays(batch)

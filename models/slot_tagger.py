@@ -1,4 +1,14 @@
-"""BiLSTM-CRF slot tagger with a jointly trained intent head."""
+"""BiLSTM-CRF slot tagger with a jointly trained intent head.
+
+The intent head reads the encoder's max ++ mean pooled states; two optional direct paths from
+the words to the intent logits help rare, keyword-driven intents ("flight number", "meal",
+"seating capacity": a dozen training examples among thousands of ``atis_flight``), issue 19:
+
+* a "wide" term: a learned score per (training word, intent) and per (hashed word bigram,
+  intent), summed over the utterance (a linear bag-of-n-grams model trained jointly);
+* label attention: per intent, a learned query attends over the encoder states and the
+  attended state is scored for that intent.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +38,9 @@ class TaggerConfig(EncoderConfig):
     # in ``requested_dim`` features beside every token's vector (0: no context input).
     num_requested: int = 0
     requested_dim: int = 16
+    # Added later; these defaults are what older manifests meant (no extra intent paths).
+    intent_wide_buckets: int = 0  # hashed bigram buckets of the wide intent term; 0: none
+    intent_label_attention: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -35,6 +48,20 @@ class TaggerConfig(EncoderConfig):
             raise ValueError("expected a positive tag count and non-negative intent counts")
         if not 0.0 < self.intent_threshold < 1.0:
             raise ValueError("expected 0 < intent_threshold < 1")
+        if self.intent_wide_buckets < 0:
+            raise ValueError("expected intent_wide_buckets >= 0")
+
+
+# Bigram (a, b) of word ids hashes to (a * BIGRAM_PRIME + b) mod buckets; the NumPy engine
+# computes the same integers.
+BIGRAM_PRIME = 1_000_003
+
+
+def wide_ids(token_ids: Tensor, trained_words: int, buckets: int) -> tuple[Tensor, Tensor]:
+    """Word ids of the wide term (words known only from pretrained vectors: ``<unk>``, 1)
+    ``(batch, seq_len)`` and hashed bigram ids ``(batch, seq_len - 1)``."""
+    words = token_ids.masked_fill(token_ids >= trained_words, 1)
+    return words, (words[:, :-1] * BIGRAM_PRIME + words[:, 1:]) % buckets
 
 
 class BiLSTMCRFTagger(nn.Module):
@@ -56,6 +83,21 @@ class BiLSTMCRFTagger(nn.Module):
         self.intent = (
             nn.Linear(4 * config.hidden_size, config.num_intents) if config.num_intents else None
         )
+        self.trained_words = self.embedder.trained_words
+        self.wide_words: nn.Embedding | None = None
+        self.wide_bigrams: nn.Embedding | None = None
+        if config.num_intents and config.intent_wide_buckets:
+            # Zero at the start: the network begins as it would without the wide term.
+            self.wide_words = nn.Embedding(self.trained_words, config.num_intents)
+            self.wide_bigrams = nn.Embedding(config.intent_wide_buckets, config.num_intents)
+            nn.init.zeros_(self.wide_words.weight)
+            nn.init.zeros_(self.wide_bigrams.weight)
+        self.intent_queries: nn.Linear | None = None
+        self.intent_values: nn.Parameter | None = None
+        if config.num_intents and config.intent_label_attention:
+            dim = 2 * config.hidden_size
+            self.intent_queries = nn.Linear(dim, config.num_intents, bias=False)
+            self.intent_values = nn.Parameter(torch.zeros(config.num_intents, dim))
         self.crf = CRF(config.num_tags, batch_first=True)
         if self.tags is not None and len(self.tags) != config.num_tags:
             raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
@@ -74,7 +116,40 @@ class BiLSTMCRFTagger(nn.Module):
         states = self.dropout(run_rnn(self.rnn, self.dropout(vectors), batch.mask))
         if self.intent is None:
             return self.emit(states), states.new_zeros(states.shape[0], 0)
-        return self.emit(states), self.intent(masked_pool(states, batch.mask))
+        logits: Tensor = self.intent(masked_pool(states, batch.mask))
+        if self.intent_queries is not None and self.intent_values is not None:
+            logits = logits + self.label_attention(states, batch.mask)
+        if self.wide_words is not None:
+            logits = logits + self.wide(batch)
+        return self.emit(states), logits
+
+    def label_attention(self, states: Tensor, mask: Tensor) -> Tensor:
+        """Per intent: softmax attention of its query over the real positions, the attended
+        state dotted with its value vector; ``(batch, num_intents)``."""
+        assert self.intent_queries is not None and self.intent_values is not None
+        scores = self.intent_queries(states).masked_fill(~mask.unsqueeze(2), -1.0e4)
+        weights = torch.softmax(scores, dim=1)  # (batch, seq_len, num_intents)
+        attended = torch.einsum("btc,bth->bch", weights, states)
+        return (attended * self.intent_values).sum(dim=2)
+
+    def wide(self, batch: TokenBatch) -> Tensor:
+        """The wide intent term ``(batch, num_intents)``: word and bigram weights summed. In
+        training whole n-grams are dropped at the dropout rate, so that it cannot simply
+        memorise the training utterances."""
+        assert self.wide_words is not None and self.wide_bigrams is not None
+        words, bigrams = wide_ids(
+            batch.token_ids, self.trained_words, self.config.intent_wide_buckets
+        )
+        mask = batch.mask.unsqueeze(2).to(self.wide_words.weight.dtype)
+        pairs = mask[:, 1:] * mask[:, :-1]
+        word_scores = self.wide_words(words) * mask
+        pair_scores = self.wide_bigrams(bigrams) * pairs
+        if self.training and self.config.dropout > 0:
+            keep = 1.0 - self.config.dropout
+            word_scores = word_scores * (torch.rand_like(mask) < keep) / keep
+            pair_scores = pair_scores * (torch.rand_like(pairs) < keep) / keep
+        total: Tensor = word_scores.sum(dim=1) + pair_scores.sum(dim=1)
+        return total
 
     def intent_probs(self, logits: Tensor) -> Tensor:
         """Per-intent probabilities: sigmoids for a multi-label model, else a softmax."""

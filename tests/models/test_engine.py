@@ -55,6 +55,9 @@ ARCHITECTURES: list[dict[str, Any]] = [
     {"cell": "lstm", "pretrained_dim": 6, "trained_words": 5},
     {"cell": "lstm", "num_requested": 3, "multi_label": True},
     {"cell": "lstm", "num_intents": 0},
+    # The intent head's direct paths (issue 19), with words known only from the vectors.
+    {"cell": "lstm", "pretrained_dim": 6, "trained_words": 5, "intent_wide_buckets": 7},
+    {"cell": "gru", "intent_label_attention": True, "intent_wide_buckets": 3},
 ]
 
 
