@@ -125,6 +125,11 @@ class SlotTrainConfig(TrainConfig):
         description="Give the tagger the slots requested before each utterance as an input "
         "(null: when any training example has requested slots)",
     )
+    bare_answers: bool = Field(
+        False,
+        description="Also train on each example's bare answer: the labelled text of the one "
+        "slot it was asked for, with the same context (training.formats.answers)",
+    )
 
 
 class SentimentTrainConfig(TrainConfig):

@@ -19,6 +19,7 @@ from training.calibration import calibrate
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import TextDataset, fingerprint, read_tsv
 from training.formats import read_data
+from training.formats.answers import with_bare_answers
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
 from training.slot_types import folder_slot_types, slot_names
 from training.tagging import TaggingSet, tagging_set
@@ -79,7 +80,8 @@ def train_folder(
         # Any format (training.formats); BIO a#b labels are two intents only when asked for.
         splits = read_data(data, data_format, config.intent_mode == "multi_label")
         files = (splits.train_files, splits.valid_files)
-        train = tagging_set(splits.train, f"{data} (train)")
+        examples = with_bare_answers(splits.train) if config.bare_answers else splits.train
+        train = tagging_set(examples, f"{data} (train)")
         valid = tagging_set(splits.valid, f"{data} (valid)")
         for warning in [*splits.notes, *train.problems, *valid.problems]:
             if on_warning is not None:

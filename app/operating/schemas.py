@@ -68,6 +68,9 @@ class Hyperparameters(BaseModel):
     use_requested_slots: bool | None = Field(
         None, description="Slot taggers only: the requested slots as a tagger input"
     )
+    bare_answers: bool | None = Field(
+        None, description="Slot taggers only: also train on the bare answers to requested slots"
+    )
     intent_label_smoothing: float | None = Field(
         None, ge=0, lt=1, description="Slot taggers only: label smoothing of the intent loss"
     )

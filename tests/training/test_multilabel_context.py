@@ -163,3 +163,32 @@ def test_bio_hash_labels_are_one_intent_unless_multi_label(tmp_path: Path) -> No
     assert isinstance(multi, SlotTaggerPredictor)
     assert multi.intents.labels == ["airfare", "flight"]
     assert multi.model.config.multi_label
+
+
+def test_bare_answers_teach_the_context_to_a_tagger_that_saw_only_sentences(
+    tmp_path: Path,
+) -> None:
+    # Training holds only sentences that name their slot in words, as often after the other
+    # question as after their own ("for 4 people" after "what time?"), so the context alone
+    # tells nothing there; valid asks for bare numbers, which only the context can read.
+    people = [("for {} people", 4, "people"), ("a table for {} please", 12, "people")]
+    times = [("at {} pm", 3, "time"), ("around {} tonight", 7, "time")]
+    train = [
+        {
+            "text": pattern.format(n),
+            "spans": [{"start": at, "end": at + len(str(n)), "slot": slot}],
+            "context": {"requested_slots": [asked]},
+        }
+        for n in range(1, 25)
+        for pattern, at, slot in people + times
+        for asked in ("people", "time")
+    ]
+    valid = [number(n, slot, True) for n in (3, 8, 30) for slot in ("time", "people")]
+    data = write_jsonl(tmp_path / "sentences", train, valid)
+    config = SlotTrainConfig(**TINY, epochs=25, patience=25, bare_answers=True)
+    trained = train_folder("slots", data, config, tmp_path / "answers")
+    predictor = trained.result.predictor
+    assert isinstance(predictor, SlotTaggerPredictor)
+    for text in ("5", "12"):
+        assert slots_of(predictor, text, ["time"]) == ["time"]
+        assert slots_of(predictor, text, ["people"]) == ["people"]
