@@ -10,6 +10,7 @@ step. Results match the torch model to float32 rounding (tests/models/test_engin
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 
@@ -29,6 +30,8 @@ _MASKED = F32(-1.0e4)  # as models.layers.masked_pool and the sentiment attentio
 _GATES = {"lstm": 4, "gru": 3, "irnn": 1}
 # Most bytes of first-layer input projections precomputed per word id, per network.
 FOLD_BYTES = 16 << 20
+# Most bytes of projected token rows kept per network (Embedder.project), filled once.
+TOKEN_CACHE_BYTES = 8 << 20
 
 
 def state_arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
@@ -79,6 +82,12 @@ class Embedder:
         rows = max(1, min(vocab, FOLD_BYTES // (proj.shape[1] * proj.itemsize)))
         self.folded = self._words_part(np.arange(rows)) + bias
         self.folded_shapes = None if self.shapes is None else self.shapes @ proj[cuts[2] : cuts[3]]
+        # Rows of the tokens met while serving (project); pages are touched only when used.
+        self.table = np.empty(
+            (max(1, TOKEN_CACHE_BYTES // (proj.shape[1] * 4)), proj.shape[1]), F32
+        )
+        self.known: dict[bytes, int] = {}
+        self.lock = threading.Lock()
 
     def _words_part(self, ids: np.ndarray) -> np.ndarray:
         trained = np.where(ids >= self.trained_words, 1, ids)
@@ -96,7 +105,43 @@ class Embedder:
     ) -> np.ndarray:
         """``(tokens, out)``: the token vectors of the given (real, unpadded) tokens, with
         ``extra`` inputs ``(tokens, n)`` after them, times the folded projection, plus its
-        bias."""
+        bias. A token's row depends on its ids alone, so the rows of the tokens met are kept
+        (:data:`TOKEN_CACHE_BYTES`): a repeated token costs a dictionary look-up instead of
+        its character CNN and a dozen NumPy calls per utterance."""
+        ids = np.concatenate(
+            [token_ids[:, None], shape_ids[:, None], char_ids], axis=1, dtype=np.int64
+        )
+        keys, size = ids.tobytes(), ids.shape[1] * 8
+        known = self.known
+        rows = [known.get(keys[i : i + size], -1) for i in range(0, len(keys), size)]
+        if -1 in rows and -1 in self._remember(rows, keys, size, ids):
+            out = self._project(token_ids, char_ids, shape_ids)  # the cache is full
+        else:
+            out = self.table[rows]
+        if extra is not None:
+            out += extra @ self.proj_extra
+        return out
+
+    def _remember(self, rows: list[int], keys: bytes, size: int, ids: np.ndarray) -> list[int]:
+        """Compute the rows of the tokens not yet known, keep them while there is room, and
+        fill their places in ``rows`` (-1 where there was none)."""
+        miss = [i for i, r in enumerate(rows) if r < 0]
+        fresh = self._project(ids[miss, 0], ids[miss, 2:], ids[miss, 1])
+        with self.lock:  # a row is written before its key is published, and never again
+            for j, i in enumerate(miss):
+                key = keys[i * size : (i + 1) * size]
+                row = self.known.get(key, -1)
+                if row < 0 and len(self.known) < self.table.shape[0]:
+                    row = len(self.known)
+                    self.table[row] = fresh[j]
+                    self.known[key] = row
+                rows[i] = row
+        return rows
+
+    def _project(
+        self, token_ids: np.ndarray, char_ids: np.ndarray, shape_ids: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`project` without the cache and the extra inputs."""
         rows = self.folded.shape[0]
         out: np.ndarray = self.folded[np.minimum(token_ids, rows - 1)]
         rare = token_ids >= rows
@@ -106,8 +151,6 @@ class Embedder:
             out += self._char_cnn(char_ids) @ self.proj_chars
         if self.folded_shapes is not None:
             out += self.folded_shapes[shape_ids]
-        if extra is not None:
-            out += extra @ self.proj_extra
         return out
 
     def _char_cnn(self, char_ids: np.ndarray) -> np.ndarray:
@@ -129,7 +172,11 @@ class Embedder:
 class BiRNN:
     """A bidirectional ``nn.LSTM``/``nn.GRU``/ReLU ``nn.RNN`` (batch first), as
     :func:`models.layers.run_rnn` runs it: each direction starts at its sequence's real end,
-    and padding positions come out zero."""
+    and padding positions come out zero.
+
+    At batch 1 a step is a matrix-vector product over the recurrent weights (the floor: they
+    outgrow the L2 cache) plus a few elementwise calls whose dispatch costs more than their
+    arithmetic, so a step makes as few NumPy calls as it can, into preallocated buffers."""
 
     def __init__(self, w: Mapping[str, np.ndarray], config: EncoderConfig, prefix: str) -> None:
         self.cell = config.cell
@@ -143,8 +190,8 @@ class BiRNN:
             w_hh = [w[f"{prefix}weight_hh_{n}"] for n in names]  # (gates*h, h)
             b_ih = [w[f"{prefix}bias_ih_{n}"] for n in names]
             b_hh = [w[f"{prefix}bias_hh_{n}"] for n in names]
-            if self.cell == "lstm":  # torch's gate order i, f, g, o -> i, f, o, g
-                order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
+            if self.cell == "lstm":  # torch's gate order i, f, g, o -> o, i, f, g
+                order = np.r_[3 * h : 4 * h, 0 : 3 * h]
                 w_ih, w_hh = [m[order] for m in w_ih], [m[order] for m in w_hh]
                 b_ih, b_hh = [v[order] for v in b_ih], [v[order] for v in b_hh]
             # Input projection of both directions in one product; the hidden bias is folded
@@ -169,7 +216,7 @@ class BiRNN:
         ``sigmoid(x) = (tanh(x / 2) + 1) / 2`` for them (exact: halving is exact in float)."""
         h = self.hidden
         scale = np.ones(gates * h, dtype=F32)
-        if self.cell == "lstm":  # gates i, f, o, g (reordered): g is the tanh one
+        if self.cell == "lstm":  # gates o, i, f, g (reordered): g is the tanh one
             scale[: 3 * h] = 0.5
         elif self.cell == "gru":  # gates r, z, n
             scale[: 2 * h] = 0.5
@@ -180,7 +227,8 @@ class BiRNN:
         of the real tokens ``(tokens, 2 * gates * hidden)`` (see :meth:`Embedder.fold`)."""
         states = self._layer(projected, mask, *self.layers[0][2:])
         for proj, proj_bias, rec, rec_bias in self.layers[1:]:
-            states = self._layer(states[mask] @ proj + proj_bias, mask, rec, rec_bias)
+            real = states.reshape(-1, states.shape[2]) if mask.shape[0] == 1 else states[mask]
+            states = self._layer(real @ proj + proj_bias, mask, rec, rec_bias)
         return states
 
     def _layer(
@@ -190,56 +238,139 @@ class BiRNN:
         h, g = self.hidden, rec.shape[2]
         # Packed-sequence order: rows longest first, so the rows still running at step s
         # are a prefix of the batch and padding costs nothing. Step s reads position s
-        # forwards and position length - 1 - s backwards.
-        lengths = mask.sum(axis=1)
-        order = np.argsort(-lengths, kind="stable")
-        longest = np.sort(lengths)[::-1]
-        running = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
-        rows = np.broadcast_to(order[None, :], (t, b))
-        fwd = np.broadcast_to(np.arange(t)[:, None], (t, b))
-        bwd = np.maximum(longest[None, :] - 1 - fwd, 0)
-        # The inputs in packed order (step by step, running rows only): step s reads
-        # ``steps[:, first[s] : first[s + 1]]``; no padding is gathered or copied.
-        xp = xp.reshape(-1, 2, g)
-        real = fwd < longest[None, :]
-        at = (np.cumsum(lengths) - lengths)[rows]  # first real token of each row
-        steps = np.stack([xp[(at + fwd)[real], 0], xp[(at + bwd)[real], 1]])  # (2, tokens, g)
-        first = np.concatenate([[0], np.cumsum(running)]).tolist()
-        state = np.zeros((2, b, h), dtype=F32)
-        cell = np.zeros((2, b, h), dtype=F32)
+        # forwards and position length - 1 - s backwards, from ``steps[:, first[s]:]``.
+        equal = b == 1 or bool(mask[:, -1].all())
+        if equal:  # every row runs every step: no reordering, no scatter at the end
+            x = xp.reshape(b, t, 2, g)
+            by_step = np.empty((2, t, b, g), dtype=F32)
+            by_step[0] = x[:, :, 0].swapaxes(0, 1)
+            by_step[1] = x[:, ::-1, 1].swapaxes(0, 1)
+            steps: np.ndarray = by_step.reshape(2, t * b, g)
+            running = [b] * t
+            first = list(range(0, t * b, b))
+        else:
+            lengths = mask.sum(axis=1)
+            order = np.argsort(-lengths, kind="stable")
+            longest = lengths[order]
+            counts = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
+            rows = np.broadcast_to(order[None, :], (t, b))
+            fwd = np.broadcast_to(np.arange(t)[:, None], (t, b))
+            bwd = np.maximum(longest[None, :] - 1 - fwd, 0)
+            # The inputs in packed order (step by step, running rows only); no padding is
+            # gathered or copied.
+            packed = xp.reshape(-1, 2, g)
+            real = fwd < longest[None, :]
+            at = (np.cumsum(lengths) - lengths)[rows]  # first real token of each row
+            steps = np.stack([packed[(at + fwd)[real], 0], packed[(at + bwd)[real], 1]])
+            running = counts.tolist()
+            first = (np.cumsum(counts) - counts).tolist()
         out = np.zeros((t, 2, b, h), dtype=F32)
-        gru, lstm = self.cell == "gru", self.cell == "lstm"
-        for s in range(t):
-            k = int(running[s])
-            if k < b:
-                state, cell = state[:, :k], cell[:, :k]
-            hh = np.matmul(state, rec)
-            into = out[s, :, :k]
-            if lstm:  # in place: at batch 1 each NumPy call costs more than its arithmetic
-                hh += steps[:, first[s] : first[s + 1]]
-                np.tanh(hh, out=hh)
-                gates = hh[..., : 3 * h]  # sigmoid = (tanh(x / 2) + 1) / 2 on i, f, o
-                gates *= 0.5
-                gates += 0.5
-                cell *= gates[..., h : 2 * h]
-                cell += gates[..., :h] * hh[..., 3 * h :]
-                state = np.multiply(gates[..., 2 * h : 3 * h], np.tanh(cell), out=into)
-            elif gru:
-                hh += rec_bias
-                gx = steps[:, first[s] : first[s + 1]]
-                rz = 0.5 * np.tanh(gx[..., : 2 * h] + hh[..., : 2 * h]) + 0.5
-                r, z = rz[..., :h], rz[..., h:]
-                n = np.tanh(gx[..., 2 * h :] + r * hh[..., 2 * h :])
-                state = np.add(n, z * (state - n), out=into)
-            else:
-                hh += steps[:, first[s] : first[s + 1]]
-                state = np.maximum(hh, 0.0, out=into)
-        if b == 1:
+        if self.cell == "lstm":
+            self._lstm(steps, running, first, rec, out)
+        elif self.cell == "gru":
+            self._gru(steps, running, first, rec, rec_bias, out)
+        else:
+            self._irnn(steps, running, first, rec, out)
+        if equal:
             return np.concatenate([out[:, 0], out[::-1, 1]], axis=2).transpose(1, 0, 2)
         states = np.zeros((b, t, 2 * h), dtype=F32)  # padding positions stay zero
         states[rows[real], fwd[real], :h] = out[:, 0][real]
         states[rows[real], bwd[real], h:] = out[:, 1][real]
         return states
+
+    def _lstm(
+        self, steps: np.ndarray, running: list[int], first: list[int], rec: np.ndarray,
+        out: np.ndarray,
+    ) -> None:  # fmt: skip
+        """The LSTM steps, writing each step's states to ``out[s]``. Per row, ``work`` holds
+        the gates o, i, f (sigmoids), the candidate g, then the cell c, so that one product
+        ``[i, f] * [g, c]`` and one sum give the new cell."""
+        h, b = self.hidden, out.shape[2]
+        work = np.zeros((2, b, 5 * h), dtype=F32)
+        prod = np.empty((2, b, 2 * h), dtype=F32)
+        squashed = np.empty((2, b, h), dtype=F32)
+        state = work[:, :, :0]  # no state before the first step
+        k = -1
+        for s, rows in enumerate(running):
+            if rows != k:  # fewer rows still running (packed order): narrower views
+                k = rows
+                w = work[:, :k]
+                pre, sig, i_f, g_c = (
+                    w[..., : 4 * h],
+                    w[..., : 3 * h],
+                    w[..., h : 3 * h],
+                    w[..., 3 * h :],
+                )
+                cell, o, p, tc = w[..., 4 * h :], w[..., :h], prod[:, :k], squashed[:, :k]
+                p_ig, p_fc = p[..., :h], p[..., h:]
+                state = state[:, :k]
+            x = steps[:, first[s] : first[s] + k]
+            if s:
+                np.matmul(state, rec, out=pre)
+                np.add(pre, x, out=pre)
+            else:  # the state starts at zero: no product
+                np.copyto(pre, x)
+            np.tanh(pre, out=pre)
+            np.multiply(sig, 0.5, out=sig)  # sigmoid(x) = (tanh(x / 2) + 1) / 2 on o, i, f
+            np.add(sig, 0.5, out=sig)
+            np.multiply(i_f, g_c, out=p)  # i * g, f * c
+            np.add(p_ig, p_fc, out=cell)
+            np.tanh(cell, out=tc)
+            state = np.multiply(o, tc, out=out[s, :, :k])
+
+    def _gru(
+        self, steps: np.ndarray, running: list[int], first: list[int], rec: np.ndarray,
+        rec_bias: np.ndarray, out: np.ndarray,
+    ) -> None:  # fmt: skip
+        """The GRU steps: ``h' = n + z * (h - n)``, ``n = tanh(x_n + r * (W_hn h + b_hn))``."""
+        h, b = self.hidden, out.shape[2]
+        hh = np.empty((2, b, 3 * h), dtype=F32)
+        diff = np.empty((2, b, h), dtype=F32)
+        state = np.zeros((2, b, h), dtype=F32)
+        k = -1
+        for s, rows in enumerate(running):
+            if rows != k:
+                k = rows
+                m = hh[:, :k]
+                rz, r, z, n, d = (
+                    m[..., : 2 * h],
+                    m[..., :h],
+                    m[..., h : 2 * h],
+                    m[..., 2 * h :],
+                    diff[:, :k],
+                )
+                state = state[:, :k]
+            x = steps[:, first[s] : first[s] + k]
+            if s:
+                np.matmul(state, rec, out=m)
+                np.add(m, rec_bias, out=m)
+            else:
+                np.copyto(m, rec_bias)
+            np.add(rz, x[..., : 2 * h], out=rz)
+            np.tanh(rz, out=rz)
+            np.multiply(rz, 0.5, out=rz)
+            np.add(rz, 0.5, out=rz)
+            np.multiply(n, r, out=n)
+            np.add(n, x[..., 2 * h :], out=n)
+            np.tanh(n, out=n)
+            np.subtract(state, n, out=d)
+            np.multiply(d, z, out=d)
+            state = np.add(n, d, out=out[s, :, :k])
+
+    def _irnn(
+        self, steps: np.ndarray, running: list[int], first: list[int], rec: np.ndarray,
+        out: np.ndarray,
+    ) -> None:  # fmt: skip
+        """The ReLU RNN steps: ``h' = max(x + W h, 0)``."""
+        hh = np.empty((2, out.shape[2], self.hidden), dtype=F32)
+        state = hh
+        for s, k in enumerate(running):
+            x = steps[:, first[s] : first[s] + k]
+            if s:
+                pre = np.matmul(state[:, :k], rec, out=hh[:, :k])
+                np.add(pre, x, out=pre)
+                x = pre
+            state = np.maximum(x, 0.0, out=out[s, :, :k])
 
 
 def masked_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:

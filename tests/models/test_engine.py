@@ -95,8 +95,9 @@ def test_tagger_outputs_match_torch(
     model = BiLSTMCRFTagger(config)
     _random(model)
     engine = NumpyTagger(model)
-    # The whole (ragged) batch, and each sentence alone (batch 1: no padding at all).
-    for sentences in [SENTENCES, *([s] for s in SENTENCES)]:
+    # The whole (ragged) batch, two sentences of the same length (no padding: the
+    # engine's unsorted path) and each sentence alone (batch 1).
+    for sentences in [SENTENCES, SENTENCES[:2], *([s] for s in SENTENCES)]:
         batch = _encode(sentences, config.vocab_size)
         if config.num_requested:
             batch = batch.with_requested([[b % 3] for b in range(len(sentences))], 3)
@@ -107,6 +108,32 @@ def test_tagger_outputs_match_torch(
         assert got_em.shape == want_em.shape and got_logits.shape == want_logits.shape
         torch.testing.assert_close(got_em * mask, want_em * mask, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(got_logits, want_logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cache_bytes", [engine_module.TOKEN_CACHE_BYTES, 1])
+def test_token_cache_keeps_the_outputs(cache_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # cache_bytes=1: room for one token, so most batches take the full-cache path
+    monkeypatch.setattr(engine_module, "TOKEN_CACHE_BYTES", cache_bytes)
+    config = TaggerConfig(
+        vocab_size=len(WORDS) + 2, char_vocab_size=len(CHARS) + 2, word_dim=7, char_dim=5,
+        char_filters=6, shape_dim=3, hidden_size=9, num_tags=5, num_intents=4,
+    )  # fmt: skip
+    model = BiLSTMCRFTagger(config)
+    _random(model)
+    engine = NumpyTagger(model)
+    batches = [[s] for s in SENTENCES] + [SENTENCES, [SENTENCES[1], SENTENCES[1]]]
+    first = [engine.arrays(_encode(s, config.vocab_size)) for s in batches]
+    assert 0 < len(engine.embedder.known) <= engine.embedder.table.shape[0]
+    for sentences, (emissions, logits) in zip(batches, first, strict=True):
+        batch = _encode(sentences, config.vocab_size)
+        with torch.inference_mode():
+            want_em, want_logits = model(batch)
+        got_em, got_logits = engine(batch)  # known tokens now come from the cache
+        mask = batch.mask.unsqueeze(2)
+        torch.testing.assert_close(got_em * mask, want_em * mask, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(got_logits, want_logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(got_em, torch.from_numpy(emissions), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(got_logits, torch.from_numpy(logits), atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
@@ -125,7 +152,7 @@ def test_sentiment_outputs_match_torch(cell: str) -> None:
     model = LSTMSentimentClassifier(config)
     _random(model)
     engine = NumpySentiment(model)
-    for sentences in [SENTENCES, *([s] for s in SENTENCES)]:
+    for sentences in [SENTENCES, SENTENCES[:2], *([s] for s in SENTENCES)]:
         batch = _encode(sentences, config.vocab_size)
         with torch.inference_mode():
             want = model(batch)
