@@ -12,15 +12,21 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor
 from torchcrf import CRF
 
+from models.calibration import scale_crf_arrays
 from models.crf import (
+    CRFArrays,
     CRFParams,
+    bio_allowed,
     bio_constraints,
+    decode_lattice,
     forward_backward,
+    forward_backward_arrays,
     log_likelihood,
     span_log_prob,
     viterbi_decode,
@@ -364,3 +370,91 @@ def test_bad_shapes_raise_value_error(
     )
     with pytest.raises(ValueError, match="expected"):
         fn(emissions, mask, params)
+
+
+def _inside(tags: Sequence[str], tag: int) -> int:
+    """The ``I-x`` tag id that would continue a span ending in ``tags[tag]`` (-1: none)."""
+    slot = tags[tag][2:] if tags[tag][:2] in ("B-", "I-") else None
+    return tags.index(f"I-{slot}") if slot and f"I-{slot}" in tags else -1
+
+
+@SEED
+@CONSTRAINED
+def test_lattice_against_brute_force(seed: int, constrained: bool) -> None:
+    """The serving pass (decode_lattice): Viterbi's paths, log Z, every token marginal and
+    the exact-span probabilities the predictor asks for, against every tag sequence."""
+    case = make_case(seed)
+    params = case.params(constrained)
+    paths, lattice = decode_lattice(case.emissions.numpy(), case.lengths, CRFArrays.of(params))
+    assert paths == viterbi_decode(case.emissions, case.mask, params)
+    rng = random.Random(seed)
+    for b, n in enumerate(case.lengths):
+        scores = all_paths(case, b, constrained)
+        z = logsumexp(list(scores.values()))
+        assert float(lattice.log_z[b]) == pytest.approx(z, abs=1e-4)
+        for t in range(n):
+            scale = math.exp(lattice.log_alpha[b, t] + lattice.log_beta[b, t] - z)
+            for k in range(len(case.tags)):
+                brute = sum(math.exp(s - z) for p, s in scores.items() if p[t] == k)
+                got = lattice.alpha[b, t, k] * lattice.beta[b, t, k] * scale
+                assert got == pytest.approx(brute, abs=1e-5)
+        some = rng.choice(list(scores))
+        spans = [
+            (i, j, _inside(case.tags, some[j - 1]))
+            for i, j in itertools.combinations(range(n + 1), 2)
+        ]
+        got = lattice.span_probs(b, list(some), spans)
+        for (start, end, inside), prob in zip(spans, got, strict=True):
+            brute = sum(
+                math.exp(s - z)
+                for p, s in scores.items()
+                if p[start:end] == some[start:end] and (end >= n or p[end] != inside)
+            )
+            assert prob == pytest.approx(brute, abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("scale", [1.0, 8.0, 50.0], ids=["calm", "peaky", "wide"])
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.5])
+def test_lattice_against_the_log_space_pass(seed: int, scale: float, temperature: float) -> None:
+    """Larger BIO tag sets, batches of mixed lengths, calibrated (temperature-scaled) CRFs and
+    emissions hundreds apart (the log-space fallback): the same paths as viterbi_decode, the
+    same span probabilities as span_log_prob over forward_backward_arrays, within 1e-9."""
+    case = make_case(seed, batch=4, seq_len=9, num_tags=7, scale=scale)
+    arrays = CRFArrays.of(case.params(True))
+    scaled = scale_crf_arrays(arrays, temperature)
+    em32 = case.emissions.numpy()
+    paths, lattice = decode_lattice(em32, case.lengths, arrays, scaled, temperature)
+    assert paths == viterbi_decode(case.emissions, case.mask, arrays)
+    em = em32.astype(np.float64) / temperature
+    alpha, beta, log_z = forward_backward_arrays(em, case.mask.numpy(), scaled)
+    np.testing.assert_allclose(lattice.log_z, log_z, rtol=0, atol=1e-9)
+    rng = random.Random(seed)
+    for b, n in enumerate(case.lengths):
+        path = paths[b] if rng.random() < 0.5 else [rng.randrange(7) for _ in range(n)]
+        spans = [
+            (i, j, _inside(case.tags, path[j - 1]))
+            for i, j in itertools.combinations(range(n + 1), 2)
+        ]
+        got = lattice.span_probs(b, path, spans)
+        for (start, end, inside), prob in zip(spans, got, strict=True):
+            outside = [k for k in range(7) if k != inside]
+            want = span_log_prob(
+                em[b], alpha[b], beta[b], log_z[b], scaled, n, path[start:end], start, end, outside
+            )
+            assert prob == pytest.approx(min(1.0, math.exp(want)), abs=1e-9)
+
+
+def test_bio_allowed_is_bio_constraints() -> None:
+    tags = ["O", "B-a", "I-a", "B-b", "I-b", "I-c"]
+    allowed_start, allowed = bio_allowed(tags)
+    want_start, want = bio_constraints(tags)
+    assert allowed_start.tolist() == want_start.tolist() and allowed.tolist() == want.tolist()
+    params = CRFParams.constrained(
+        *(torch.randn(6), torch.randn(6, 6), torch.randn(6)), (want_start, want)
+    )
+    arrays = CRFArrays.constrained(
+        params.start.numpy(), params.transitions.numpy(), params.end.numpy(), None
+    )
+    raw = CRFArrays.of(params)
+    assert (arrays.transitions == raw.transitions).all() and (arrays.start == raw.start).all()
