@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-import torch
 from fastapi import APIRouter, FastAPI
 from starlette.types import Scope
 from threadpoolctl import threadpool_limits
@@ -43,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.torch_threads)
+        if settings.engine == "torch" or settings.quantize != "none":
+            # Only a torch-engine worker imports torch: it costs ~3 s and ~220 MB per worker.
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         threadpool_limits(settings.torch_threads)  # NumPy's BLAS (the numpy engine) likewise
         fix_mmap_threshold()  # before the first batches: keeps resident memory flat
         started = time.perf_counter()

@@ -2,10 +2,11 @@
 utterance at a time, on one thread.
 
 Steps, in the order the server runs them: tagger tokenise, encode (features), tagger network,
-intent ranking, Viterbi, forward-backward marginals, span confidences, n-best (off by default
-in the API, timed apart), sentiment tokenise+encode and network, value resolution, response
-building (``ParseResult.to_json``), the response model and JSON encoding FastAPI applies, and
-the request-log row. ``end-to-end`` times the real calls in one go, to check the steps add up.
+intent ranking, Viterbi + forward-backward marginals (one pass), span confidences, n-best (off
+by default in the API, timed apart), sentiment tokenise+encode and network, value resolution,
+response building (``ParseResult.to_json``), the response model and JSON encoding FastAPI
+applies, and the request-log row. ``end-to-end`` times the real calls in one go, to check the
+steps add up.
 
 Times are CPU time of this process (``time.process_time_ns``), not wall time: on a shared
 machine wall time measures the neighbours. Medians per utterance over ``--n`` utterances.
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from app.config import RedactionMode
 from app.paths import PARSE
@@ -44,9 +44,10 @@ from benchmarks.common import (
     write_results,
 )
 from models.artifact import load_artifact
-from models.crf import forward_backward_arrays, viterbi_decode
+from models.calibration import scale_crf_arrays
+from models.crf import decode_lattice
 from models.engine import ENGINES, for_engine
-from models.features import encode_tokens
+from models.features import encode_arrays
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import for_serving
 from models.text import sentiment_words, tagger_tokens
@@ -131,51 +132,49 @@ def _steps(
         s["toks"] = tagger_tokens(s["text"])
 
     def encode(s: dict[str, Any]) -> None:
-        s["batch"] = tagger.encode([[t.text for t in s["toks"]]])
+        s["batch"] = tagger.encode_arrays([[t.text for t in s["toks"]]])
 
     def network(s: dict[str, Any]) -> None:
-        with torch.inference_mode():
-            s["emissions"], s["logits"] = tagger.net(s["batch"])
+        s["emissions"], s["logits"] = tagger.outputs(s["batch"])
 
     def float_network(s: dict[str, Any]) -> None:
         assert floats is not None
-        with torch.inference_mode():
-            floats.model(s["batch"])
+        floats.outputs(s["batch"])
 
     def intents(s: dict[str, Any]) -> None:
-        with torch.inference_mode():
-            s["ranking"] = tagger._rankings(s["logits"], 5)[0]
-            s["chosen"] = tagger._chosen(s["logits"])[0]
+        probs = tagger._intent_probs(s["logits"])
+        s["ranking"] = tagger._rank_probs(probs, 5)[0]
+        s["chosen"] = tagger._chosen(probs)[0]
 
-    def viterbi(s: dict[str, Any]) -> None:
-        s["arrays"] = tagger._crf_arrays()
-        s["path"] = viterbi_decode(s["emissions"], s["batch"].mask, s["arrays"])[0]
-
-    def marginals(s: dict[str, Any]) -> None:
-        em = s["emissions"].double().numpy()
-        s["em"] = em
-        s["fb"] = forward_backward_arrays(em, s["batch"].mask.numpy(), s["arrays"])
+    def crf_pass(s: dict[str, Any]) -> None:
+        # As SlotTaggerPredictor.parse: Viterbi and the calibrated marginals in one pass.
+        arrays = tagger._crf_arrays()
+        spans = tagger.temperatures.spans
+        scaled = scale_crf_arrays(arrays, spans)
+        lengths = [len(s["toks"])]
+        paths, s["lattice"] = decode_lattice(s["emissions"], lengths, arrays, scaled, spans)
+        s["path"] = paths[0]
 
     def confidences(s: dict[str, Any]) -> None:
-        alpha, beta, log_z = s["fb"]
         s["parse"] = tagger._result(
-            s["text"], s["toks"], s["path"], s["em"][0], alpha[0], beta[0], float(log_z[0]),
-            s["arrays"], s["ranking"], s["chosen"],
-        )  # fmt: skip
+            s["text"], s["toks"], s["path"], s["lattice"], 0, s["ranking"], s["chosen"]
+        )
 
     def nbest(s: dict[str, Any]) -> None:
-        log_z = float(s["fb"][2][0])
-        tagger._hypotheses(s["text"], s["toks"], s["em"][0], log_z, s["arrays"], k)
+        lattice = s["lattice"]
+        em, log_z = lattice.emissions[0], float(lattice.log_z[0])
+        tagger._hypotheses(s["text"], s["toks"], em, log_z, lattice.arrays, k)
 
     def sentiment_encode(s: dict[str, Any]) -> None:
         assert sentiment is not None
         words = [sentiment_words(s["text"], sentiment.scheme)]
-        s["sbatch"] = encode_tokens(words, sentiment.words, sentiment.chars)
+        s["sbatch"] = encode_arrays(words, sentiment.words, sentiment.chars)
 
     def sentiment_network(s: dict[str, Any]) -> None:
         assert sentiment is not None
-        with torch.inference_mode():
-            probs = torch.softmax(sentiment.net(s["sbatch"]), dim=-1).tolist()[0]
+        logits = sentiment.logits(s["sbatch"])[0].astype(np.float64)
+        exp = np.exp(logits - logits.max())
+        probs = (exp / exp.sum()).tolist()
         best = max(range(len(probs)), key=probs.__getitem__)
         s["feeling"] = (sentiment.labels.labels[best], probs[best])
 
@@ -205,8 +204,7 @@ def _steps(
         ("tagger network", network),
         *([("tagger network, float32 (paired)", float_network)] if floats is not None else []),
         ("intent ranking", intents),
-        ("Viterbi", viterbi),
-        ("forward-backward", marginals),
+        ("Viterbi + forward-backward (one pass)", crf_pass),
         ("span confidences", confidences),
     ]
     if sentiment is not None:

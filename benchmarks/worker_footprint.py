@@ -46,8 +46,9 @@ started = time.perf_counter()
 store, engine, texts_file, parses = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 from threadpoolctl import threadpool_limits
 threadpool_limits(1)
-import torch
-torch.set_num_threads(1)
+if engine == "torch":  # as app.main: a numpy-engine worker never imports torch
+    import torch
+    torch.set_num_threads(1)
 from app.serving.registry import ModelRegistry
 registry = ModelRegistry(store, "atis", ["atis"], "airline", engine=engine)
 registry.load_all()

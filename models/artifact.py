@@ -3,6 +3,10 @@
 Nothing is pickled. Loading checks the format version, the task against an explicit table
 of model types, the weights' SHA-256 against the manifest, and loads the state strictly,
 so a corrupt, truncated, edited or mismatched artifact fails with a clear message.
+
+``load_artifact(path, engine="numpy")`` builds a predictor on the NumPy engine straight from
+the safetensors arrays and the manifest, without importing torch (a serving worker's start-up
+and memory are mostly torch's otherwise); the torch model is built only for ``"torch"``.
 """
 
 from __future__ import annotations
@@ -16,21 +20,24 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import safetensors.torch
-import torch
+import numpy as np
 from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_arrays
 
 from models.calibration import Temperatures
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sanity import SanitySample
 from models.sanity import write as write_sanity
-from models.sentiment import LSTMSentimentClassifier, SentimentConfig
-from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 from models.values.schema import schema_from_json
 from models.vocab import LabelSet, Vocab
+
+if TYPE_CHECKING:
+    from models.sentiment import LSTMSentimentClassifier
+    from models.slot_tagger import BiLSTMCRFTagger
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -168,6 +175,7 @@ def file_sha256(path: Path) -> str:
 def library_versions() -> dict[str, str]:
     """Versions that decide whether weights load and behave the same."""
     import safetensors
+    import torch
 
     return {
         "python": platform.python_version(),
@@ -201,6 +209,8 @@ def save_artifact(
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    import safetensors.torch
+
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -253,8 +263,9 @@ def load_manifest(path: Path) -> Manifest:
     return Manifest.parse(raw, path)
 
 
-def load_artifact(path: Path) -> Artifact:
-    """Load an artifact and build its predictor (CPU, eval mode)."""
+def load_artifact(path: Path, engine: Literal["torch", "numpy"] = "torch") -> Artifact:
+    """Load an artifact and build its predictor (CPU, eval mode): on the torch model, or with
+    ``engine="numpy"`` on the NumPy engine alone, without torch (see the module doc)."""
     path = Path(path)
     manifest = load_manifest(path)
     weights = path / WEIGHTS
@@ -262,10 +273,19 @@ def load_artifact(path: Path) -> Artifact:
         raise ArtifactError(f"{path}: {WEIGHTS} is missing")
     if file_sha256(weights) != manifest.weights_sha256:
         raise ArtifactError(f"{weights}: checksum does not match the manifest (corrupt or edited)")
+    vocabs = {name: Vocab.from_dict(v) for name, v in manifest.vocabs.items()}
+    if engine == "numpy":
+        try:
+            arrays = load_arrays(str(weights))
+            predictor = _build(manifest, vocabs, _numpy_net(manifest, arrays))
+        except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise ArtifactError(f"{path}: cannot load weights ({err})") from err
+        return Artifact(path, manifest, predictor)
+    from safetensors.torch import load_file as load_tensors
+
     try:
-        state = safetensors.torch.load_file(str(weights), device="cpu")
-        vocabs = {name: Vocab.from_dict(v) for name, v in manifest.vocabs.items()}
-        predictor = _build(manifest, vocabs)
+        state = load_tensors(str(weights), device="cpu")
+        predictor = _build(manifest, vocabs, _torch_model(manifest))
         predictor.model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
         raise ArtifactError(f"{path}: cannot load weights ({err})") from err
@@ -273,16 +293,65 @@ def load_artifact(path: Path) -> Artifact:
     return Artifact(path, manifest, predictor)
 
 
+# Config fields added after artifacts were first written, with what an older manifest (which
+# lacks them) meant; the torch loader gets the same from the dataclasses' defaults
+# (tests/models/test_engine.py checks both agree).
+CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "slots": {
+        "pretrained_dim": 0,
+        "trained_words": 0,
+        "multi_label": False,
+        "intent_threshold": 0.5,
+        "num_requested": 0,
+        "requested_dim": 16,
+        "intent_wide_buckets": 0,
+        "intent_label_attention": False,
+    },
+    "sentiment": {
+        "pretrained_dim": 0,
+        "trained_words": 0,
+        "text_scheme": "plain",
+        "wide_buckets": 0,
+    },
+}
+
+
+def config_view(manifest: Manifest) -> Any:
+    """The manifest's model config as attributes, without the torch modules that define its
+    dataclass (``TaggerConfig``/``SentimentConfig``): the NumPy engine reads it."""
+    return SimpleNamespace(**{**CONFIG_DEFAULTS[manifest.task], **manifest.model_config})
+
+
+def _numpy_net(manifest: Manifest, arrays: dict[str, np.ndarray]) -> Any:
+    """The NumPy engine's network over the stored arrays (a missing one raises ``KeyError``;
+    wrong weights fail the sanity check before serving, models.sanity)."""
+    from models.engine import NumpySentiment, NumpyTagger, Weights
+
+    config = config_view(manifest)
+    if manifest.task == "slots":
+        return NumpyTagger(Weights(arrays, config, manifest.labels["tags"]))
+    return NumpySentiment(Weights(arrays, config))
+
+
+def _torch_model(manifest: Manifest) -> BiLSTMCRFTagger | LSTMSentimentClassifier:
+    from models.sentiment import LSTMSentimentClassifier, SentimentConfig
+    from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
+
+    if manifest.task == "slots":
+        config = TaggerConfig(**manifest.model_config)
+        return BiLSTMCRFTagger(config, manifest.labels["tags"])
+    return LSTMSentimentClassifier(SentimentConfig(**manifest.model_config))
+
+
 def _build(
-    manifest: Manifest, vocabs: dict[str, Vocab]
+    manifest: Manifest, vocabs: dict[str, Vocab], net: Any
 ) -> SlotTaggerPredictor | SentimentPredictor:
-    """The explicit table of model types."""
+    """The explicit table of model types; ``net``: the torch model or a NumPy engine."""
     labels = manifest.labels
     if manifest.task == "slots":
         tags = LabelSet(labels["tags"])
-        tagger = BiLSTMCRFTagger(TaggerConfig(**manifest.model_config), tags.labels)
         return SlotTaggerPredictor(
-            tagger,
+            net,
             vocabs["words"],
             vocabs["chars"],
             tags,
@@ -291,9 +360,8 @@ def _build(
             manifest.synonyms,
             manifest.calibration,
         )
-    classifier = LSTMSentimentClassifier(SentimentConfig(**manifest.model_config))
     return SentimentPredictor(
-        classifier,
+        net,
         vocabs["words"],
         vocabs["chars"],
         LabelSet(labels["sentiment"]),

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
 from models.crf import FORBIDDEN, CRFArrays
+
+if TYPE_CHECKING:
+    import torch
 
 # Fitted temperatures are searched in this range; a manifest's must lie in it too.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 
-Scores = TypeVar("Scores", torch.Tensor, np.ndarray)
+Scores = TypeVar("Scores", "torch.Tensor", np.ndarray)  # a string: no torch import to serve
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,14 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import Tensor
 
 from models.crf import FORBIDDEN, CRFArrays, CRFParams, _check, _np, forward_backward_arrays
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass(frozen=True)

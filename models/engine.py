@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping
-from typing import Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
-import torch
 
-from models.features import TokenBatch
-from models.layers import EncoderConfig
-from models.predictor import SentimentPredictor, SlotTaggerPredictor
-from models.sentiment import LSTMSentimentClassifier
-from models.slot_tagger import BIGRAM_PRIME, BiLSTMCRFTagger
+from models.crf import CRFArrays, bio_allowed
+from models.features import BIGRAM_PRIME, TokenArrays, TokenBatch
+from models.predictor import ArraySentiment, ArrayTagger, SentimentPredictor, SlotTaggerPredictor
+
+if TYPE_CHECKING:  # no torch at run time: a NumPy-engine worker never imports it
+    import torch
+
+    from models.layers import EncoderConfig
+    from models.sentiment import LSTMSentimentClassifier
+    from models.slot_tagger import BiLSTMCRFTagger
 
 Engine = Literal["torch", "numpy"]
 ENGINES: tuple[str, ...] = ("torch", "numpy")
@@ -39,6 +44,24 @@ def state_arrays(model: torch.nn.Module) -> dict[str, np.ndarray]:
     tensors (a served model's weights never change; a copy would double the pretrained
     vectors in every worker)."""
     return {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A network without torch: its state as float32 arrays (``state_dict`` names, as the
+    artifact's safetensors file holds them), its manifest config and, for a tagger, its tags
+    (the CRF's BIO constraints). What :mod:`models.artifact` builds an engine from."""
+
+    arrays: Mapping[str, np.ndarray]
+    config: Any  # the model's TaggerConfig / SentimentConfig, or the manifest's view of it
+    tags: Sequence[str] = ()
+
+    def crf(self) -> CRFArrays:
+        """The constrained CRF scores, as ``BiLSTMCRFTagger.crf_params()`` gives them."""
+        w = self.arrays
+        allowed = bio_allowed(self.tags)
+        start, trans = w["crf.start_transitions"], w["crf.transitions"]
+        return CRFArrays.constrained(start, trans, w["crf.end_transitions"], allowed)
 
 
 class Embedder:
@@ -381,23 +404,28 @@ def masked_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.concatenate([maxed, mean], axis=1)
 
 
-def _arrays(batch: TokenBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(
+    batch: TokenBatch | TokenArrays,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The batch's index arrays and mask, without copies (CPU tensors share memory)."""
     return (
-        batch.token_ids.numpy(),
-        batch.char_ids.numpy(),
-        batch.shape_ids.numpy(),
-        batch.mask.numpy(),
+        np.asarray(batch.token_ids),
+        np.asarray(batch.char_ids),
+        np.asarray(batch.shape_ids),
+        np.asarray(batch.mask),
     )
 
 
-class NumpyTagger:
-    """:class:`models.slot_tagger.BiLSTMCRFTagger`'s forward pass; called as the torch model
-    is and giving the same outputs (emissions, intent logits) as float32 tensors."""
+class NumpyTagger(ArrayTagger):
+    """:class:`models.slot_tagger.BiLSTMCRFTagger`'s forward pass: :meth:`arrays` (what the
+    predictor runs); called as the torch model is, the same outputs as float32 tensors."""
 
-    def __init__(self, model: BiLSTMCRFTagger) -> None:
-        w = state_arrays(model)
-        config = model.config
+    def __init__(self, model: BiLSTMCRFTagger | Weights) -> None:
+        if isinstance(model, Weights):
+            w, self.crf = model.arrays, model.crf()
+        else:
+            w, self.crf = state_arrays(model), CRFArrays.of(model.crf_params())
+        config = self.config = model.config
         self.embedder = Embedder(w, config, "embedder.")
         self.rnn = BiRNN(w, config, "rnn.")
         self.embedder.fold(*self.rnn.layers[0][:2])
@@ -415,7 +443,7 @@ class NumpyTagger:
             else None
         )
 
-    def arrays(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self, batch: TokenBatch | TokenArrays) -> tuple[np.ndarray, np.ndarray]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, intents)``."""
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         context = None
@@ -423,7 +451,7 @@ class NumpyTagger:
             asked = (
                 np.zeros((mask.shape[0], self.requested.shape[0]), dtype=F32)
                 if batch.requested is None
-                else batch.requested.numpy().astype(F32)
+                else np.asarray(batch.requested).astype(F32)
             )
             context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask], context)
@@ -449,23 +477,25 @@ class NumpyTagger:
         return emissions, logits
 
     def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         emissions, logits = self.arrays(batch)
         return torch.from_numpy(emissions), torch.from_numpy(logits)
 
 
-class NumpySentiment:
+class NumpySentiment(ArraySentiment):
     """:class:`models.sentiment.LSTMSentimentClassifier`'s forward pass (label logits)."""
 
-    def __init__(self, model: LSTMSentimentClassifier) -> None:
-        w = state_arrays(model)
-        config = model.config
+    def __init__(self, model: LSTMSentimentClassifier | Weights) -> None:
+        w = model.arrays if isinstance(model, Weights) else state_arrays(model)
+        config = self.config = model.config
         self.embedder = Embedder(w, config, "embedder.")
         self.rnn = BiRNN(w, config, "rnn.")
         self.embedder.fold(*self.rnn.layers[0][:2])
         self.attention_w, self.attention_b = w["attention.weight"][0], w["attention.bias"][0]
         self.out_w, self.out_b = w["out.weight"].T.copy(), w["out.bias"]
 
-    def arrays(self, batch: TokenBatch) -> np.ndarray:
+    def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
         """Label logits ``(batch, num_labels)``."""
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
@@ -479,6 +509,8 @@ class NumpySentiment:
         return out
 
     def __call__(self, batch: TokenBatch) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(self.arrays(batch))
 
 

@@ -1,18 +1,26 @@
-"""Token lists -> padded index tensors, the input of both networks."""
+"""Token lists -> padded index arrays (:class:`TokenArrays`), the input of both networks, and
+the same as tensors (:class:`TokenBatch`) for torch. Imports no torch until tensors are asked
+for: a NumPy-engine worker never imports it (models.engine)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 from models.text import char_normalize, normalize, shape
 from models.vocab import Vocab
 
 MAX_WORD_CHARS = 20
+# Bigram (a, b) of word ids hashes to (a * BIGRAM_PRIME + b) mod buckets (the wide terms of
+# models.slot_tagger and models.sentiment; the NumPy engine computes the same integers).
+BIGRAM_PRIME = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -43,14 +51,53 @@ class TokenBatch:
 
     def with_requested(self, rows: Sequence[Sequence[int]], size: int) -> TokenBatch:
         """This batch with the requested slots of each sentence (indices below ``size``)."""
-        requested = torch.zeros(len(rows), size)
-        for b, row in enumerate(rows):
-            requested[b, list(row)] = 1.0
-        return replace(self, requested=requested)
+        import torch
+
+        return replace(self, requested=torch.from_numpy(requested_rows(rows, size)))
+
+
+def requested_rows(rows: Sequence[Sequence[int]], size: int) -> np.ndarray:
+    """Multi-hot float32 ``(len(rows), size)``: 1.0 at each row's indices."""
+    requested = np.zeros((len(rows), size), dtype=np.float32)
+    for b, row in enumerate(rows):
+        requested[b, list(row)] = 1.0
+    return requested
+
+
+@dataclass(frozen=True)
+class TokenArrays:
+    """:class:`TokenBatch` as NumPy arrays (int64 ids, bool mask, float32 ``requested``)."""
+
+    token_ids: np.ndarray
+    char_ids: np.ndarray
+    shape_ids: np.ndarray
+    mask: np.ndarray
+    requested: np.ndarray | None = None
+
+    def tensors(self) -> TokenBatch:
+        """The same batch as CPU tensors sharing this memory."""
+        import torch
+
+        return TokenBatch(
+            torch.from_numpy(self.token_ids),
+            torch.from_numpy(self.char_ids),
+            torch.from_numpy(self.shape_ids),
+            torch.from_numpy(self.mask),
+            None if self.requested is None else torch.from_numpy(self.requested),
+        )
+
+    def with_requested(self, rows: Sequence[Sequence[int]], size: int) -> TokenArrays:
+        """This batch with the requested slots of each sentence (indices below ``size``)."""
+        return replace(self, requested=requested_rows(rows, size))
 
 
 def encode_tokens(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab) -> TokenBatch:
     """Encode raw token strings; every sentence must have at least one token."""
+    return encode_arrays(sentences, words, chars).tensors()
+
+
+def encode_arrays(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab) -> TokenArrays:
+    """:func:`encode_tokens` as NumPy arrays."""
     if not sentences or any(len(s) == 0 for s in sentences):
         raise ValueError("expected a non-empty batch of non-empty token sequences")
     seq_len = max(len(s) for s in sentences)
@@ -71,11 +118,9 @@ def encode_tokens(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab
             char_flat += pad_chars[len(ids) :]
         char_flat += pad_chars * pad
     batch = len(sentences)
-    token_ids = torch.from_numpy(np.array(tok_flat, dtype=np.int64).reshape(batch, seq_len))
-    shape_ids = torch.from_numpy(np.array(shape_flat, dtype=np.int64).reshape(batch, seq_len))
-    char_ids = torch.from_numpy(
-        np.array(char_flat, dtype=np.int64).reshape(batch, seq_len, MAX_WORD_CHARS)
-    )
-    lengths = torch.tensor([len(s) for s in sentences])
-    mask = torch.arange(seq_len).unsqueeze(0) < lengths.unsqueeze(1)
-    return TokenBatch(token_ids, char_ids, shape_ids, mask)
+    token_ids = np.array(tok_flat, dtype=np.int64).reshape(batch, seq_len)
+    shape_ids = np.array(shape_flat, dtype=np.int64).reshape(batch, seq_len)
+    char_ids = np.array(char_flat, dtype=np.int64).reshape(batch, seq_len, MAX_WORD_CHARS)
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    mask = np.arange(seq_len)[None, :] < lengths[:, None]
+    return TokenArrays(token_ids, char_ids, shape_ids, mask)

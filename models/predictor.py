@@ -1,26 +1,64 @@
-"""Inference on raw text: what the server and ``slotfill predict`` call."""
+"""Inference on raw text: what the server and ``slotfill predict`` call.
+
+A predictor runs its network on torch (the model itself) or on an :class:`ArrayTagger` /
+:class:`ArraySentiment` (models.engine, NumPy); everything after the network (CRF decoding,
+marginals, rankings, confidences) is NumPy, so a predictor built on an engine alone (a
+torch-free serving worker, models.artifact) never imports torch.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from models.calibration import Temperatures, scale_crf_arrays, scale_logits
-from models.crf import CRFArrays, forward_backward_arrays, span_log_prob, viterbi_decode
+from models.crf import CRFArrays, Lattice, decode_lattice, span_log_prob, viterbi_arrays
 from models.crf_kbest import kbest_paths
-from models.features import TokenBatch, encode_tokens
-from models.sentiment import LSTMSentimentClassifier
-from models.slot_tagger import BiLSTMCRFTagger
+from models.features import TokenArrays, TokenBatch, encode_arrays
 from models.text import TextScheme, Token, sentiment_words, tagger_tokens
 from models.vocab import LabelSet, Vocab
 
-# A forward pass: the torch model itself, or an engine running its weights (models.engine).
-TaggerNet = Callable[[TokenBatch], tuple[torch.Tensor, torch.Tensor]]
-SentimentNet = Callable[[TokenBatch], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+    from models.sentiment import LSTMSentimentClassifier, SentimentConfig
+    from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
+
+
+class ArrayTagger:
+    """A tagger's forward pass in NumPy (models.engine.NumpyTagger): emissions
+    ``(batch, seq_len, num_tags)`` and intent logits ``(batch, num_intents)``, float32; its
+    ``config`` and the constrained CRF scores ``crf``."""
+
+    config: TaggerConfig
+    crf: CRFArrays
+
+    def arrays(self, batch: TokenBatch | TokenArrays) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class ArraySentiment:
+    """A sentiment model's forward pass in NumPy (models.engine.NumpySentiment): label logits
+    ``(batch, num_labels)``, float32; its ``config``."""
+
+    config: SentimentConfig
+
+    def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _no_torch_model(name: str) -> RuntimeError:
+    return RuntimeError(f"this {name} serves a NumPy engine without torch: it has no torch model")
 
 
 @dataclass(frozen=True)
@@ -133,8 +171,10 @@ def span_confidences(
     return out
 
 
-def on_device(batch: TokenBatch, model: torch.nn.Module) -> TokenBatch:
-    """``batch`` where ``model``'s weights are (serving: the CPU, so no copy)."""
+def on_device(batch: TokenBatch | TokenArrays, model: torch.nn.Module) -> TokenBatch:
+    """``batch`` as tensors where ``model``'s weights are (serving: the CPU, so no copy)."""
+    if isinstance(batch, TokenArrays):
+        batch = batch.tensors()
     device = next(model.parameters()).device
     return batch if device.type == "cpu" else batch.to(device)
 
@@ -144,7 +184,7 @@ class SlotTaggerPredictor:
 
     def __init__(
         self,
-        model: BiLSTMCRFTagger,
+        model: BiLSTMCRFTagger | ArrayTagger,
         words: Vocab,
         chars: Vocab,
         tags: LabelSet,
@@ -155,9 +195,13 @@ class SlotTaggerPredictor:
     ) -> None:
         """``requested``: the slot names a request's context may name (the model reads them
         when it has a context input); ``synonyms``: lower-cased slot text -> canonical value;
-        ``temperatures``: the calibration of intent and span confidences (default: none)."""
-        self.model = model.eval()
-        self.net: TaggerNet = self.model  # emissions and intent logits; models.engine swaps it
+        ``temperatures``: the calibration of intent and span confidences (default: none).
+        ``model``: the torch model, or a NumPy engine alone (no torch model: :attr:`model`
+        raises)."""
+        self._model = None if isinstance(model, ArrayTagger) else model.eval()
+        # What runs the network: the torch model, or an engine (models.engine swaps it in).
+        self.net: BiLSTMCRFTagger | ArrayTagger = model
+        self.config: TaggerConfig = model.config
         self.words, self.chars, self.tags, self.intents = words, chars, tags, intents
         self.requested = requested if requested is not None else LabelSet([])
         self.synonyms = dict(synonyms or {})
@@ -166,9 +210,27 @@ class SlotTaggerPredictor:
         self._arrays_key: tuple[int, ...] = ()
 
     @property
+    def model(self) -> BiLSTMCRFTagger:
+        """The torch model (training, evaluation, quantisation)."""
+        if self._model is None:
+            raise _no_torch_model("tagger")
+        return self._model
+
+    @property
     def reads_context(self) -> bool:
         """True when the model takes the requested slots as an input."""
-        return self.model.requested is not None
+        return self.config.num_requested > 0
+
+    def outputs(self, batch: TokenBatch | TokenArrays) -> tuple[np.ndarray, np.ndarray]:
+        """Emissions and intent logits as float32 arrays on the CPU, from whichever runs the
+        network (a model on a GPU: only the outputs are copied back)."""
+        if isinstance(self.net, ArrayTagger):
+            return self.net.arrays(batch)
+        import torch
+
+        with torch.inference_mode():
+            emissions, logits = self.net(on_device(batch, self.net))
+        return emissions.float().cpu().numpy(), logits.float().cpu().numpy()
 
     def encode(
         self,
@@ -176,8 +238,17 @@ class SlotTaggerPredictor:
         requested: Sequence[Sequence[str]] | None = None,
     ) -> TokenBatch:
         """Token strings (and, for a model with a context input, the slots requested before
-        each sentence) -> network input; an unknown slot name raises ``ValueError``."""
-        batch = encode_tokens(sentences, self.words, self.chars)
+        each sentence) -> the torch network's input; an unknown slot name raises
+        ``ValueError``."""
+        return self.encode_arrays(sentences, requested).tensors()
+
+    def encode_arrays(
+        self,
+        sentences: Sequence[Sequence[str]],
+        requested: Sequence[Sequence[str]] | None = None,
+    ) -> TokenArrays:
+        """:meth:`encode` as NumPy arrays (what the predictor runs; no torch)."""
+        batch = encode_arrays(sentences, self.words, self.chars)
         if not self.reads_context or requested is None or not any(requested):
             return batch
         unknown = sorted({s for row in requested for s in row} - set(self.requested.index_of))
@@ -193,7 +264,7 @@ class SlotTaggerPredictor:
     ) -> tuple[list[list[str]], list[list[tuple[str, float]]]]:
         """BIO tags and intent ranking for pre-tokenised sentences (evaluation path)."""
         tags, probs = self.tag_probs(sentences, requested)
-        return tags, self._rank_probs(torch.from_numpy(probs))
+        return tags, self._rank_probs(probs)
 
     def tag_probs(
         self,
@@ -202,12 +273,11 @@ class SlotTaggerPredictor:
     ) -> tuple[list[list[str]], np.ndarray]:
         """BIO tags and every intent's probability ``(batch, num_intents)``, intent order;
         on the model's device (a GPU while training evaluates), only the outputs copied back."""
-        batch = on_device(self.encode(sentences, requested), self.model)
-        with torch.inference_mode():
-            emissions, intent_logits = self.net(batch)
-        paths = viterbi_decode(emissions, batch.mask, self.model.crf_params())
+        batch = self.encode_arrays(sentences, requested)
+        emissions, intent_logits = self.outputs(batch)
+        paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
         tags = [[self.tags.labels[i] for i in path] for path in paths]
-        return tags, self._intent_probs(intent_logits).double().cpu().numpy()
+        return tags, self._intent_probs(intent_logits)
 
     def parse(
         self,
@@ -229,41 +299,35 @@ class SlotTaggerPredictor:
         ks = [n_best] * len(texts) if isinstance(n_best, int) else list(n_best)
         if len(ks) != len(texts) or any(k < 0 for k in ks):
             raise ValueError(f"expected n_best >= 0 for each of the {len(texts)} texts, got {ks}")
-        batch = self.encode([[t.text for t in toks] for toks in token_lists], requested)
-        with torch.inference_mode():
-            emissions_t, intent_logits = self.net(batch)
-            rankings = self._rankings(intent_logits, top_k)
-            chosen = self._chosen(intent_logits)
-        paths = viterbi_decode(emissions_t, batch.mask, self._crf_arrays())
-        # Marginals and hypotheses' probabilities from the calibrated (temperature-scaled) CRF;
-        # the path above is the same at any positive temperature.
-        arrays = scale_crf_arrays(self._crf_arrays(), self.temperatures.spans)
-        emissions = scale_logits(emissions_t.double().numpy(), self.temperatures.spans)
-        alpha, beta, log_z = forward_backward_arrays(emissions, batch.mask.numpy(), arrays)
+        batch = self.encode_arrays([[t.text for t in toks] for toks in token_lists], requested)
+        emissions, intent_logits = self.outputs(batch)
+        probs = self._intent_probs(intent_logits)
+        rankings = self._rank_probs(probs, top_k)
+        chosen = self._chosen(probs)
+        # One pass: Viterbi paths, and the marginals and hypotheses' probabilities of the
+        # calibrated (temperature-scaled) CRF; the path is the same at any positive temperature.
+        arrays = self._crf_arrays()
+        scaled = scale_crf_arrays(arrays, self.temperatures.spans)
+        lengths = [len(toks) for toks in token_lists]
+        paths, lattice = decode_lattice(emissions, lengths, arrays, scaled, self.temperatures.spans)
         parses = [
-            self._result(
-                text,
-                toks,
-                path,
-                emissions[b],
-                alpha[b],
-                beta[b],
-                float(log_z[b]),
-                arrays,
-                rankings[b],
-                chosen[b],
-            )
+            self._result(text, toks, path, lattice, b, rankings[b], chosen[b])
             for b, (text, toks, path) in enumerate(zip(texts, token_lists, paths, strict=True))
         ]
         for b, k in enumerate(ks):
             if k:
-                em = emissions[b, : len(token_lists[b])]
-                hyps = self._hypotheses(texts[b], token_lists[b], em, float(log_z[b]), arrays, k)
+                em = lattice.emissions[b, : lengths[b]]
+                log_z = float(lattice.log_z[b])
+                hyps = self._hypotheses(texts[b], token_lists[b], em, log_z, scaled, k)
                 parses[b] = replace(parses[b], hypotheses=hyps)
         return parses
 
     def _crf_arrays(self) -> CRFArrays:
         """Constrained CRF scores as arrays, converted again only after the weights change."""
+        if isinstance(self.net, ArrayTagger):
+            return self.net.crf
+        import torch
+
         crf = self.model.crf
         key = tuple(
             p._version for p in (crf.start_transitions, crf.transitions, crf.end_transitions)
@@ -279,19 +343,20 @@ class SlotTaggerPredictor:
         text: str,
         toks: list[Token],
         path: list[int],
-        emissions: np.ndarray,
-        alpha: np.ndarray,
-        beta: np.ndarray,
-        log_z: float,
-        params: CRFArrays,
+        lattice: Lattice,
+        row: int,
         ranking: list[tuple[str, float]],
         intents: tuple[tuple[str, float], ...],
     ) -> Parse:
-        """Spans with character offsets and marginal confidences for one utterance."""
+        """Spans with character offsets and marginal confidences for one utterance (``row``
+        of ``lattice``)."""
         tags = [self.tags.labels[i] for i in path]
         slots = []
-        marginals = span_confidences(self.tags, path, emissions, alpha, beta, log_z, params)
-        for span, confidence in marginals:
+        spans = bio_spans(tags)
+        inside = [self.tags.index_of.get(f"I-{span.slot}", -1) for span in spans]
+        bounds = [(s.first, s.last + 1, i) for s, i in zip(spans, inside, strict=True)]
+        confidences = lattice.span_probs(row, path, bounds)
+        for span, confidence in zip(spans, confidences, strict=True):
             start, end = toks[span.first].start, toks[span.last].end
             value = text[start:end]
             canonical = self.synonyms.get(value.lower())
@@ -322,36 +387,37 @@ class SlotTaggerPredictor:
             out.append(SlotHypothesis(hyp.probability, tags, slots))
         return out
 
-    def _intent_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Calibrated intent probabilities: the logits scaled by the intent temperature."""
-        return self.model.intent_probs(scale_logits(logits, self.temperatures.intent))
+    def _intent_probs(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated intent probabilities ``(batch, num_intents)`` float64: the logits scaled
+        by the intent temperature, then sigmoids (a multi-label model) or a softmax."""
+        scaled = scale_logits(logits.astype(np.float64), self.temperatures.intent)
+        if self.config.multi_label:
+            out: np.ndarray = 1.0 / (1.0 + np.exp(-scaled))
+            return out
+        return _softmax(scaled)
 
-    def _rankings(
-        self, logits: torch.Tensor, top_k: int | None = None
-    ) -> list[list[tuple[str, float]]]:
-        return self._rank_probs(self._intent_probs(logits), top_k)
-
-    def _chosen(self, logits: torch.Tensor) -> list[tuple[tuple[str, float], ...]]:
+    def _chosen(self, probs: np.ndarray) -> list[tuple[tuple[str, float], ...]]:
         """The intents that hold per sentence (see :attr:`Parse.intents`)."""
         if not len(self.intents):
-            return [() for _ in range(logits.shape[0])]
-        if not self.model.config.multi_label:
-            return [tuple(r) for r in self._rankings(logits, 1)]
-        threshold = self.model.config.intent_threshold
+            return [() for _ in range(probs.shape[0])]
+        if not self.config.multi_label:
+            return [tuple(r) for r in self._rank_probs(probs, 1)]
+        threshold = self.config.intent_threshold
         return [
             tuple((n, p) for n, p in ranking if p >= threshold)
-            for ranking in self._rankings(logits)
+            for ranking in self._rank_probs(probs)
         ]
 
     def _rank_probs(
-        self, probs: torch.Tensor, top_k: int | None = None
+        self, probs: np.ndarray, top_k: int | None = None
     ) -> list[list[tuple[str, float]]]:
         if not len(self.intents):
             return [[] for _ in range(probs.shape[0])]
         k = min(top_k or len(self.intents), len(self.intents))
-        values, indices = probs.topk(k, dim=-1)
+        indices = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+        values = np.take_along_axis(probs, indices, axis=-1)
         return [
-            [(self.intents.labels[i], float(v)) for v, i in zip(vs, ix, strict=True)]
+            [(self.intents.labels[i], v) for v, i in zip(vs, ix, strict=True)]
             for vs, ix in zip(values.tolist(), indices.tolist(), strict=True)
         ]
 
@@ -361,25 +427,45 @@ class SentimentPredictor:
 
     def __init__(
         self,
-        model: LSTMSentimentClassifier,
+        model: LSTMSentimentClassifier | ArraySentiment,
         words: Vocab,
         chars: Vocab,
         labels: LabelSet,
         temperatures: Temperatures | None = None,
     ) -> None:
-        """``temperatures.labels`` calibrates the probabilities (default: unscaled)."""
-        self.model = model.eval()
-        self.net: SentimentNet = self.model  # label logits; models.engine swaps it
+        """``temperatures.labels`` calibrates the probabilities (default: unscaled).
+        ``model``: the torch model, or a NumPy engine alone (:attr:`model` raises)."""
+        self._model = None if isinstance(model, ArraySentiment) else model.eval()
+        # What runs the network: the torch model, or an engine (models.engine swaps it in).
+        self.net: LSTMSentimentClassifier | ArraySentiment = model
+        self.config: SentimentConfig = model.config
         self.words, self.chars, self.labels = words, chars, labels
         self.temperatures = temperatures or Temperatures()
         self.scheme: TextScheme = model.config.text_scheme  # how the model reads text
 
+    @property
+    def model(self) -> LSTMSentimentClassifier:
+        """The torch model (training, evaluation)."""
+        if self._model is None:
+            raise _no_torch_model("sentiment predictor")
+        return self._model
+
+    def logits(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
+        """Label logits ``(batch, num_labels)`` float32 on the CPU, from whichever runs the
+        network."""
+        if isinstance(self.net, ArraySentiment):
+            return self.net.arrays(batch)
+        import torch
+
+        with torch.inference_mode():
+            out: np.ndarray = self.net(on_device(batch, self.net)).float().cpu().numpy()
+        return out
+
     def classify_tokens(self, sentences: Sequence[Sequence[str]]) -> list[SentimentResult]:
         """Classify pre-tokenised sentences in one batch."""
-        batch = on_device(encode_tokens(sentences, self.words, self.chars), self.model)
-        with torch.inference_mode():
-            logits = scale_logits(self.net(batch), self.temperatures.labels)
-            probs = torch.softmax(logits, dim=-1).tolist()
+        logits = self.logits(encode_arrays(sentences, self.words, self.chars))
+        scaled = scale_logits(logits.astype(np.float64), self.temperatures.labels)
+        probs = _softmax(scaled).tolist()
         results = []
         for row in probs:
             best = max(range(len(row)), key=row.__getitem__)

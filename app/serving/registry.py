@@ -12,14 +12,17 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.artifact import Artifact, load_artifact, load_manifest
 from models.engine import Engine, for_engine
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
-from models.quantize import QuantizeMode, for_serving
 from models.sanity import check as check_sanity
 from models.store import latest_version, list_models, list_versions, version_dir
+
+if TYPE_CHECKING:  # models.quantize imports torch: only an int8 server loads it
+    from models.quantize import QuantizeMode
 
 log = logging.getLogger("slotfill.registry")
 # Warm-up inputs of several lengths: the first calls at each sequence length allocate.
@@ -78,13 +81,22 @@ def load_version(
 
     The check parses the valid utterances stored with the artifact and compares the scores
     with its manifest's (``models.sanity``): weights replaced under a rewritten checksum fail.
+
+    With the NumPy engine and no quantisation, the artifact loads without torch
+    (``load_artifact(..., engine="numpy")``), so the worker never imports it.
     """
-    artifact = load_artifact(version_dir(store, name, version))
+    torch_free = engine == "numpy" and quantize == "none"
+    path = version_dir(store, name, version)
+    artifact = load_artifact(path, engine="numpy") if torch_free else load_artifact(path)
     predictor = artifact.predictor
     recorded = dict(artifact.manifest.metrics.get("sanity") or {})
     if isinstance(predictor, SlotTaggerPredictor) and quantize != "none":
+        from models.quantize import for_serving
+
         check_sanity(artifact.path, predictor, recorded)
         predictor = for_serving(predictor, quantize)  # after the check: it checks the artifact
+    elif torch_free:
+        check_sanity(artifact.path, predictor, recorded)  # the engine that will serve
     else:
         predictor = for_engine(predictor, engine)
         check_sanity(artifact.path, predictor, recorded)  # the engine that will serve
