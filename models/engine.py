@@ -494,6 +494,17 @@ class NumpySentiment(ArraySentiment):
         self.embedder.fold(*self.rnn.layers[0][:2])
         self.attention_w, self.attention_b = w["attention.weight"][0], w["attention.bias"][0]
         self.out_w, self.out_b = w["out.weight"].T.copy(), w["out.bias"]
+        self.buckets = config.wide_buckets
+        if self.buckets:
+            self.wide_words, self.wide_bigrams = w["wide_words.weight"], w["wide_bigrams.weight"]
+
+    def wide(self, token_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The wide term: word and hashed-bigram weights summed over real tokens."""
+        total = (self.wide_words[token_ids] * mask[:, :, None]).sum(axis=1)
+        pairs = (mask[:, 1:] & mask[:, :-1])[:, :, None]
+        bigrams = (token_ids[:, :-1] * BIGRAM_PRIME + token_ids[:, 1:]) % self.buckets
+        summed: np.ndarray = total + (self.wide_bigrams[bigrams] * pairs).sum(axis=1)
+        return summed
 
     def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
         """Label logits ``(batch, num_labels)``."""
@@ -506,6 +517,8 @@ class NumpySentiment(ArraySentiment):
         attended = (weights[:, :, None] * states).sum(axis=1)
         pooled = np.concatenate([attended, masked_pool(states, mask)], axis=1)
         out: np.ndarray = pooled @ self.out_w + self.out_b
+        if self.buckets:
+            out = out + self.wide(token_ids, mask)
         return out
 
     def __call__(self, batch: TokenBatch) -> torch.Tensor:

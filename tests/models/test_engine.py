@@ -136,8 +136,10 @@ def test_token_cache_keeps_the_outputs(cache_bytes: int, monkeypatch: pytest.Mon
         torch.testing.assert_close(got_logits, torch.from_numpy(logits), atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
-def test_sentiment_outputs_match_torch(cell: str) -> None:
+@pytest.mark.parametrize(
+    "cell,wide_buckets", [("lstm", 0), ("gru", 0), ("irnn", 0), ("lstm", 11), ("gru", 1)]
+)
+def test_sentiment_outputs_match_torch(cell: str, wide_buckets: int) -> None:
     config = SentimentConfig(
         vocab_size=len(WORDS) + 2,
         char_vocab_size=len(CHARS) + 2,
@@ -148,6 +150,7 @@ def test_sentiment_outputs_match_torch(cell: str) -> None:
         hidden_size=9,
         num_labels=3,
         cell=cell,
+        wide_buckets=wide_buckets,
     )
     model = LSTMSentimentClassifier(config)
     _random(model)
