@@ -8,13 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from models.features import TokenBatch
+from models.features import BIGRAM_PRIME, TokenBatch
 from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn
 from models.text import TEXT_SCHEMES, TextScheme
-
-# Bigram (a, b) of word ids hashes to (a * BIGRAM_PRIME + b) mod buckets; the NumPy engine
-# computes the same integers.
-BIGRAM_PRIME = 1_000_003
 
 
 @dataclass(frozen=True, kw_only=True)
