@@ -13,6 +13,7 @@ each row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +32,19 @@ _TINY = 1.0e-30
 # (emissions plus transitions) without underflow (exp(-2 * 300) is far above float64's
 # smallest); wider spreads take the log-space pass.
 _SPREAD = 300.0
+# ... and it rescales once the scores since the last rescaling may have moved this far.
+_RESCALE = 250.0
+
+
+def _rescales(costs: Sequence[float]) -> list[bool]:
+    """Whether to rescale at each step, given how far each step can move the scores."""
+    out, moved = [], 0.0
+    for cost in costs:
+        moved += cost
+        out.append(moved > _RESCALE)
+        if out[-1]:
+            moved = 0.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,11 @@ class CRFArrays:
             params.transitions.detach().cpu().double().numpy(),
             params.end.detach().cpu().double().numpy(),
         )
+
+    @cached_property
+    def exp_transitions_t(self) -> np.ndarray:
+        """``exp_transitions.T``, contiguous (the backward recursion's operand)."""
+        return np.ascontiguousarray(self.exp_transitions.T)
 
     @cached_property
     def spread(self) -> float:
@@ -374,10 +393,18 @@ def decode_lattice(
         em = em / temperature  # as models.calibration.scale_logits
     em_max = em.max(axis=2)
     probs = np.exp(em - em_max[:, :, None])
-    exp_t, exp_tt = marg.exp_transitions, np.ascontiguousarray(marg.exp_transitions.T)
+    exp_t, exp_tt = marg.exp_transitions, marg.exp_transitions_t
     alpha = np.zeros((batch, seq_len, num_tags))
     beta = np.zeros((batch, seq_len, num_tags))
     sums_a, sums_b = np.ones((batch, seq_len)), np.ones((batch, seq_len))
+    # A step scales the scores down by at most its spread and up by at most num_tags: they
+    # are rescaled only when that could add up to _RESCALE since the last time (for a
+    # calibrated tagger's emissions, once or twice per utterance), two NumPy calls a step.
+    spreads = em_max - em.min(axis=2)
+    costs = (spreads.max(axis=0) + marg.spread + math.log(num_tags)).tolist()
+    forward_rescales = _rescales(costs[1:])
+    backward_rescales = _rescales(costs[:0:-1])
+    work = np.empty((batch, num_tags))
     trans_t = arrays.transitions_t32
     score = arrays.start.astype(np.float32) + em32[:, 0]  # Viterbi, float32
     scores = [score]
@@ -397,9 +424,10 @@ def decode_lattice(
             nxt = alpha[:k, t]
             np.matmul(alpha[:k, t - 1], exp_t, out=nxt)
             nxt *= probs[:k, t]
-            total = nxt.sum(axis=1, keepdims=True)
-            nxt /= total
-            sums_a[:k, t] = total[:, 0]
+            if forward_rescales[t - 1]:
+                total = nxt.sum(axis=1, keepdims=True)
+                nxt /= total
+                sums_a[:k, t] = total[:, 0]
         rows = np.arange(batch)
         end_max = float(marg.end.max())
         end_probs = np.exp(marg.end - end_max)
@@ -415,13 +443,21 @@ def decode_lattice(
             last = np.concatenate([prev, last[k:]]) if k < batch else prev
             path.append(last)
             into = beta[:k, t - 1]
-            np.matmul(probs[:k, t] * beta[:k, t], exp_tt, out=into)
-            total = into.sum(axis=1, keepdims=True)
-            into /= total
-            sums_b[:k, t - 1] = total[:, 0]
+            np.matmul(np.multiply(probs[:k, t], beta[:k, t], out=work[:k]), exp_tt, out=into)
+            if backward_rescales[seq_len - 1 - t]:
+                total = into.sum(axis=1, keepdims=True)
+                into /= total
+                sums_b[:k, t - 1] = total[:, 0]
     inside = np.arange(seq_len)[None, :] < lens[:, None]
-    spread = float((em_max - em.min(axis=2))[inside].max()) + marg.spread
-    if spread <= _SPREAD and (sums_a[inside] > 0).all() and (sums_b[inside] > 0).all():
+    spread = float(spreads[inside].max()) + marg.spread
+    kept = (
+        spread <= _SPREAD
+        and (sums_a[inside] > 0).all()
+        and (sums_b[inside] > 0).all()
+        and (alpha[rows, lens - 1].sum(axis=1) > 0).all()
+        and (beta[:, 0].sum(axis=1) > 0).all()
+    )
+    if kept:
         steps_a = marg.t_max + em_max + np.log(sums_a)
         steps_a[:, 0] = head_max + np.log(sums_a[:, 0])
         log_alpha = np.cumsum(steps_a, axis=1)
