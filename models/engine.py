@@ -31,8 +31,11 @@ if TYPE_CHECKING:  # no torch at run time: a NumPy-engine worker never imports i
 Engine = Literal["torch", "numpy"]
 ENGINES: tuple[str, ...] = ("torch", "numpy")
 F32 = np.float32
+_HALF = F32(0.5)
 _MASKED = F32(-1.0e4)  # as models.layers.masked_pool and the sentiment attention
 _GATES = {"lstm": 4, "gru": 3, "irnn": 1}
+# Per recurrent step, an array (2, rows, n): a list of them, or one array over steps.
+Steps = Sequence[np.ndarray] | np.ndarray
 # Most bytes of first-layer input projections precomputed per word id, per network.
 FOLD_BYTES = 16 << 20
 # Most bytes of projected token rows kept per network (Embedder.project), filled once.
@@ -263,14 +266,16 @@ class BiRNN:
         # are a prefix of the batch and padding costs nothing. Step s reads position s
         # forwards and position length - 1 - s backwards, from ``steps[:, first[s]:]``.
         equal = b == 1 or bool(mask[:, -1].all())
+        out = np.zeros((t, 2, b, h), dtype=F32)
+        # Per step: the inputs (2, rows, g) and where its states go (2, rows, h).
+        inputs: Steps
+        outputs: Steps
         if equal:  # every row runs every step: no reordering, no scatter at the end
             x = xp.reshape(b, t, 2, g)
-            by_step = np.empty((2, t, b, g), dtype=F32)
-            by_step[0] = x[:, :, 0].swapaxes(0, 1)
-            by_step[1] = x[:, ::-1, 1].swapaxes(0, 1)
-            steps: np.ndarray = by_step.reshape(2, t * b, g)
-            running = [b] * t
-            first = list(range(0, t * b, b))
+            by_step = np.empty((t, 2, b, g), dtype=F32)
+            by_step[:, 0] = x[:, :, 0].swapaxes(0, 1)
+            by_step[:, 1] = x[:, ::-1, 1].swapaxes(0, 1)
+            inputs, outputs = by_step, out
         else:
             lengths = mask.sum(axis=1)
             order = np.argsort(-lengths, kind="stable")
@@ -287,13 +292,14 @@ class BiRNN:
             steps = np.stack([packed[(at + fwd)[real], 0], packed[(at + bwd)[real], 1]])
             running = counts.tolist()
             first = (np.cumsum(counts) - counts).tolist()
-        out = np.zeros((t, 2, b, h), dtype=F32)
+            inputs = [steps[:, i : i + k] for i, k in zip(first, running, strict=True)]
+            outputs = [out[s, :, :k] for s, k in enumerate(running)]
         if self.cell == "lstm":
-            self._lstm(steps, running, first, rec, out)
+            self._lstm(inputs, outputs, rec)
         elif self.cell == "gru":
-            self._gru(steps, running, first, rec, rec_bias, out)
+            self._gru(inputs, outputs, rec, rec_bias)
         else:
-            self._irnn(steps, running, first, rec, out)
+            self._irnn(inputs, outputs, rec)
         if equal:
             return np.concatenate([out[:, 0], out[::-1, 1]], axis=2).transpose(1, 0, 2)
         states = np.zeros((b, t, 2 * h), dtype=F32)  # padding positions stay zero
@@ -301,69 +307,58 @@ class BiRNN:
         states[rows[real], bwd[real], h:] = out[:, 1][real]
         return states
 
-    def _lstm(
-        self, steps: np.ndarray, running: list[int], first: list[int], rec: np.ndarray,
-        out: np.ndarray,
-    ) -> None:  # fmt: skip
-        """The LSTM steps, writing each step's states to ``out[s]``. Per row, ``work`` holds
-        the gates o, i, f (sigmoids), the candidate g, then the cell c, so that one product
-        ``[i, f] * [g, c]`` and one sum give the new cell."""
-        h, b = self.hidden, out.shape[2]
+    def _lstm(self, inputs: Steps, outputs: Steps, rec: np.ndarray) -> None:
+        """The LSTM steps. Per row, ``work`` holds the gates o, i, f (sigmoids), the
+        candidate g, then the cell c, so that one product ``[i, f] * [g, c]`` and one sum
+        give the new cell."""
+        h, b = self.hidden, inputs[0].shape[1]
         work = np.zeros((2, b, 5 * h), dtype=F32)
         prod = np.empty((2, b, 2 * h), dtype=F32)
         squashed = np.empty((2, b, h), dtype=F32)
+        matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh  # local: faster
         state = work[:, :, :0]  # no state before the first step
         k = -1
-        for s, rows in enumerate(running):
-            if rows != k:  # fewer rows still running (packed order): narrower views
-                k = rows
+        for s, (x, dest) in enumerate(zip(inputs, outputs, strict=True)):
+            if x.shape[1] != k:  # fewer rows still running (packed order): narrower views
+                k = x.shape[1]
                 w = work[:, :k]
-                pre, sig, i_f, g_c = (
-                    w[..., : 4 * h],
-                    w[..., : 3 * h],
-                    w[..., h : 3 * h],
-                    w[..., 3 * h :],
-                )
-                cell, o, p, tc = w[..., 4 * h :], w[..., :h], prod[:, :k], squashed[:, :k]
+                pre, sig, i_f = w[..., : 4 * h], w[..., : 3 * h], w[..., h : 3 * h]
+                g_c, cell, o = w[..., 3 * h :], w[..., 4 * h :], w[..., :h]
+                p, tc = prod[:, :k], squashed[:, :k]
                 p_ig, p_fc = p[..., :h], p[..., h:]
                 state = state[:, :k]
-            x = steps[:, first[s] : first[s] + k]
             if s:
-                np.matmul(state, rec, out=pre)
-                np.add(pre, x, out=pre)
+                matmul(state, rec, pre)
+                add(pre, x, pre)
             else:  # the state starts at zero: no product
                 np.copyto(pre, x)
-            np.tanh(pre, out=pre)
-            np.multiply(sig, 0.5, out=sig)  # sigmoid(x) = (tanh(x / 2) + 1) / 2 on o, i, f
-            np.add(sig, 0.5, out=sig)
-            np.multiply(i_f, g_c, out=p)  # i * g, f * c
-            np.add(p_ig, p_fc, out=cell)
-            np.tanh(cell, out=tc)
-            state = np.multiply(o, tc, out=out[s, :, :k])
+            tanh(pre, pre)
+            multiply(sig, _HALF, sig)  # sigmoid(x) = (tanh(x / 2) + 1) / 2 on o, i, f
+            add(sig, _HALF, sig)
+            multiply(i_f, g_c, p)  # i * g, f * c
+            add(p_ig, p_fc, cell)
+            tanh(cell, tc)
+            state = multiply(o, tc, dest)
 
     def _gru(
-        self, steps: np.ndarray, running: list[int], first: list[int], rec: np.ndarray,
-        rec_bias: np.ndarray, out: np.ndarray,
-    ) -> None:  # fmt: skip
+        self,
+        inputs: Steps,
+        outputs: Steps,
+        rec: np.ndarray,
+        rec_bias: np.ndarray,
+    ) -> None:
         """The GRU steps: ``h' = n + z * (h - n)``, ``n = tanh(x_n + r * (W_hn h + b_hn))``."""
-        h, b = self.hidden, out.shape[2]
+        h, b = self.hidden, inputs[0].shape[1]
         hh = np.empty((2, b, 3 * h), dtype=F32)
         diff = np.empty((2, b, h), dtype=F32)
         state = np.zeros((2, b, h), dtype=F32)
         k = -1
-        for s, rows in enumerate(running):
-            if rows != k:
-                k = rows
+        for s, (x, dest) in enumerate(zip(inputs, outputs, strict=True)):
+            if x.shape[1] != k:
+                k = x.shape[1]
                 m = hh[:, :k]
-                rz, r, z, n, d = (
-                    m[..., : 2 * h],
-                    m[..., :h],
-                    m[..., h : 2 * h],
-                    m[..., 2 * h :],
-                    diff[:, :k],
-                )
-                state = state[:, :k]
-            x = steps[:, first[s] : first[s] + k]
+                rz, r, z, n = m[..., : 2 * h], m[..., :h], m[..., h : 2 * h], m[..., 2 * h :]
+                d, state = diff[:, :k], state[:, :k]
             if s:
                 np.matmul(state, rec, out=m)
                 np.add(m, rec_bias, out=m)
@@ -371,33 +366,33 @@ class BiRNN:
                 np.copyto(m, rec_bias)
             np.add(rz, x[..., : 2 * h], out=rz)
             np.tanh(rz, out=rz)
-            np.multiply(rz, 0.5, out=rz)
-            np.add(rz, 0.5, out=rz)
+            np.multiply(rz, _HALF, out=rz)
+            np.add(rz, _HALF, out=rz)
             np.multiply(n, r, out=n)
             np.add(n, x[..., 2 * h :], out=n)
             np.tanh(n, out=n)
             np.subtract(state, n, out=d)
             np.multiply(d, z, out=d)
-            state = np.add(n, d, out=out[s, :, :k])
+            state = np.add(n, d, out=dest)
 
-    def _irnn(
-        self, steps: np.ndarray, running: list[int], first: list[int], rec: np.ndarray,
-        out: np.ndarray,
-    ) -> None:  # fmt: skip
+    def _irnn(self, inputs: Steps, outputs: Steps, rec: np.ndarray) -> None:
         """The ReLU RNN steps: ``h' = max(x + W h, 0)``."""
-        hh = np.empty((2, out.shape[2], self.hidden), dtype=F32)
+        hh = np.empty((2, inputs[0].shape[1], self.hidden), dtype=F32)
         state = hh
-        for s, k in enumerate(running):
-            x = steps[:, first[s] : first[s] + k]
+        for s, (x, dest) in enumerate(zip(inputs, outputs, strict=True)):
+            k = x.shape[1]
             if s:
                 pre = np.matmul(state[:, :k], rec, out=hh[:, :k])
                 np.add(pre, x, out=pre)
                 x = pre
-            state = np.maximum(x, 0.0, out=out[s, :, :k])
+            state = np.maximum(x, 0.0, out=dest)
 
 
 def masked_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """:func:`models.layers.masked_pool`: max ++ mean over real positions."""
+    if mask.shape[0] == 1:  # no padding
+        pooled = [states.max(axis=1), states.sum(axis=1) / F32(states.shape[1])]
+        return np.concatenate(pooled, axis=1)
     m = mask[:, :, None]
     maxed = np.where(m, states, _MASKED).max(axis=1)
     mean = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1).astype(F32)
@@ -511,10 +506,12 @@ class NumpySentiment(ArraySentiment):
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
         states = self.rnn(inputs, mask)
-        scores = np.where(mask, states @ self.attention_w + self.attention_b, _MASKED)
+        scores = states @ self.attention_w + self.attention_b
+        if mask.shape[0] > 1:
+            scores = np.where(mask, scores, _MASKED)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         weights = scores / scores.sum(axis=1, keepdims=True)
-        attended = (weights[:, :, None] * states).sum(axis=1)
+        attended = np.matmul(weights[:, None, :], states)[:, 0]
         pooled = np.concatenate([attended, masked_pool(states, mask)], axis=1)
         out: np.ndarray = pooled @ self.out_w + self.out_b
         if self.buckets:
