@@ -251,10 +251,14 @@ class BiRNN:
     def __call__(self, projected: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``(batch, seq_len, 2 * hidden)`` states, given the first layer's projected inputs
         of the real tokens ``(tokens, 2 * gates * hidden)`` (see :meth:`Embedder.fold`)."""
+        return padded(self.real(projected, mask), mask)
+
+    def real(self, projected: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(tokens, 2 * hidden)``: the states of the real tokens only, in the order of
+        ``projected`` (what the heads read: no work on padding)."""
         states = self._layer(projected, mask, *self.layers[0][2:])
         for proj, proj_bias, rec, rec_bias in self.layers[1:]:
-            real = states.reshape(-1, states.shape[2]) if mask.shape[0] == 1 else states[mask]
-            states = self._layer(real @ proj + proj_bias, mask, rec, rec_bias)
+            states = self._layer(states @ proj + proj_bias, mask, rec, rec_bias)
         return states
 
     def _layer(
@@ -262,50 +266,52 @@ class BiRNN:
     ) -> np.ndarray:
         b, t = mask.shape
         h, g = self.hidden, rec.shape[2]
-        # Packed-sequence order: rows longest first, so the rows still running at step s
-        # are a prefix of the batch and padding costs nothing. Step s reads position s
-        # forwards and position length - 1 - s backwards, from ``steps[:, first[s]:]``.
-        equal = b == 1 or bool(mask[:, -1].all())
-        out = np.zeros((t, 2, b, h), dtype=F32)
         # Per step: the inputs (2, rows, g) and where its states go (2, rows, h).
         inputs: Steps
         outputs: Steps
-        if equal:  # every row runs every step: no reordering, no scatter at the end
+        if b == 1 or len(xp) == b * t:  # equal lengths: every row runs every step
             x = xp.reshape(b, t, 2, g)
             by_step = np.empty((t, 2, b, g), dtype=F32)
             by_step[:, 0] = x[:, :, 0].swapaxes(0, 1)
             by_step[:, 1] = x[:, ::-1, 1].swapaxes(0, 1)
-            inputs, outputs = by_step, out
-        else:
-            lengths = mask.sum(axis=1)
-            order = np.argsort(-lengths, kind="stable")
-            longest = lengths[order]
-            counts = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
-            rows = np.broadcast_to(order[None, :], (t, b))
-            fwd = np.broadcast_to(np.arange(t)[:, None], (t, b))
-            bwd = np.maximum(longest[None, :] - 1 - fwd, 0)
-            # The inputs in packed order (step by step, running rows only); no padding is
-            # gathered or copied.
-            packed = xp.reshape(-1, 2, g)
-            real = fwd < longest[None, :]
-            at = (np.cumsum(lengths) - lengths)[rows]  # first real token of each row
-            steps = np.stack([packed[(at + fwd)[real], 0], packed[(at + bwd)[real], 1]])
-            running = counts.tolist()
-            first = (np.cumsum(counts) - counts).tolist()
-            inputs = [steps[:, i : i + k] for i, k in zip(first, running, strict=True)]
-            outputs = [out[s, :, :k] for s, k in enumerate(running)]
+            out = np.empty((t, 2, b, h), dtype=F32)
+            self._steps(by_step, out, rec, rec_bias)
+            # (t, b, 2h) -> the tokens row by row
+            states = np.concatenate([out[:, 0], out[::-1, 1]], axis=2).swapaxes(0, 1)
+            return states.reshape(b * t, 2 * h)
+        # Packed-sequence order: rows longest first, so the rows still running at step s
+        # are a prefix of the batch and padding costs nothing. Step s reads position s
+        # forwards and position length - 1 - s backwards: the real tokens at ``fwd`` and
+        # ``bwd``, gathered (and their states written back) in that order; nothing padded.
+        lengths = mask.sum(axis=1)
+        order = np.argsort(-lengths, kind="stable")
+        longest = lengths[order]
+        counts = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
+        steps = np.arange(t)[:, None]
+        real = steps < longest[None, :]
+        at = (np.cumsum(lengths) - lengths)[order][None, :]  # first token of each row
+        fwd = (at + steps)[real]
+        bwd = (at + np.maximum(longest[None, :] - 1 - steps, 0))[real]
+        packed = xp.reshape(-1, 2, g)
+        gathered = np.stack([packed[fwd, 0], packed[bwd, 1]])
+        out = np.empty((2, len(fwd), h), dtype=F32)
+        first = (np.cumsum(counts) - counts).tolist()
+        running = counts.tolist()
+        inputs = [gathered[:, i : i + k] for i, k in zip(first, running, strict=True)]
+        outputs = [out[:, i : i + k] for i, k in zip(first, running, strict=True)]
+        self._steps(inputs, outputs, rec, rec_bias)
+        states = np.empty((len(fwd), 2 * h), dtype=F32)
+        states[fwd, :h] = out[0]
+        states[bwd, h:] = out[1]
+        return states
+
+    def _steps(self, inputs: Steps, outputs: Steps, rec: np.ndarray, rec_bias: np.ndarray) -> None:
         if self.cell == "lstm":
             self._lstm(inputs, outputs, rec)
         elif self.cell == "gru":
             self._gru(inputs, outputs, rec, rec_bias)
         else:
             self._irnn(inputs, outputs, rec)
-        if equal:
-            return np.concatenate([out[:, 0], out[::-1, 1]], axis=2).transpose(1, 0, 2)
-        states = np.zeros((b, t, 2 * h), dtype=F32)  # padding positions stay zero
-        states[rows[real], fwd[real], :h] = out[:, 0][real]
-        states[rows[real], bwd[real], h:] = out[:, 1][real]
-        return states
 
     def _lstm(self, inputs: Steps, outputs: Steps, rec: np.ndarray) -> None:
         """The LSTM steps. Per row, ``work`` holds the gates o, i, f (sigmoids), the
@@ -388,14 +394,25 @@ class BiRNN:
             state = np.maximum(x, 0.0, out=dest)
 
 
-def masked_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """:func:`models.layers.masked_pool`: max ++ mean over real positions."""
-    if mask.shape[0] == 1:  # no padding
-        pooled = [states.max(axis=1), states.sum(axis=1) / F32(states.shape[1])]
-        return np.concatenate(pooled, axis=1)
-    m = mask[:, :, None]
-    maxed = np.where(m, states, _MASKED).max(axis=1)
-    mean = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1).astype(F32)
+def padded(real: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(batch, seq_len, dim)`` from the real tokens' rows ``(tokens, dim)``; padding 0."""
+    b, t = mask.shape
+    if len(real) == b * t:
+        return real.reshape(b, t, -1)
+    states = np.zeros((b, t, real.shape[1]), dtype=F32)
+    states[mask] = real
+    return states
+
+
+def pool(real: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`models.layers.masked_pool` (max ++ mean over real positions), from the real
+    tokens' rows ``(tokens, dim)``."""
+    if mask.shape[0] == 1:
+        return np.concatenate([real.max(axis=0), real.sum(axis=0) / F32(len(real))])[None]
+    lengths = mask.sum(axis=1)
+    starts = np.cumsum(lengths) - lengths
+    maxed = np.maximum.reduceat(real, starts, axis=0)
+    mean = np.add.reduceat(real, starts, axis=0) / lengths[:, None].astype(F32)
     return np.concatenate([maxed, mean], axis=1)
 
 
@@ -450,13 +467,14 @@ class NumpyTagger(ArrayTagger):
             )
             context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask], context)
-        states = self.rnn(inputs, mask)
-        emissions = states @ self.emit_w + self.emit_b
+        real = self.rnn.real(inputs, mask)
+        emissions = self._emissions(real, mask)
         if self.intent is None:
-            return emissions, np.zeros((states.shape[0], 0), dtype=F32)
+            return emissions, np.zeros((mask.shape[0], 0), dtype=F32)
         weight, bias = self.intent
-        logits: np.ndarray = masked_pool(states, mask) @ weight + bias
+        logits: np.ndarray = pool(real, mask) @ weight + bias
         if self.label_attention is not None:  # BiLSTMCRFTagger.label_attention
+            states = padded(real, mask)
             queries, values = self.label_attention
             scores = np.where(mask[:, :, None], states @ queries, _MASKED)
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -470,6 +488,18 @@ class NumpyTagger(ArrayTagger):
             logits += (words_w[words] * mask[:, :, None]).sum(axis=1)
             logits += (bigrams_w[bigrams] * pairs[:, :, None]).sum(axis=1)
         return emissions, logits
+
+    def _emissions(self, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(batch, seq_len, num_tags)`` from the real tokens' states; a padding position
+        gets the bias alone (a zero state), as in torch."""
+        b, t = mask.shape
+        scores: np.ndarray = real @ self.emit_w + self.emit_b
+        if len(real) == b * t:
+            return scores.reshape(b, t, -1)
+        emissions = np.empty((b, t, scores.shape[1]), dtype=F32)
+        emissions[:] = self.emit_b
+        emissions[mask] = scores
+        return emissions
 
     def __call__(self, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
@@ -505,14 +535,15 @@ class NumpySentiment(ArraySentiment):
         """Label logits ``(batch, num_labels)``."""
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
-        states = self.rnn(inputs, mask)
+        real = self.rnn.real(inputs, mask)
+        states = padded(real, mask)
         scores = states @ self.attention_w + self.attention_b
         if mask.shape[0] > 1:
             scores = np.where(mask, scores, _MASKED)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         weights = scores / scores.sum(axis=1, keepdims=True)
         attended = np.matmul(weights[:, None, :], states)[:, 0]
-        pooled = np.concatenate([attended, masked_pool(states, mask)], axis=1)
+        pooled = np.concatenate([attended, pool(real, mask)], axis=1)
         out: np.ndarray = pooled @ self.out_w + self.out_b
         if self.buckets:
             out = out + self.wide(token_ids, mask)
