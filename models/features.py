@@ -4,6 +4,7 @@ for: a NumPy-engine worker never imports it (models.engine)."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from models.text import char_normalize, normalize, shape
 from models.vocab import Vocab
 
 MAX_WORD_CHARS = 20
+_Ids = tuple[int, int, tuple[int, ...]]  # a token's word id, shape id and character ids
 # Bigram (a, b) of word ids hashes to (a * BIGRAM_PRIME + b) mod buckets (the wide terms of
 # models.slot_tagger and models.sentiment; the NumPy engine computes the same integers).
 BIGRAM_PRIME = 1_000_003
@@ -106,16 +108,16 @@ def encode_arrays(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab
     shape_flat: list[int] = []
     char_flat: list[int] = []
     pad_chars = [0] * MAX_WORD_CHARS
+    known = _known_tokens(words, chars)
     for sent in sentences:
         pad = seq_len - len(sent)
-        tok_flat += [words.index(normalize(t)) for t in sent]
+        entries = [known.get(t) or _encode_token(t, words, chars, known) for t in sent]
+        tok_flat += [e[0] for e in entries]
         tok_flat += [0] * pad
-        shape_flat += [shape(t) for t in sent]
+        shape_flat += [e[1] for e in entries]
         shape_flat += [0] * pad
-        for t in sent:
-            ids = [chars.index(c) for c in char_normalize(t)[:MAX_WORD_CHARS]]
-            char_flat += ids
-            char_flat += pad_chars[len(ids) :]
+        for e in entries:
+            char_flat += e[2]
         char_flat += pad_chars * pad
     batch = len(sentences)
     token_ids = np.array(tok_flat, dtype=np.int64).reshape(batch, seq_len)
@@ -124,3 +126,30 @@ def encode_arrays(sentences: Sequence[Sequence[str]], words: Vocab, chars: Vocab
     lengths = np.array([len(s) for s in sentences], dtype=np.int64)
     mask = np.arange(seq_len)[None, :] < lengths[:, None]
     return TokenArrays(token_ids, char_ids, shape_ids, mask)
+
+
+# Per (word vocabulary, character vocabulary): token string -> (word id, shape id, character
+# ids padded to MAX_WORD_CHARS). Chat traffic repeats its tokens, and a token's ids cost a
+# dozen Python calls (a look-up per character); filled up to _KNOWN_TOKENS, never evicted.
+_KNOWN_TOKENS = 1 << 14
+_known: weakref.WeakKeyDictionary[Vocab, weakref.WeakKeyDictionary[Vocab, dict[str, _Ids]]]
+_known = weakref.WeakKeyDictionary()
+
+
+def _known_tokens(words: Vocab, chars: Vocab) -> dict[str, _Ids]:
+    by_chars = _known.get(words)
+    if by_chars is None:
+        by_chars = _known.setdefault(words, weakref.WeakKeyDictionary())
+    known = by_chars.get(chars)
+    if known is None:
+        known = by_chars.setdefault(chars, {})
+    return known
+
+
+def _encode_token(token: str, words: Vocab, chars: Vocab, known: dict[str, _Ids]) -> _Ids:
+    ids = [chars.index(c) for c in char_normalize(token)[:MAX_WORD_CHARS]]
+    padded = (*ids, *[0] * (MAX_WORD_CHARS - len(ids)))
+    entry = (words.index(normalize(token)), shape(token), padded)
+    if len(known) < _KNOWN_TOKENS:
+        known[token] = entry
+    return entry
