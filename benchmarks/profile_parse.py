@@ -44,7 +44,6 @@ from benchmarks.common import (
     write_results,
 )
 from models.artifact import load_artifact
-from models.calibration import scale_crf_arrays
 from models.crf import decode_lattice
 from models.engine import ENGINES, for_engine
 from models.features import encode_arrays
@@ -148,9 +147,8 @@ def _steps(
 
     def crf_pass(s: dict[str, Any]) -> None:
         # As SlotTaggerPredictor.parse: Viterbi and the calibrated marginals in one pass.
-        arrays = tagger._crf_arrays()
+        arrays, scaled = tagger._crf_arrays(), tagger._scaled_arrays()
         spans = tagger.temperatures.spans
-        scaled = scale_crf_arrays(arrays, spans)
         lengths = [len(s["toks"])]
         paths, s["lattice"] = decode_lattice(s["emissions"], lengths, arrays, scaled, spans)
         s["path"] = paths[0]

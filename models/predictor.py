@@ -208,6 +208,7 @@ class SlotTaggerPredictor:
         self.temperatures = temperatures or Temperatures()
         self._arrays: CRFArrays | None = None
         self._arrays_key: tuple[int, ...] = ()
+        self._scaled: tuple[CRFArrays, float, CRFArrays] | None = None
 
     @property
     def model(self) -> BiLSTMCRFTagger:
@@ -306,8 +307,7 @@ class SlotTaggerPredictor:
         chosen = self._chosen(probs)
         # One pass: Viterbi paths, and the marginals and hypotheses' probabilities of the
         # calibrated (temperature-scaled) CRF; the path is the same at any positive temperature.
-        arrays = self._crf_arrays()
-        scaled = scale_crf_arrays(arrays, self.temperatures.spans)
+        arrays, scaled = self._crf_arrays(), self._scaled_arrays()
         lengths = [len(toks) for toks in token_lists]
         paths, lattice = decode_lattice(emissions, lengths, arrays, scaled, self.temperatures.spans)
         parses = [
@@ -337,6 +337,15 @@ class SlotTaggerPredictor:
                 self._arrays = CRFArrays.of(self.model.crf_params())
             self._arrays_key = key
         return self._arrays
+
+    def _scaled_arrays(self) -> CRFArrays:
+        """:meth:`_crf_arrays` scaled by the span temperature, computed once for those arrays
+        and that temperature (a fresh copy costs more than the forward-backward pass)."""
+        arrays, temperature = self._crf_arrays(), self.temperatures.spans
+        cached = self._scaled
+        if cached is None or cached[0] is not arrays or cached[1] != temperature:
+            cached = self._scaled = (arrays, temperature, scale_crf_arrays(arrays, temperature))
+        return cached[2]
 
     def _result(
         self,
