@@ -34,6 +34,8 @@ _TINY = 1.0e-30
 _SPREAD = 300.0
 # ... and it rescales once the scores since the last rescaling may have moved this far.
 _RESCALE = 250.0
+# A sum of products of probabilities above this lost nothing that matters to underflow.
+_TINY_SUM = 1.0e-250
 
 
 def _rescales(costs: Sequence[float]) -> list[bool]:
@@ -331,35 +333,44 @@ class Lattice:
         gives it, for all spans in a few vectorised steps."""
         if not spans:
             return []
-        arrays, em = self.arrays, self.emissions[row]
-        n = len(path)
+        arrays, em, n = self.arrays, self.emissions[row], len(path)
         p = np.asarray(path, dtype=np.int64)
-        first, end, inside = (np.asarray(c, dtype=np.int64) for c in zip(*spans, strict=True))
+        first, end, inside = np.array(spans, dtype=np.int64).T
         # cum[t]: transitions and emissions along the path from token 1 to t.
         step = np.zeros(n)
         step[1:] = arrays.transitions[p[:-1], p[1:]] + em[np.arange(1, n), p[1:]]
         cum = np.cumsum(step)
-        with np.errstate(divide="ignore"):  # an underflowed alpha is probability 0
+        with np.errstate(divide="ignore", over="ignore"):  # an underflowed score: probability 0
             log_p = np.log(self.alpha[row, first, p[first]]) + self.log_alpha[row, first]
-        log_p += cum[end - 1] - cum[first] - self.log_z[row]
-        closed = end >= n  # the path's last token: the end score
-        log_p[closed] += arrays.end[p[n - 1]]
-        if not closed.all():
-            # log-sum-exp over the next token's tags but ``inside`` (the span would go on), in
-            # log space: a product of the scaled emissions and beta could underflow.
-            at, last, no = end[~closed], p[end[~closed] - 1], inside[~closed]
-            with np.errstate(divide="ignore"):
-                terms = arrays.transitions[last] + em[at] + np.log(self.beta[row, at])
-            ext = np.flatnonzero(no >= 0)
-            terms[ext, no[ext]] = -np.inf
-            top = terms.max(axis=1)
-            safe = np.where(np.isfinite(top), top, 0.0)
-            with np.errstate(divide="ignore"):
-                tail = np.log(np.exp(terms - safe[:, None]).sum(axis=1)) + safe
-            log_p[~closed] += tail + self.log_beta[row, at]
-        with np.errstate(over="ignore"):
-            out: list[float] = np.clip(np.exp(log_p), 0.0, 1.0).tolist()
+            log_p += cum[end - 1] - cum[first] - self.log_z[row]
+            closed = end >= n  # the path's last token: the end score
+            log_p[closed] += arrays.end[p[n - 1]]
+            if not closed.all():
+                open_ = ~closed
+                at, last, no = end[open_], p[end[open_] - 1], inside[open_]
+                tail = self._tails(row, at, last, no)
+                log_p[open_] += tail + arrays.t_max + self.em_max[row, at] + self.log_beta[row, at]
+            out: list[float] = np.minimum(np.exp(log_p), 1.0).tolist()
         return out
+
+    def _tails(self, row: int, at: np.ndarray, last: np.ndarray, no: np.ndarray) -> np.ndarray:
+        """``log`` of the scaled sums over the tags at ``at`` but ``no`` (-1: none) after tag
+        ``last``, in probability space; in log space where such a sum may have underflowed."""
+        terms = self.arrays.exp_transitions[last] * self.probs[row, at] * self.beta[row, at]
+        ext = np.flatnonzero(no >= 0)
+        terms[ext, no[ext]] = 0.0  # the span would go on
+        sums = terms.sum(axis=1)
+        if sums.min() > _TINY_SUM:
+            out: np.ndarray = np.log(sums)
+            return out
+        arrays, em = self.arrays, self.emissions[row]
+        logs = arrays.transitions[last] + em[at] + np.log(self.beta[row, at])
+        logs[ext, no[ext]] = -np.inf
+        top = logs.max(axis=1)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        exact: np.ndarray = np.log(np.exp(logs - safe[:, None]).sum(axis=1)) + safe
+        exact -= arrays.t_max + self.em_max[row, at]
+        return exact
 
 
 def decode_lattice(

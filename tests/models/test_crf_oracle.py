@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torchcrf import CRF
 
+import models.crf as crf_module
 from models.calibration import scale_crf_arrays
 from models.crf import (
     CRFArrays,
@@ -416,10 +417,16 @@ def test_lattice_against_brute_force(seed: int, constrained: bool) -> None:
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("scale", [1.0, 8.0, 50.0], ids=["calm", "peaky", "wide"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 2.5])
-def test_lattice_against_the_log_space_pass(seed: int, scale: float, temperature: float) -> None:
+@pytest.mark.parametrize("log_tails", [False, True], ids=["tails", "log-tails"])
+def test_lattice_against_the_log_space_pass(
+    seed: int, scale: float, temperature: float, log_tails: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Larger BIO tag sets, batches of mixed lengths, calibrated (temperature-scaled) CRFs and
     emissions hundreds apart (the log-space fallback): the same paths as viterbi_decode, the
-    same span probabilities as span_log_prob over forward_backward_arrays, within 1e-9."""
+    same span probabilities as span_log_prob over forward_backward_arrays, within 1e-9.
+    ``log_tails``: every span's tail takes the log-space branch (as after an underflow)."""
+    if log_tails:
+        monkeypatch.setattr(crf_module, "_TINY_SUM", math.inf)
     case = make_case(seed, batch=4, seq_len=9, num_tags=7, scale=scale)
     arrays = CRFArrays.of(case.params(True))
     scaled = scale_crf_arrays(arrays, temperature)
