@@ -459,6 +459,11 @@ class NumpyTagger(ArrayTagger):
             if "intent_values" in w
             else None
         )
+        self.token_intent = (
+            (w["token_intent.weight"].T.copy(), w["token_intent.bias"])
+            if "token_intent.weight" in w
+            else None
+        )
 
     def arrays(self, batch: TokenBatch | TokenArrays) -> tuple[np.ndarray, np.ndarray]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, intents)``."""
@@ -485,6 +490,15 @@ class NumpyTagger(ArrayTagger):
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
             attention = scores / scores.sum(axis=1, keepdims=True)  # (batch, seq_len, intents)
             logits += np.einsum("btc,bth,ch->bc", attention, states, values)
+        if self.token_intent is not None:  # BiLSTMCRFTagger's token votes
+            token_w, token_b = self.token_intent
+            scores = real @ token_w + token_b  # (tokens, intents)
+            scores -= scores.max(axis=1, keepdims=True)
+            scores -= np.log(np.exp(scores).sum(axis=1, keepdims=True))
+            votes = np.zeros((mask.shape[0], mask.shape[1], scores.shape[1]), dtype=F32)
+            votes[mask] = scores
+            lengths = np.maximum(mask.sum(axis=1, keepdims=True), 1).astype(F32)
+            logits += votes.sum(axis=1) / lengths
         if self.wide is not None:  # BiLSTMCRFTagger.wide
             words_w, bigrams_w = self.wide
             words = np.where(token_ids >= words_w.shape[0], 1, token_ids)

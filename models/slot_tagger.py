@@ -7,7 +7,10 @@ the words to the intent logits help rare, keyword-driven intents ("flight number
 * a "wide" term: a learned score per (training word, intent) and per (hashed word bigram,
   intent), summed over the utterance (a linear bag-of-n-grams model trained jointly);
 * label attention: per intent, a learned query attends over the encoder states and the
-  attended state is scored for that intent.
+  attended state is scored for that intent;
+* token votes (Stack-Propagation, Qin et al. 2019): every token predicts the utterance's
+  intent (trained by cross-entropy at each token) and the mean of the tokens' log-softmax,
+  a soft vote, is added to the logits.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class TaggerConfig(EncoderConfig):
     # Added later; these defaults are what older manifests meant (no extra intent paths).
     intent_wide_buckets: int = 0  # hashed bigram buckets of the wide intent term; 0: none
     intent_label_attention: bool = False
+    intent_token_votes: bool = False  # single-label only
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -50,6 +54,8 @@ class TaggerConfig(EncoderConfig):
             raise ValueError("expected 0 < intent_threshold < 1")
         if self.intent_wide_buckets < 0:
             raise ValueError("expected intent_wide_buckets >= 0")
+        if self.intent_token_votes and self.multi_label:
+            raise ValueError("intent_token_votes needs single-label intents")
 
 
 # Bigram (a, b) of word ids hashes to (a * BIGRAM_PRIME + b) mod buckets; the NumPy engine
@@ -98,6 +104,11 @@ class BiLSTMCRFTagger(nn.Module):
             dim = 2 * config.hidden_size
             self.intent_queries = nn.Linear(dim, config.num_intents, bias=False)
             self.intent_values = nn.Parameter(torch.zeros(config.num_intents, dim))
+        self.token_intent: nn.Linear | None = None
+        # The last forward's token-level intent logits, for :meth:`token_vote_loss`.
+        self.token_intent_logits: Tensor | None = None
+        if config.num_intents and config.intent_token_votes:
+            self.token_intent = nn.Linear(2 * config.hidden_size, config.num_intents)
         self.crf = CRF(config.num_tags, batch_first=True)
         if self.tags is not None and len(self.tags) != config.num_tags:
             raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
@@ -121,7 +132,22 @@ class BiLSTMCRFTagger(nn.Module):
             logits = logits + self.label_attention(states, batch.mask)
         if self.wide_words is not None:
             logits = logits + self.wide(batch)
+        if self.token_intent is not None:
+            token_logits = self.token_intent(states)  # (batch, seq_len, num_intents)
+            self.token_intent_logits = token_logits
+            votes = torch.log_softmax(token_logits, dim=2) * batch.mask.unsqueeze(2)
+            lengths = batch.mask.sum(dim=1, keepdim=True).clamp(min=1)
+            logits = logits + votes.sum(dim=1) / lengths
         return self.emit(states), logits
+
+    def token_vote_loss(self, mask: Tensor, intent_ids: Tensor) -> Tensor:
+        """Mean cross-entropy of every real token's intent prediction (of the last forward)
+        against its utterance's intent ``(batch,)``; 0 without token votes."""
+        if self.token_intent_logits is None:
+            return mask.new_zeros((), dtype=torch.float)
+        logits = self.token_intent_logits[mask]  # (tokens, num_intents)
+        per_token = intent_ids.unsqueeze(1).expand_as(mask)[mask]
+        return nn.functional.cross_entropy(logits, per_token)
 
     def label_attention(self, states: Tensor, mask: Tensor) -> Tensor:
         """Per intent: softmax attention of its query over the real positions, the attended
@@ -188,6 +214,8 @@ class BiLSTMCRFTagger(nn.Module):
             )
         else:
             intent_loss = nn.functional.cross_entropy(intent_logits, intent_ids)
+            if self.token_intent is not None:
+                intent_loss = intent_loss + self.token_vote_loss(mask, intent_ids)
         return nll + intent_weight * intent_loss
 
     def crf_params(self, constrained: bool = True) -> CRFParams:

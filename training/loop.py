@@ -278,6 +278,7 @@ def fit_tagger(
         num_requested=len(requested),
         intent_wide_buckets=config.intent_wide_buckets,
         intent_label_attention=config.intent_label_attention,
+        intent_token_votes=config.intent_token_votes,
         **architecture(config),
     )
     distributed.init_from_env(device)
@@ -312,7 +313,8 @@ def fit_tagger(
                 emissions, intent_logits, batch.mask, gold, target, config.intent_weight
             )
         tag_loss = model.joint_loss(emissions, intent_logits, batch.mask, gold, target, 0.0)
-        return tag_loss + config.intent_weight * custom_intent_loss(intent_logits, target)
+        votes = model.token_vote_loss(batch.mask, target) if config.intent_token_votes else 0.0
+        return tag_loss + config.intent_weight * (custom_intent_loss(intent_logits, target) + votes)
 
     # Early stopping: on slot F1, as ever, for single-label data with slots; on intents
     # alone for data without slots; a multi-label model on the mean of slot F1 and intent

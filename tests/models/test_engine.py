@@ -58,6 +58,7 @@ ARCHITECTURES: list[dict[str, Any]] = [
     # The intent head's direct paths (issue 19), with words known only from the vectors.
     {"cell": "lstm", "pretrained_dim": 6, "trained_words": 5, "intent_wide_buckets": 7},
     {"cell": "gru", "intent_label_attention": True, "intent_wide_buckets": 3},
+    {"cell": "lstm", "intent_token_votes": True},
 ]
 
 
