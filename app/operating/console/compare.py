@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqeval.metrics import classification_report
-
 from app.serving.registry import load_checked
 from models.text import tagger_tokens
 
@@ -77,6 +75,10 @@ def compare(store: Path, name: str, a: str, b: str, data: Path) -> Comparison:
         intents = [p.intent_ranking[0][0] if p.intent_ranking else None for p in parses]
         scores = Scores()
         if texts:
+            # Imported here: seqeval pulls in scikit-learn and SciPy (~1.5 s and ~100 MB per
+            # serving worker at start-up), for this operator action alone.
+            from seqeval.metrics import classification_report
+
             report: dict[str, Any] = classification_report(
                 gold, predicted, output_dict=True, zero_division=0
             )
