@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydantic
 import pytest
 import torch
@@ -109,6 +110,29 @@ def test_tagger_outputs_match_torch(
         assert got_em.shape == want_em.shape and got_logits.shape == want_logits.shape
         torch.testing.assert_close(got_em * mask, want_em * mask, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(got_logits, want_logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
+def test_batch_paths_agree(cell: str) -> None:
+    """A sentence's outputs are the same alone (batch 1), in an equal-length batch (no
+    padding) and in a ragged batch (packed order): the engine's three recurrent paths."""
+    config = TaggerConfig(
+        vocab_size=len(WORDS) + 2, char_vocab_size=len(CHARS) + 2, word_dim=7, char_dim=5,
+        char_filters=6, shape_dim=3, hidden_size=9, num_tags=5, num_intents=4, cell=cell,
+    )  # fmt: skip
+    model = BiLSTMCRFTagger(config)
+    _random(model)
+    engine = NumpyTagger(model)
+    ragged = engine.arrays(_encode(SENTENCES, config.vocab_size))
+    equal = engine.arrays(_encode(SENTENCES[:2], config.vocab_size))
+    for i, sentence in enumerate(SENTENCES):
+        emissions, logits = engine.arrays(_encode([sentence], config.vocab_size))
+        n = len(sentence)
+        np.testing.assert_allclose(ragged[0][i, :n], emissions[0], atol=1e-6, rtol=1e-5)
+        np.testing.assert_allclose(ragged[1][i], logits[0], atol=1e-6, rtol=1e-5)
+        if i < 2:
+            np.testing.assert_allclose(equal[0][i], emissions[0], atol=1e-6, rtol=1e-5)
+            np.testing.assert_allclose(equal[1][i], logits[0], atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cache_bytes", [engine_module.TOKEN_CACHE_BYTES, 1])
