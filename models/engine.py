@@ -108,11 +108,14 @@ class Embedder:
         rows = max(1, min(vocab, FOLD_BYTES // (proj.shape[1] * proj.itemsize)))
         self.folded = self._words_part(np.arange(rows)) + bias
         self.folded_shapes = None if self.shapes is None else self.shapes @ proj[cuts[2] : cuts[3]]
-        # Rows of the tokens met while serving (project); pages are touched only when used.
-        self.table = np.empty(
-            (max(1, TOKEN_CACHE_BYTES // (proj.shape[1] * 4)), proj.shape[1]), F32
+        # Rows of the tokens met while serving (project): token key -> row of the table,
+        # swapped for an empty pair when full (a reader keeps the pair it took). Pages are
+        # touched only when used.
+        capacity = max(1, TOKEN_CACHE_BYTES // (proj.shape[1] * 4))
+        self.cache: tuple[dict[bytes, int], np.ndarray] = (
+            {},
+            np.empty((capacity, proj.shape[1]), F32),
         )
-        self.known: dict[bytes, int] = {}
         self.lock = threading.Lock()
 
     def _words_part(self, ids: np.ndarray) -> np.ndarray:
@@ -138,31 +141,33 @@ class Embedder:
             [token_ids[:, None], shape_ids[:, None], char_ids], axis=1, dtype=np.int64
         )
         keys, size = ids.tobytes(), ids.shape[1] * 8
-        known = self.known
+        known, table = self.cache
         rows = [known.get(keys[i : i + size], -1) for i in range(0, len(keys), size)]
-        if -1 in rows and -1 in self._remember(rows, keys, size, ids):
-            out = self._project(token_ids, char_ids, shape_ids)  # the cache is full
-        else:
-            out = self.table[rows]
+        out: np.ndarray = table[rows]
+        if -1 in rows:  # new tokens: computed (their -1 rows above are placeholders), kept
+            miss = [i for i, r in enumerate(rows) if r < 0]
+            fresh = self._project(ids[miss, 0], ids[miss, 2:], ids[miss, 1])
+            out[miss] = fresh
+            self._keep([keys[i * size : (i + 1) * size] for i in miss], fresh)
         if extra is not None:
             out += extra @ self.proj_extra
         return out
 
-    def _remember(self, rows: list[int], keys: bytes, size: int, ids: np.ndarray) -> list[int]:
-        """Compute the rows of the tokens not yet known, keep them while there is room, and
-        fill their places in ``rows`` (-1 where there was none)."""
-        miss = [i for i, r in enumerate(rows) if r < 0]
-        fresh = self._project(ids[miss, 0], ids[miss, 2:], ids[miss, 1])
-        with self.lock:  # a row is written before its key is published, and never again
-            for j, i in enumerate(miss):
-                key = keys[i * size : (i + 1) * size]
-                row = self.known.get(key, -1)
-                if row < 0 and len(self.known) < self.table.shape[0]:
-                    row = len(self.known)
-                    self.table[row] = fresh[j]
-                    self.known[key] = row
-                rows[i] = row
-        return rows
+    def _keep(self, keys: list[bytes], rows: np.ndarray) -> None:
+        """Keep the projected ``rows`` of the tokens ``keys``; a full cache starts over
+        (frequent tokens come back first). A row is written before its key is published and
+        never rewritten: a full cache is replaced, not reused."""
+        with self.lock:
+            known, table = self.cache
+            if len(known) + len(keys) > len(table):
+                if len(keys) > len(table):
+                    return
+                known, table = {}, np.empty_like(table)
+                self.cache = (known, table)
+            for key, row in zip(keys, rows, strict=True):
+                if key not in known:
+                    table[len(known)] = row
+                    known[key] = len(known)
 
     def _project(
         self, token_ids: np.ndarray, char_ids: np.ndarray, shape_ids: np.ndarray
