@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.serving.registry import load_checked
+from models.engine import Engine
 from models.text import tagger_tokens
 
 MAX_UTTERANCES = 1000  # valid utterances one comparison parses
@@ -61,15 +62,19 @@ def _labelled(tokens: list[str], tags: list[str], intent: str | None) -> str:
     return f"[{intent or '-'}] " + " ".join(chunks)
 
 
-def compare(store: Path, name: str, a: str, b: str, data: Path) -> Comparison:
+def compare(
+    store: Path, name: str, a: str, b: str, data: Path, engine: Engine = "numpy"
+) -> Comparison:
     """Parse the valid split of ``data`` with ``name@a`` and ``name@b``; raises
-    ``ArtifactError``/``ValueError``/``OSError`` for a version that does not load."""
+    ``ArtifactError``/``ValueError``/``OSError`` for a version that does not load.
+    ``engine``: the server's (a NumPy-engine worker stays without torch)."""
     examples = read_valid(data)
     texts = [" ".join(tokens) for tokens, _, _ in examples]
     gold = [tags for _, tags, _ in examples]
     results = []
     for version in (a, b):
-        predictor = load_checked(store, name, version, checksum=None, task="slots").tagger
+        loaded = load_checked(store, name, version, checksum=None, task="slots", engine=engine)
+        predictor = loaded.tagger
         parses = predictor.parse(texts) if texts else []
         predicted = [p.tags for p in parses]
         intents = [p.intent_ranking[0][0] if p.intent_ranking else None for p in parses]

@@ -202,7 +202,7 @@ def compare_page(
     utterances whose parse changed."""
     data = resolve_dataset(settings, dataset, "slots")
     try:
-        result = compare(settings.model_store, model, a, b, data)
+        result = compare(settings.model_store, model, a, b, data, settings.engine)
     except (ArtifactError, ValueError, OSError) as err:
         raise VersionNotFound(f"cannot compare {model}@{a} and @{b}: {err}") from err
     return render(
