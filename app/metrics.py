@@ -82,8 +82,19 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_LiveCollector(registry, writer))
+        # The labelled children, looked up once per label set (``labels()`` takes a lock and
+        # builds a key on every call). Bounded like the label values themselves: route
+        # templates, methods and statuses.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one finished request."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)

@@ -1,7 +1,10 @@
 """Parse routes: ``/v1/parse``, ``/v1/parse/batch`` and Rasa's ``/model/parse``.
 
 ``async def`` handlers: validation and response shaping are cheap and run on the event
-loop; the networks run on the micro-batcher's thread, which the handler awaits.
+loop; the networks run on the micro-batcher's thread, which the handler awaits. The
+registry is the handlers' only dependency (it answers 503 before the body is looked at);
+the settings and the log writer are read from the app's state: each FastAPI dependency
+costs tens of microseconds per request.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app import paths
 from app.config import Settings
-from app.deps import RegistryDep, SettingsDep, WriterDep
+from app.deps import RegistryDep
 from app.errors import ErrorResponse, Unauthorized, UnsupportedEmulation
 from app.serving.batcher import MicroBatcher
 from app.serving.parsing import (
@@ -27,7 +30,8 @@ from app.serving.parsing import (
 )
 from app.serving.registry import ModelRegistry
 from app.serving.request_log.rows import new_request_id, parse_row
-from app.serving.results import ParseResult
+from app.serving.request_log.writer import RequestLogWriter
+from app.serving.results import ParseResult, response_bytes
 from app.serving.schemas import (
     BatchParseRequest,
     BatchParseResponse,
@@ -40,6 +44,15 @@ from app.serving.schemas import (
 from app.serving.values import with_rasa_values, with_values
 
 router = APIRouter(tags=["parse"])
+
+
+class JSONBytes(Response):
+    """A body already serialised in the shape of the route's ``response_model`` (which still
+    documents it): FastAPI passes a returned Response through without validating it."""
+
+    media_type = "application/json"
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503)
 }
@@ -70,69 +83,70 @@ def _request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id") or new_request_id())
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 def _finish(
     request: Request,
-    writer: WriterDep,
-    settings: SettingsDep,
+    settings: Settings,
     request_id: str,
     results: list[ParseResult],
     context: ParseContext | None = None,
+    answers: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Queue the request-log row (never blocks) and mark the request as logged."""
-    started = request.scope.get("state", {}).get("started", time.perf_counter())
+    """Queue the request-log row (never blocks) and mark the request as logged; ``answers``:
+    the response bodies already built for ``results`` (the row stores them as they are)."""
+    scope = request.scope
+    started = scope.get("state", {}).get("started", time.perf_counter())
     latency_ms = (time.perf_counter() - started) * 1000
+    writer: RequestLogWriter | None = getattr(request.app.state, "log_writer", None)
     if writer is not None:
-        client = request.client.host if request.client else None
+        client = scope.get("client")
         writer.submit(
             parse_row(
                 request_id,
-                request.url.path,
-                client,
+                scope["path"],
+                client[0] if client else None,
                 results,
                 settings.log_redaction,
                 latency_ms,
                 context.model_dump() if context is not None else None,
+                answers,
             )
         )
-    request.scope.setdefault("state", {})["logged"] = True
+    scope.setdefault("state", {})["logged"] = True
 
 
 @router.post(paths.PARSE, response_model=ParseResponse, responses=ERRORS)
-async def parse(
-    body: ParseRequest,
-    request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    writer: WriterDep,
-) -> dict[str, Any]:
+async def parse(body: ParseRequest, request: Request, registry: RegistryDep) -> Response:
     """Intent, slots with character offsets and confidences, and sentiment of one utterance."""
+    settings = _settings(request)
     check_texts([body.text], settings, batch=False)
     request_id = _request_id(request)
     results = await _run(
         request, registry, settings, [body.text], body.model, body.n_best, body.context
     )
     results = with_values(results, registry, body, settings)
-    _finish(request, writer, settings, request_id, results, body.context)
-    return results[0].to_json() | {"request_id": request_id}
+    answer = results[0].to_json(request_id)
+    _finish(request, settings, request_id, results, body.context, [answer])
+    return JSONBytes(response_bytes(answer))
 
 
 @router.post(paths.PARSE_BATCH, response_model=BatchParseResponse, responses=ERRORS)
-async def parse_batch(
-    body: BatchParseRequest,
-    request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    writer: WriterDep,
-) -> dict[str, Any]:
+async def parse_batch(body: BatchParseRequest, request: Request, registry: RegistryDep) -> Response:
     """Parse up to ``max_batch_items`` utterances in one pass through the networks."""
+    settings = _settings(request)
     check_texts(body.texts, settings, batch=True)
     request_id = _request_id(request)
     results = await _run(
         request, registry, settings, body.texts, body.model, body.n_best, body.context
     )
     results = with_values(results, registry, body, settings)
-    _finish(request, writer, settings, request_id, results, body.context)
-    return {"results": [r.to_json() | {"request_id": request_id} for r in results]}
+    answers = [r.to_json(request_id) for r in results]
+    _finish(request, settings, request_id, results, body.context, answers)
+    return JSONBytes(response_bytes({"results": answers}))
 
 
 def check_rasa_request(
@@ -172,12 +186,11 @@ async def rasa_parse(
     body: RasaParseRequest,
     request: Request,
     registry: RegistryDep,
-    settings: SettingsDep,
-    writer: WriterDep,
     query_token: QueryToken = None,
     query_mode: QueryEmulation = None,
 ) -> dict[str, Any]:
     """Rasa NLU compatible parse, for chatbot backends written against Rasa's HTTP API."""
+    settings = _settings(request)
     check_rasa_request(body, settings, query_token, query_mode)
     check_texts([body.text], settings, batch=False)
     if body.message_id is not None:
@@ -185,5 +198,5 @@ async def rasa_parse(
     request_id = _request_id(request)
     results = await _run(request, registry, settings, [body.text], body.model, None, body.context)
     results = with_values(results, registry, body, settings)
-    _finish(request, writer, settings, request_id, results, body.context)
+    _finish(request, settings, request_id, results, body.context)
     return with_rasa_values(to_rasa(results[0], body.message_id), results[0])

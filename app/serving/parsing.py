@@ -74,6 +74,8 @@ def check_cost(texts: Sequence[str], settings: Settings) -> None:
 def check_context(tagger: LoadedModel, requested: Sequence[str]) -> None:
     """Refuse requested slots the model does not know (422): its slots, and the slots its
     training data requested."""
+    if not requested:  # the usual request: nothing to look up
+        return
     predictor = tagger.tagger
     known = set(predictor.requested.labels) | {t[2:] for t in predictor.tags.labels if t != "O"}
     unknown = sorted(set(requested) - known)

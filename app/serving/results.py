@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import to_json
+
 from models.predictor import SentimentResult, SlotHypothesis, SlotValue
 from models.text import Token
 from models.values import Normalized
@@ -59,22 +61,17 @@ class ParseResult:
         """Each slot's resolved value (None for all before resolution)."""
         return list(self.values) if self.values else [None] * len(self.slots)
 
-    def to_json(self) -> dict[str, Any]:
-        """The body of ``/v1/parse`` without the request id (and the logged response),
-        each slot with its resolved value (``normalized``)."""
-        body = self._body()
-        for slot, value in zip(body["slots"], self.slot_values(), strict=True):
-            slot["normalized"] = value.to_json() if value is not None else None
-        return body
+    def to_json(self, request_id: str | None = None) -> dict[str, Any]:
+        """The body of ``/v1/parse`` (and the logged response), each slot with its resolved
+        value (``normalized``), ``request_id`` included when given.
 
-    def _body(self) -> dict[str, Any]:
-        """The body of ``/v1/parse`` without the request id (and the logged response).
-
-        Written out rather than ``dataclasses.asdict``: it runs on every request, and asdict
-        deep-copies through every value.
+        Keys in the order of ``ParseResponse``'s fields, so that :func:`response_bytes` gives
+        the bytes FastAPI's serialisation of the response model gives. Written out rather than
+        ``dataclasses.asdict``: it runs on every request, and asdict deep-copies through every
+        value.
         """
         ranking = [{"name": i.name, "confidence": i.confidence} for i in self.intent_ranking]
-        return {
+        body: dict[str, Any] = {
             "text": self.text,
             "tokens": [{"text": t.text, "start": t.start, "end": t.end} for t in self.tokens],
             "intent": ranking[0] if ranking else None,
@@ -87,27 +84,31 @@ class ParseResult:
                     "start": s.start,
                     "end": s.end,
                     "confidence": s.confidence,
+                    "normalized": value.to_json() if value is not None else None,
                     "canonical": s.canonical,
                 }
-                for s in self.slots
+                for s, value in zip(self.slots, self.slot_values(), strict=True)
             ],
             "sentiment": sentiment_json(self.sentiment),
             "model": self.model.to_json(),
-            "hypotheses": (
-                [
-                    {
-                        "probability": h.probability,
-                        "slots": [
-                            {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end}
-                            for s in h.slots
-                        ],
-                    }
-                    for h in self.hypotheses
-                ]
-                if self.hypotheses is not None
-                else None
-            ),
         }
+        if request_id is not None:
+            body["request_id"] = request_id
+        body["hypotheses"] = (
+            [
+                {
+                    "probability": h.probability,
+                    "slots": [
+                        {"slot": s.slot, "value": s.value, "start": s.start, "end": s.end}
+                        for s in h.slots
+                    ],
+                }
+                for h in self.hypotheses
+            ]
+            if self.hypotheses is not None
+            else None
+        )
+        return body
 
 
 def sentiment_json(sentiment: SentimentResult | None) -> dict[str, Any] | None:
@@ -119,3 +120,11 @@ def sentiment_json(sentiment: SentimentResult | None) -> dict[str, Any] | None:
         "confidence": sentiment.confidence,
         "scores": sentiment.scores,
     }
+
+
+def response_bytes(body: Any) -> bytes:
+    """``body`` (built by :meth:`ParseResult.to_json`) as JSON, as FastAPI would serialise it
+    through the response model (Rust JSON, non-finite floats as null), without validating the
+    service's own output against the model on every request (half of the web stack's
+    serialisation cost). ``tests/app/test_parse_api.py`` checks that the bytes are the model's."""
+    return to_json(body, inf_nan_mode="null")

@@ -285,3 +285,22 @@ def test_metrics(client: TestClient) -> None:
     assert samples("slotfill_log_dropped_rows_total ") == ["slotfill_log_dropped_rows_total 0.0"]
     assert not [line for line in lines if "no-such-thing" in line]
     assert 'slotfill_http_request_duration_seconds_count{route="/v1/parse"}' in response.text
+
+
+@pytest.mark.parametrize("extra", [{}, {"n_best": 3}], ids=["plain", "n_best"])
+def test_parse_bytes_are_the_response_models(client: TestClient, extra: dict[str, Any]) -> None:
+    """The routes serialise their answers themselves: byte for byte what FastAPI's
+    serialisation through the declared response model would give (order and formats)."""
+    from app.serving.schemas import BatchParseResponse, ParseResponse
+
+    response = client.post("/v1/parse", json={"text": "book a table for two at 7pm", **extra})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    model = ParseResponse.model_validate_json(response.content)
+    assert response.content == model.model_dump_json().encode()
+
+    texts = ["book a table for two at 7pm", "hello there"]
+    response = client.post("/v1/parse/batch", json={"texts": texts, **extra})
+    assert response.status_code == 200
+    batch = BatchParseResponse.model_validate_json(response.content)
+    assert response.content == batch.model_dump_json().encode()

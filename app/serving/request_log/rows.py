@@ -81,7 +81,7 @@ def _stored_response(result: ParseResult, request_id: str, mode: RedactionMode) 
     """The answer as stored: the response body under ``full``; else without the text and the
     slot values."""
     if mode is RedactionMode.full:
-        return result.to_json() | {"request_id": request_id}
+        return result.to_json(request_id)
     intent = result.intent
     return {
         "intent": {"name": intent.name, "confidence": intent.confidence} if intent else None,
@@ -103,13 +103,19 @@ def parse_row(
     mode: RedactionMode,
     latency_ms: float,
     context: dict[str, Any] | None = None,
+    answers: Sequence[dict[str, Any]] | None = None,
 ) -> RequestLogRow:
     """The row of an answered parse request; batch texts are joined by newlines; ``context``:
-    the request's dialogue context (slot names, kept under every redaction mode)."""
+    the request's dialogue context (slot names, kept under every redaction mode); ``answers``:
+    the response bodies of ``results`` when the caller built them already (stored as they are
+    under ``full``, instead of being built a second time)."""
     text = "\n".join(
         redact_spans(r.text, [(s.start, s.end, s.slot) for s in r.slots], mode) for r in results
     )
-    stored = [_stored_response(r, request_id, mode) for r in results]
+    if mode is RedactionMode.full and answers is not None:
+        stored = list(answers)
+    else:
+        stored = [_stored_response(r, request_id, mode) for r in results]
     model = results[0].model if results else None
     return {
         "request_id": request_id,
