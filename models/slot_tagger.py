@@ -125,8 +125,11 @@ class BiLSTMCRFTagger(nn.Module):
             context = self.requested(asked.to(vectors.dtype)).unsqueeze(1)
             vectors = torch.cat([vectors, context.expand(-1, vectors.shape[1], -1)], dim=-1)
         states = self.dropout(run_rnn(self.rnn, self.dropout(vectors), batch.mask))
+        # Emissions first: autograd then sums the gradients into ``states`` in the order it
+        # did before the extra intent paths, so default training keeps its exact weights.
+        emissions = self.emit(states)
         if self.intent is None:
-            return self.emit(states), states.new_zeros(states.shape[0], 0)
+            return emissions, states.new_zeros(states.shape[0], 0)
         logits: Tensor = self.intent(masked_pool(states, batch.mask))
         if self.intent_queries is not None and self.intent_values is not None:
             logits = logits + self.label_attention(states, batch.mask)
@@ -138,7 +141,7 @@ class BiLSTMCRFTagger(nn.Module):
             votes = torch.log_softmax(token_logits, dim=2) * batch.mask.unsqueeze(2)
             lengths = batch.mask.sum(dim=1, keepdim=True).clamp(min=1)
             logits = logits + votes.sum(dim=1) / lengths
-        return self.emit(states), logits
+        return emissions, logits
 
     def token_vote_loss(self, mask: Tensor, intent_ids: Tensor) -> Tensor:
         """Mean cross-entropy of every real token's intent prediction (of the last forward)
