@@ -52,6 +52,8 @@ class ArraySentiment:
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
+    if x.shape[-1] == 0:  # a tagger without intents (DSTC8 spans): nothing to normalise
+        return x.copy()
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
     return out
