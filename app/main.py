@@ -64,7 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         warm_values()  # Duckling reads its time zones now, not on the first request
         app.state.sessions = sessions
-        sentiment_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
+        # torch releases the GIL in its kernels, so the sentiment network overlaps the tagger
+        # on a thread of its own; the numpy engine's small matrices hardly do, and the
+        # hand-offs cost more CPU than the overlap saves (benchmarks.http_overhead).
+        sentiment_pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
+            if settings.engine == "torch"
+            else None
+        )
         batcher = MicroBatcher(
             partial(run_models, pool=sentiment_pool), max_texts=settings.max_batch_items
         )
@@ -99,7 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 runner.stop()
             poller.stop()
             batcher.close()  # after uvicorn drained in-flight requests
-            sentiment_pool.shutdown()
+            if sentiment_pool is not None:
+                sentiment_pool.shutdown()
             writer.stop(timeout=30)
             engine.dispose()
 
