@@ -71,6 +71,27 @@ class Hyperparameters(BaseModel):
     bare_answers: bool | None = Field(
         None, description="Slot taggers only: also train on the bare answers to requested slots"
     )
+    intent_wide_buckets: int | None = Field(
+        None,
+        ge=0,
+        le=1 << 24,
+        description="Slot taggers only: hashed bigram buckets of the wide intent term (0: none)",
+    )
+    intent_label_attention: bool | None = Field(
+        None, description="Slot taggers only: label attention in the intent head"
+    )
+    intent_token_votes: bool | None = Field(
+        None, description="Slot taggers only: every token votes for the intent"
+    )
+    text_scheme: Literal["plain", "tweet"] | None = Field(
+        None, description="Sentiment only: how the model reads text (tweet: social-media text)"
+    )
+    wide_buckets: int | None = Field(
+        None,
+        ge=0,
+        le=1 << 24,
+        description="Sentiment only: hashed bigram buckets of the wide term (0: none)",
+    )
     intent_label_smoothing: float | None = Field(
         None, ge=0, lt=1, description="Slot taggers only: label smoothing of the intent loss"
     )
