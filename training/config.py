@@ -165,17 +165,21 @@ class SentimentTrainConfig(TrainConfig):
         "logits + tau * log(training frequency of each label), predictions of the raw "
         "logits, which favours rare labels (0: none; 1: the balanced-error choice)",
     )
+    # Airline valid macro-F1, median of seeds 13 / 1 / 2 (README): plain text, no wide term,
+    # word dropout 0.05, no smoothing: 0.7667; tweet scheme + wide term: 0.7724; with word
+    # dropout 0.2 and label smoothing 0.1 as well: 0.7755. 5-fold CV, fold 1: 0.7462 -> 0.7561.
+    word_dropout: float = Field(0.2, ge=0, lt=1)
     label_smoothing: float = Field(
-        0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy (0: none)"
+        0.1, ge=0, lt=1, description="Label smoothing of the cross-entropy (0: none)"
     )
     text_scheme: Literal["plain", "tweet"] = Field(
-        "plain",
+        "tweet",
         description="How the model reads text (models/text.py): plain: every token as "
         "written; tweet: emoticons, punctuation runs, elongations, @handles and #hashtags "
         "as social-media text",
     )
     wide_buckets: int = Field(
-        0,
+        1 << 18,
         ge=0,
         le=1 << 24,
         description="Add a linear bag-of-n-grams term to the logits: a weight per word and per "

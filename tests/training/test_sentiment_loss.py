@@ -20,7 +20,8 @@ IDS = [0] * 6 + [1] * 3 + [2]
 
 
 def _loss(**options: float) -> Any:
-    return sentiment_loss(SentimentTrainConfig(**options), IDS, 3)
+    """The loss with ``options``, label smoothing off unless they set it (default 0.1)."""
+    return sentiment_loss(SentimentTrainConfig(**({"label_smoothing": 0.0} | options)), IDS, 3)
 
 
 def test_counts_per_label_and_a_label_without_examples_is_refused() -> None:
