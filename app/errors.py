@@ -188,7 +188,10 @@ _HTTP_CODES = {
 }
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
+BODY_NOT_DECODABLE = "request body is not valid UTF-8 JSON"
+
+
+def validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     """Status, code and a readable message for the first validation error."""
     errors = list(exc.errors())
     first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": "invalid request"}
@@ -213,14 +216,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, code, message = _validation_message(exc)
+        status, code, message = validation_message(exc)
         return error_response(status, code, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # FastAPI's answer to a body that is not UTF-8 (or not decodable at all).
-            return error_response(400, "invalid_json", "request body is not valid UTF-8 JSON")
+            return error_response(400, "invalid_json", BODY_NOT_DECODABLE)
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,13 +21,20 @@ from app.logs import REQUEST_ID
 from app.serving.bodies import BodyError, ClientGone, answer_and_drain, json_problem, read_body
 from app.serving.request_log.rows import new_request_id
 
+# A route the guard serves itself once the body is read (``POST`` with a JSON body whose media
+# type is exactly application/json): (scope, body, send).
+DirectRoute = Callable[[Scope, bytes, Send], Awaitable[None]]
 EXEMPT = paths.HEALTH_ROUTES
 LOGGED_ROUTES = paths.LOGGED_ROUTES
 KNOWN_PATHS = EXEMPT | LOGGED_ROUTES | {paths.MODELS}
 
 
+def _media(content_type: bytes) -> bytes:
+    return content_type.split(b";", 1)[0].strip().lower()
+
+
 def _is_json(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip().lower()
+    media = _media(content_type)
     return media == b"application/json" or media.endswith(b"+json")
 
 
@@ -82,8 +89,10 @@ class GuardMiddleware:
         observe: Callable[[str, str, int, float], None],
         log_failure: Callable[[Scope, int, float], None],
         body_timeout_s: float = 30.0,
+        direct: Mapping[str, DirectRoute] | None = None,
     ) -> None:
         self.app = app
+        self.direct = dict(direct or {})
         self.max_body = max_body_bytes
         self.max_concurrency = max_concurrency
         self.body_timeout_s = body_timeout_s
@@ -182,9 +191,15 @@ class GuardMiddleware:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        direct = self.direct.get(path) if scope.get("method") == "POST" else None
+        if direct is not None and _media(headers.get(b"content-type", b"")) != b"application/json":
+            direct = None  # FastAPI's own content-type rules apply
         self.in_flight += counted
         try:
-            await self.app(scope, replay, send_wrapper)
+            if direct is not None:
+                await direct(scope, body, send_wrapper)
+            else:
+                await self.app(scope, replay, send_wrapper)
         finally:
             self.in_flight -= counted
         self._finish(scope, int(status_holder["status"]), started)
