@@ -306,6 +306,7 @@ CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
         "requested_dim": 16,
         "intent_wide_buckets": 0,
         "intent_label_attention": False,
+        "intent_token_votes": False,
     },
     "sentiment": {
         "pretrained_dim": 0,

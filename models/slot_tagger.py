@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torchcrf import CRF
 
 from models.crf import CRFParams, bio_constraints, log_likelihood, viterbi_decode
-from models.features import TokenBatch
+from models.features import BIGRAM_PRIME, TokenBatch
 from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn
 
 
@@ -56,11 +56,6 @@ class TaggerConfig(EncoderConfig):
             raise ValueError("expected intent_wide_buckets >= 0")
         if self.intent_token_votes and self.multi_label:
             raise ValueError("intent_token_votes needs single-label intents")
-
-
-# Bigram (a, b) of word ids hashes to (a * BIGRAM_PRIME + b) mod buckets; the NumPy engine
-# computes the same integers.
-BIGRAM_PRIME = 1_000_003
 
 
 def wide_ids(token_ids: Tensor, trained_words: int, buckets: int) -> tuple[Tensor, Tensor]:
