@@ -426,6 +426,18 @@ def pool(real: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled.reshape(len(ends), -1)
 
 
+def wide_term(
+    words: np.ndarray, bigrams: np.ndarray, token_ids: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """:func:`models.layers.wide_term` in evaluation: word and hashed-bigram weights summed
+    over the real tokens, ``(batch, classes)``."""
+    pairs = (mask[:, 1:] & mask[:, :-1])[:, :, None]
+    hashed = (token_ids[:, :-1] * BIGRAM_PRIME + token_ids[:, 1:]) % bigrams.shape[0]
+    total: np.ndarray = (words[token_ids] * mask[:, :, None]).sum(axis=1)
+    total += (bigrams[hashed] * pairs).sum(axis=1)
+    return total
+
+
 def _arrays(
     batch: TokenBatch | TokenArrays,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -507,10 +519,7 @@ class NumpyTagger(ArrayTagger):
         if self.wide is not None:  # BiLSTMCRFTagger.wide
             words_w, bigrams_w = self.wide
             words = np.where(token_ids >= words_w.shape[0], 1, token_ids)
-            bigrams = (words[:, :-1] * BIGRAM_PRIME + words[:, 1:]) % bigrams_w.shape[0]
-            pairs = mask[:, 1:] & mask[:, :-1]
-            logits += (words_w[words] * mask[:, :, None]).sum(axis=1)
-            logits += (bigrams_w[bigrams] * pairs[:, :, None]).sum(axis=1)
+            logits += wide_term(words_w, bigrams_w, words, mask)
         return emissions, logits
 
     def _emissions(self, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -548,12 +557,8 @@ class NumpySentiment(ArraySentiment):
             self.wide_words, self.wide_bigrams = w["wide_words.weight"], w["wide_bigrams.weight"]
 
     def wide(self, token_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The wide term: word and hashed-bigram weights summed over real tokens."""
-        total = (self.wide_words[token_ids] * mask[:, :, None]).sum(axis=1)
-        pairs = (mask[:, 1:] & mask[:, :-1])[:, :, None]
-        bigrams = (token_ids[:, :-1] * BIGRAM_PRIME + token_ids[:, 1:]) % self.buckets
-        summed: np.ndarray = total + (self.wide_bigrams[bigrams] * pairs).sum(axis=1)
-        return summed
+        """The wide term (:func:`wide_term`)."""
+        return wide_term(self.wide_words, self.wide_bigrams, token_ids, mask)
 
     def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
         """Label logits ``(batch, num_labels)``."""

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from models.features import TokenBatch
+from models.features import BIGRAM_PRIME, TokenBatch
 from models.text import SHAPES
 
 CELLS: tuple[str, ...] = ("lstm", "gru", "irnn")
@@ -180,3 +180,23 @@ def masked_pool(states: Tensor, mask: Tensor) -> Tensor:
     maxed = states.masked_fill(~m, -1.0e4).max(dim=1).values
     mean = (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
     return torch.cat([maxed, mean], dim=1)
+
+
+def wide_term(
+    words: nn.Embedding, bigrams: nn.Embedding, token_ids: Tensor, mask: Tensor, dropout: float
+) -> Tensor:
+    """A linear bag-of-n-grams model ``(batch, classes)`` trained with the network (the
+    intent head's and the sentiment classifier's "wide" term): a weight per (word, class) and
+    per (hashed word bigram, class), summed over the real tokens. ``dropout`` > 0 (training)
+    drops whole n-grams, so that the term cannot simply memorise the training utterances."""
+    real = mask.unsqueeze(2).to(words.weight.dtype)
+    pairs = real[:, 1:] * real[:, :-1]
+    hashed = (token_ids[:, :-1] * BIGRAM_PRIME + token_ids[:, 1:]) % bigrams.num_embeddings
+    word_scores = words(token_ids) * real
+    pair_scores = bigrams(hashed) * pairs
+    if dropout > 0:
+        keep = 1.0 - dropout
+        word_scores = word_scores * (torch.rand_like(real) < keep) / keep
+        pair_scores = pair_scores * (torch.rand_like(pairs) < keep) / keep
+    total: Tensor = word_scores.sum(dim=1) + pair_scores.sum(dim=1)
+    return total

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from models.features import BIGRAM_PRIME, TokenBatch
-from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn
+from models.features import TokenBatch
+from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn, wide_term
 from models.text import TEXT_SCHEMES, TextScheme
 
 
@@ -34,11 +34,6 @@ class SentimentConfig(EncoderConfig):
             raise ValueError(f"expected text_scheme in {TEXT_SCHEMES}, got {self.text_scheme!r}")
         if self.wide_buckets < 0:
             raise ValueError("expected wide_buckets >= 0")
-
-
-def bigram_ids(token_ids: Tensor, buckets: int) -> Tensor:
-    """Hashed ids ``(batch, seq_len - 1)`` of each pair of neighbouring word ids."""
-    return (token_ids[:, :-1] * BIGRAM_PRIME + token_ids[:, 1:]) % buckets
 
 
 class LSTMSentimentClassifier(nn.Module):
@@ -75,14 +70,6 @@ class LSTMSentimentClassifier(nn.Module):
         return logits
 
     def wide(self, batch: TokenBatch) -> Tensor:
-        """The wide term ``(batch, num_labels)``: word and bigram weights summed."""
-        mask = batch.mask.unsqueeze(2).float()
-        words = self.wide_words(batch.token_ids) * mask
-        pairs = mask[:, 1:] * mask[:, :-1]
-        bigrams = self.wide_bigrams(bigram_ids(batch.token_ids, self.config.wide_buckets)) * pairs
-        if self.training and self.config.dropout > 0:  # drop whole n-grams
-            keep = 1.0 - self.config.dropout
-            words = words * (torch.rand_like(mask) < keep) / keep
-            bigrams = bigrams * (torch.rand_like(pairs) < keep) / keep
-        total: Tensor = words.sum(dim=1) + bigrams.sum(dim=1)
-        return total
+        """The wide term ``(batch, num_labels)`` (:func:`models.layers.wide_term`)."""
+        dropout = self.config.dropout if self.training else 0.0
+        return wide_term(self.wide_words, self.wide_bigrams, batch.token_ids, batch.mask, dropout)

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 from torchcrf import CRF
 
 from models.crf import CRFParams, bio_constraints, log_likelihood, viterbi_decode
-from models.features import BIGRAM_PRIME, TokenBatch
-from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn
+from models.features import TokenBatch
+from models.layers import EncoderConfig, encoder_layers, masked_pool, run_rnn, wide_term
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,13 +56,6 @@ class TaggerConfig(EncoderConfig):
             raise ValueError("expected intent_wide_buckets >= 0")
         if self.intent_token_votes and self.multi_label:
             raise ValueError("intent_token_votes needs single-label intents")
-
-
-def wide_ids(token_ids: Tensor, trained_words: int, buckets: int) -> tuple[Tensor, Tensor]:
-    """Word ids of the wide term (words known only from pretrained vectors: ``<unk>``, 1)
-    ``(batch, seq_len)`` and hashed bigram ids ``(batch, seq_len - 1)``."""
-    words = token_ids.masked_fill(token_ids >= trained_words, 1)
-    return words, (words[:, :-1] * BIGRAM_PRIME + words[:, 1:]) % buckets
 
 
 class BiLSTMCRFTagger(nn.Module):
@@ -157,23 +150,12 @@ class BiLSTMCRFTagger(nn.Module):
         return (attended * self.intent_values).sum(dim=2)
 
     def wide(self, batch: TokenBatch) -> Tensor:
-        """The wide intent term ``(batch, num_intents)``: word and bigram weights summed. In
-        training whole n-grams are dropped at the dropout rate, so that it cannot simply
-        memorise the training utterances."""
+        """The wide intent term ``(batch, num_intents)`` (:func:`models.layers.wide_term`)
+        over the training words (words known only from pretrained vectors read as ``<unk>``)."""
         assert self.wide_words is not None and self.wide_bigrams is not None
-        words, bigrams = wide_ids(
-            batch.token_ids, self.trained_words, self.config.intent_wide_buckets
-        )
-        mask = batch.mask.unsqueeze(2).to(self.wide_words.weight.dtype)
-        pairs = mask[:, 1:] * mask[:, :-1]
-        word_scores = self.wide_words(words) * mask
-        pair_scores = self.wide_bigrams(bigrams) * pairs
-        if self.training and self.config.dropout > 0:
-            keep = 1.0 - self.config.dropout
-            word_scores = word_scores * (torch.rand_like(mask) < keep) / keep
-            pair_scores = pair_scores * (torch.rand_like(pairs) < keep) / keep
-        total: Tensor = word_scores.sum(dim=1) + pair_scores.sum(dim=1)
-        return total
+        words = batch.token_ids.masked_fill(batch.token_ids >= self.trained_words, 1)
+        dropout = self.config.dropout if self.training else 0.0
+        return wide_term(self.wide_words, self.wide_bigrams, words, batch.mask, dropout)
 
     def intent_probs(self, logits: Tensor) -> Tensor:
         """Per-intent probabilities: sigmoids for a multi-label model, else a softmax."""
