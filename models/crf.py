@@ -2,7 +2,7 @@
 
 pytorch-crf (``torchcrf.CRF``) owns the parameters. The training likelihood here is torch (it
 needs autograd); decoding and marginals run on the whole batch in NumPy, and the serving path
-(:func:`decode_lattice`: Viterbi and the marginals in one pass) imports no torch at all, so
+(:func:`decode_lattice`: the best paths and the marginals) imports no torch at all, so
 torch is imported only by the functions that take or return tensors. BIO constraints are
 applied, so an ``I-x`` tag can only follow ``B-x`` or ``I-x`` and no invalid span is produced.
 
@@ -36,6 +36,11 @@ _SPREAD = 300.0
 _RESCALE = 250.0
 # A sum of products of probabilities above this lost nothing that matters to underflow.
 _TINY_SUM = 1.0e-250
+# decode_lattice takes the tags of highest marginal as the best path when no other tag has
+# a marginal of this times the path's probability (_sure_paths). The margin, a log score of
+# 0.1 / temperature (>= 0.005 at the lowest fitted temperature), is far above float32
+# rounding in Viterbi's sums of a few dozen scores.
+_SURE = 0.9
 
 
 def _rescales(costs: Sequence[float]) -> list[bool]:
@@ -380,11 +385,13 @@ def decode_lattice(
     scaled: CRFArrays | None = None,
     temperature: float = 1.0,
 ) -> tuple[list[list[int]], Lattice]:
-    """Viterbi paths and the forward-backward :class:`Lattice` in one pass over the tokens.
+    """Viterbi paths and the forward-backward :class:`Lattice`.
 
     ``emissions`` ``(batch, seq_len, num_tags)`` float32 (the network's output), ``lengths``
     per row (>= 1). The paths are :func:`viterbi_decode`'s over ``arrays`` (the same float32
-    sums, so the same paths); the lattice is of the CRF ``scaled`` (default: ``arrays``)
+    sums, so the same paths), taken from the marginals where they prove a path the best
+    (:func:`_sure_paths`: a confident utterance, most of them) and from Viterbi for the other
+    rows; the lattice is of the CRF ``scaled`` (default: ``arrays``)
     over ``emissions / temperature`` in float64 (the calibrated marginals). The
     forward-backward recursions run in probability space, each step one matrix product
     with ``exp(transitions - t_max)`` and a rescaling, about a third of the NumPy calls of
@@ -423,9 +430,6 @@ def decode_lattice(
     forward_rescales = _rescales(costs[1:])
     backward_rescales = _rescales(costs[:0:-1])
     work = np.empty((batch, num_tags))
-    trans, trans_t = arrays.transitions32[None], arrays.transitions_t32
-    score = arrays.start.astype(np.float32) + em32[:, 0]  # Viterbi, float32
-    scores = [score]
     head = marg.start + em[:, 0]
     head_max = head.max(axis=1)
     alpha[:, 0] = np.exp(head - head_max[:, None])
@@ -434,11 +438,6 @@ def decode_lattice(
     with np.errstate(divide="ignore", invalid="ignore"):
         for t in range(1, seq_len):
             k = running[t]
-            best = (score[:k, :, None] + trans).max(axis=1) + em32[:k, t]
-            if k < batch:  # rows that have ended keep their last score
-                best = np.concatenate([best, score[k:]])
-            score = best
-            scores.append(score)
             nxt = alpha[:k, t]
             np.matmul(alpha[:k, t - 1], exp_t, out=nxt)
             nxt *= probs[:k, t]
@@ -451,15 +450,8 @@ def decode_lattice(
         end_probs = np.exp(marg.end - end_max)
         end_sum = float(end_probs.sum())
         beta[rows, lens - 1] = end_probs / end_sum
-        last = (score + arrays.end).argmax(axis=1)
-        path = [last]
         for t in range(seq_len - 1, 0, -1):
             k = running[t]
-            # trans_t[last] is (rows, prev): the scores of moving into each row's chosen tag.
-            prev = (scores[t - 1][:k] + trans_t[last[:k]]).argmax(axis=1)
-            # Past the end of a sequence the tag stays put, so backtracking passes through.
-            last = np.concatenate([prev, last[k:]]) if k < batch else prev
-            path.append(last)
             into = beta[:k, t - 1]
             np.matmul(np.multiply(probs[:k, t], beta[:k, t], out=work[:k]), exp_tt, out=into)
             if backward_rescales[seq_len - 1 - t]:
@@ -492,7 +484,13 @@ def decode_lattice(
         log_alpha, log_beta = log_a.max(axis=2), log_b.max(axis=2)
         alpha = np.exp(log_a - log_alpha[:, :, None])
         beta = np.exp(log_b - log_beta[:, :, None])
-    tags = np.stack(path[::-1], axis=1)
+    tags, sure = _sure_paths(em, inside, alpha * beta, log_z, marg)
+    if not sure.all():  # Viterbi for the rows whose best path the marginals leave in doubt
+        doubt = np.flatnonzero(~sure)
+        for row, path in zip(
+            doubt, viterbi_arrays(em32[doubt], inside[doubt], arrays), strict=True
+        ):
+            tags[row, : len(path)] = path
     if batch > 1:
         back = np.empty_like(order)
         back[order] = np.arange(batch)
@@ -508,6 +506,35 @@ def decode_lattice(
     paths = [row[:n] for row, n in zip(tags.tolist(), lens.tolist(), strict=True)]
     lattice = Lattice(em, probs, em_max, alpha, beta, log_alpha, log_beta, log_z, marg)
     return paths, lattice
+
+
+def _sure_paths(
+    em: np.ndarray, inside: np.ndarray, weights: np.ndarray, log_z: np.ndarray, arrays: CRFArrays
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's path of most probable tags, and whether the marginals prove it the best path.
+
+    ``weights`` ``(batch, seq_len, num_tags)`` are proportional, per token, to the marginals of
+    the CRF ``arrays`` over the (float64) ``em``; ``inside`` marks the real tokens. A path's
+    probability is at most the marginal of each of its tags, so every tag of the best path
+    has a marginal of at least the probability of any path ``c``. Where, at every token, only
+    ``c``'s tag reaches :data:`_SURE` times ``c``'s probability, ``c`` is the best path: the
+    same as Viterbi's, which then need not run. The factor leaves a second tag in, and the row
+    to Viterbi, on a tie or near tie (float32 rounding in Viterbi's sums), on a path of low
+    probability, and on a ``c`` that breaks a BIO constraint (probability 0)."""
+    batch, seq_len, _ = weights.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        marginals = weights / weights.sum(axis=2, keepdims=True)
+    tags = marginals.argmax(axis=2)
+    rows, cols = np.arange(batch)[:, None], np.arange(seq_len)[None, :]
+    lens = inside.sum(axis=1)
+    score = arrays.start[tags[:, 0]] + arrays.end[tags[np.arange(batch), lens - 1]]
+    score += np.where(inside, em[rows, cols, tags], 0.0).sum(axis=1)
+    steps = arrays.transitions[tags[:, :-1], tags[:, 1:]]
+    score += np.where(inside[:, 1:], steps, 0.0).sum(axis=1)
+    bound = _SURE * np.exp(score - log_z)
+    rivals = (marginals >= bound[:, None, None]).sum(axis=2)  # NaN marginals: 0 rivals
+    sure: np.ndarray = ((rivals == 1) | ~inside).all(axis=1)
+    return tags, sure
 
 
 def forward_backward_arrays(

@@ -30,6 +30,7 @@ from models.crf import (
     forward_backward_arrays,
     log_likelihood,
     span_log_prob,
+    viterbi_arrays,
     viterbi_decode,
 )
 
@@ -465,3 +466,43 @@ def test_bio_allowed_is_bio_constraints() -> None:
     )
     raw = CRFArrays.of(params)
     assert (arrays.transitions == raw.transitions).all() and (arrays.start == raw.start).all()
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("temperature", [1.0, 0.05, 4.0])
+def test_sure_paths_are_the_best_paths(seed: int, temperature: float) -> None:
+    """The marginals' proof of the best path (_sure_paths, which spares decode_lattice its
+    Viterbi pass): each row it calls sure has Viterbi's path, at any temperature; and peaky
+    emissions give sure rows and flat ones doubtful rows, so both branches are taken."""
+    case = make_case(seed, batch=6, seq_len=7, num_tags=7, scale=6.0 if seed % 2 else 0.3)
+    arrays = CRFArrays.of(case.params(True))
+    scaled = scale_crf_arrays(arrays, temperature)
+    em32 = case.emissions.numpy()
+    em = em32.astype(np.float64) / temperature
+    on = case.mask.numpy()
+    log_a, log_b, log_z = forward_backward_arrays(em, on, scaled)
+    weights = np.exp(log_a + log_b - log_z[:, None, None])
+    tags, sure = crf_module._sure_paths(em, on, weights, log_z, scaled)
+    want = viterbi_decode(case.emissions, case.mask, arrays)
+    for b in np.flatnonzero(sure):
+        assert tags[b, : case.lengths[b]].tolist() == want[b]
+    if seed % 2 and temperature == 1.0:
+        assert sure.any()
+    if not seed % 2 and temperature == 1.0:
+        assert not sure.all()
+
+
+def test_a_tie_goes_to_viterbi() -> None:
+    """Two tags with the same scores everywhere: two best paths; the marginals cannot choose,
+    so the row goes to Viterbi and gets its path (the first tag on ties)."""
+    tags = ["O", "B-a", "B-b"]
+    start, trans, end = np.zeros(3), np.zeros((3, 3)), np.zeros(3)
+    arrays = CRFArrays.constrained(start, trans, end, bio_allowed(tags))
+    em32 = np.array([[[0.0, 5.0, 5.0], [9.0, 0.0, 0.0]]], dtype=np.float32)
+    on = np.ones((1, 2), dtype=bool)
+    em = em32.astype(np.float64)
+    log_a, log_b, log_z = forward_backward_arrays(em, on, arrays)
+    _, sure = crf_module._sure_paths(em, on, np.exp(log_a + log_b), log_z, arrays)
+    assert not sure.any()
+    paths, _ = decode_lattice(em32, [2], arrays)
+    assert paths == viterbi_arrays(em32, on, arrays) == [[1, 0]]
