@@ -2,7 +2,7 @@
 utterance at a time, on one thread.
 
 Steps, in the order the server runs them: tagger tokenise, encode (features), tagger network,
-intent ranking, Viterbi + forward-backward marginals (one pass), span confidences, n-best (off
+intent ranking, best paths + forward-backward marginals (decode_lattice), span confidences, n-best (off
 by default in the API, timed apart), sentiment tokenise+encode and network, value resolution,
 response building (``ParseResult.to_json``), the response model and JSON encoding FastAPI
 applies, and the request-log row. ``end-to-end`` times the real calls in one go, to check the
@@ -146,7 +146,7 @@ def _steps(
         s["chosen"] = tagger._chosen(probs)[0]
 
     def crf_pass(s: dict[str, Any]) -> None:
-        # As SlotTaggerPredictor.parse: Viterbi and the calibrated marginals in one pass.
+        # As SlotTaggerPredictor.parse: the best paths and the calibrated marginals.
         arrays, scaled = tagger._crf_arrays(), tagger._scaled_arrays()
         spans = tagger.temperatures.spans
         lengths = [len(s["toks"])]
@@ -202,7 +202,7 @@ def _steps(
         ("tagger network", network),
         *([("tagger network, float32 (paired)", float_network)] if floats is not None else []),
         ("intent ranking", intents),
-        ("Viterbi + forward-backward (one pass)", crf_pass),
+        ("best paths + forward-backward", crf_pass),
         ("span confidences", confidences),
     ]
     if sentiment is not None:
