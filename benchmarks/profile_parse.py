@@ -2,11 +2,11 @@
 utterance at a time, on one thread.
 
 Steps, in the order the server runs them: tagger tokenise, encode (features), tagger network,
-intent ranking, best paths + forward-backward marginals (decode_lattice), span confidences, n-best (off
-by default in the API, timed apart), sentiment tokenise+encode and network, value resolution,
-response building (``ParseResult.to_json``), the response model and JSON encoding FastAPI
-applies, and the request-log row. ``end-to-end`` times the real calls in one go, to check the
-steps add up.
+intent ranking, best paths + forward-backward marginals (decode_lattice), span confidences,
+n-best (off by default in the API, timed apart), sentiment tokenise+encode and network, value
+resolution, response building (``ParseResult.to_json``), the response model and JSON encoding
+FastAPI applies, and the request-log row. ``end-to-end`` times the real calls in one go, to
+check the steps add up.
 
 Times are CPU time of this process (``time.process_time_ns``), not wall time: on a shared
 machine wall time measures the neighbours. Medians per utterance over ``--n`` utterances.
