@@ -35,7 +35,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import multiprocess
 
 from app.config import get_settings
-from app.errors import error_body
 
 PROTOCOL = "app.http_server:GuardedHttpToolsProtocol"
 LINGER_S = 5.0  # how long a refused connection is read from before it is closed
@@ -57,6 +56,10 @@ def _head_limits() -> tuple[int, float]:
 
 def error_response_bytes(status: int, code: str, message: str) -> bytes:
     """A whole HTTP/1.1 response in the one error shape, closing the connection."""
+    # Imported here: app.errors imports FastAPI (0.2-0.3 s), which the supervisor process,
+    # importing this module to spawn the workers, never needs; a worker has it loaded already.
+    from app.errors import error_body
+
     body = json.dumps(error_body(code, message)).encode()
     head = (
         f"HTTP/1.1 {status} {_PHRASES.get(status, '')}\r\n"

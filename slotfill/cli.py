@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import add_app_parsers
-from app.operating.console.cli import add_user_parser
-from training.cli import add_cv_parser, add_eval_parsers, add_train_parser, run
-from training.data_cli import add_data_parsers
-
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands with their help."""
+    # Imported here, not at module level: ``slotfill serve --workers N`` spawns its workers
+    # with multiprocessing, and each spawned worker runs this module again (as __mp_main__)
+    # before it imports the app; the training CLI's imports would only delay it.
+    from app.cli import add_app_parsers
+    from app.operating.console.cli import add_user_parser
+    from training.cli import add_cv_parser, add_eval_parsers, add_train_parser
+    from training.data_cli import add_data_parsers
+
     parser = argparse.ArgumentParser(
         prog="slotfill",
         description="Slot-filling NLU: train BiLSTM-CRF taggers and sentiment models, "
@@ -74,6 +77,8 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command."""
+    from training.cli import run
+
     args = build_parser().parse_args(argv)
     return run(args)
 

@@ -210,13 +210,6 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True, default=_utcnow)
 
 
-class OperatorRole(StrEnum):
-    """Annotators review and correct; admins also accept corrections, train and activate."""
-
-    annotator = "annotator"
-    admin = "admin"
-
-
 class Operator(Base):
     """An account of the operator console (migration 0004)."""
 

@@ -16,8 +16,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.tables import Operator, OperatorRole
+from app.db.tables import Operator
 from app.errors import APIError
+from app.operating.console.roles import OperatorRole
 
 NAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 MAX_FAILURES = 5

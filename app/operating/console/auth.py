@@ -22,8 +22,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db.tables import Operator, OperatorRole
+from app.db.tables import Operator
 from app.errors import APIError, Unauthorized
+from app.operating.console.roles import OperatorRole
 
 log = logging.getLogger("slotfill.console")
 SESSION_COOKIE = "slotfill_session"

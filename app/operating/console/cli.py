@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from app.db.tables import OperatorRole
+from app.operating.console.roles import OperatorRole
 
 
 def add_user_parser(sub: Any) -> None:
