@@ -170,8 +170,10 @@ def start(
     server.ready_pids = sorted(pids)
     if workers == 1:
         server.worker_pids = [proc.pid]
-    else:  # uvicorn spawns its workers with multiprocessing (spawn_main in the command line)
-        server.worker_pids = [p for p in _children(proc.pid) if "spawn_main" in _cmdline(p)]
+    else:  # the supervisor's children (forked: app.http_server), not a resource tracker
+        server.worker_pids = [
+            p for p in _children(proc.pid) if "resource_tracker" not in _cmdline(p)
+        ]
     return server
 
 

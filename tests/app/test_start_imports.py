@@ -1,16 +1,23 @@
-"""What ``slotfill serve --workers N`` imports before a worker can load its models (issue 18,
-cold start). The supervisor only parses the command line, reads the settings and spawns the
-workers: it imports neither FastAPI nor SQLAlchemy. Each spawned worker first runs
-``slotfill.cli`` again (multiprocessing's ``__mp_main__``), which must import nothing of the
-app or of training. Run in fresh interpreters, since this process has imported everything."""
+"""How ``slotfill serve --workers N`` starts (issue 18, cold start): the supervisor parses the
+command line without importing FastAPI or SQLAlchemy, loads the app once (the collector off
+while it imports, what was loaded frozen) and forks its workers, which start with the app
+loaded and only run its lifespan. ``slotfill.cli`` itself imports nothing of the commands
+until it builds its parser. Imports are checked in fresh interpreters, since this process
+has imported everything."""
 
 from __future__ import annotations
 
+import gc
 import json
+import socket
 import subprocess
 import sys
+from multiprocessing.context import ForkProcess
 
+import uvicorn
 from app_support import REPO_ROOT
+
+from app import http_server
 
 SUPERVISOR = r"""
 import json, sys
@@ -22,7 +29,7 @@ get_settings()
 print(json.dumps(sorted(m for m in ("fastapi", "sqlalchemy", "torch") if m in sys.modules)))
 """
 
-WORKER_MAIN = r"""
+CLI_MODULE = r"""
 import json, sys
 import slotfill.cli
 ours = ("app", "models", "training")
@@ -37,9 +44,46 @@ def _run(code: str) -> list[str]:
     return list(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def test_the_supervisor_imports_neither_fastapi_nor_sqlalchemy() -> None:
+def test_the_command_line_imports_neither_fastapi_nor_sqlalchemy() -> None:
     assert _run(SUPERVISOR) == []
 
 
-def test_a_spawned_worker_reruns_the_cli_module_without_the_commands() -> None:
-    assert _run(WORKER_MAIN) == []
+def test_the_cli_module_imports_the_commands_only_to_build_its_parser() -> None:
+    assert _run(CLI_MODULE) == []
+
+
+def tiny_app() -> object:
+    async def app(scope: object, receive: object, send: object) -> None:  # pragma: no cover
+        return None
+
+    return app
+
+
+def test_the_app_is_loaded_once_with_the_collector_off_and_then_frozen() -> None:
+    config = uvicorn.Config(f"{__name__}:tiny_app", factory=True, workers=2)
+    seen: list[bool] = []
+    real_load = config.load
+
+    def load() -> None:
+        seen.append(gc.isenabled())
+        real_load()
+
+    config.load = load  # type: ignore[method-assign]
+    frozen = gc.get_freeze_count()
+    try:
+        http_server.load_app(config)
+        assert seen == [False]
+        assert config.loaded and gc.isenabled()
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_workers_are_forked_from_the_supervisor() -> None:
+    config = uvicorn.Config(f"{__name__}:tiny_app", factory=True, workers=2)
+    with socket.socket() as sock:
+        worker = http_server.WorkerProcess(config, [sock])
+        assert isinstance(worker.process, ForkProcess)
+        assert not worker.process.is_alive()  # built, not started
+        worker.parent_conn.close()
+        worker.child_conn.close()

@@ -25,7 +25,8 @@ SIZES = [
 
 
 def _workers(supervisor: int) -> list[int]:
-    """The uvicorn workers of ``supervisor``: its children started by multiprocessing."""
+    """The uvicorn workers of ``supervisor``: its children (forked, so their command line is
+    the supervisor's), not multiprocessing's resource tracker should one run."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -35,7 +36,7 @@ def _workers(supervisor: int) -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if parent == supervisor and b"spawn_main" in command:
+        if parent == supervisor and b"resource_tracker" not in command:
             found.append(int(entry.name))
     return sorted(found)
 
