@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from app import paths
@@ -21,7 +21,6 @@ from app.errors import ErrorResponse, install_error_handlers
 from app.memory import fix_mmap_threshold
 from app.metrics import Metrics
 from app.openapi import openapi_with_limits
-from app.operating import admin_routes, feedback_routes
 from app.operating.console.setup import install_console
 from app.operating.embedded import EmbeddedRunner
 from app.operating.versions import VersionPoller, read_pins
@@ -136,13 +135,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (parse_routes.router, guarded),
         (models_routes.router, guarded),
         (health_routes.router, (500,)),  # neither limited nor counted
-        (feedback_routes.router, guarded),
-        (admin_routes.router, guarded),
     ]
     for router, codes in routers:
         app.include_router(router, responses={c: {"model": ErrorResponse} for c in codes})
-    install_console(app, settings)  # /console pages and the JSON routes behind them
-    app.openapi = partial(openapi_with_limits, app, settings)  # type: ignore[method-assign]
+    install_console(app, settings)  # the session signer and the sign-in redirect
+    operating = OperatingRoutes(app, guarded)  # feedback, admin, console: on first need
+    app.router.default = operating.route_or_not_found
+    app.openapi = partial(operating.openapi, settings)  # type: ignore[method-assign]
 
     def log_failure(scope: Scope, status: int, latency_ms: float) -> None:
         """Requests to logged routes that failed before the handler logged them."""
@@ -165,3 +164,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         direct={paths.PARSE: parse_routes.parse_direct},  # served as FastAPI would, faster
     )
     return app
+
+
+class OperatingRoutes:
+    """The feedback, admin and console routes, imported and added to ``app`` on the first
+    request that no route matches, or for the OpenAPI document; after them in the same order
+    as the serving routes. None of them is needed to parse, and importing them (their
+    pydantic bodies, FastAPI's parameter models for some forty routes, Jinja2) was a fifth
+    of what ``slotfill serve`` imports before its workers can start (issue 18, cold start).
+    """
+
+    def __init__(self, app: FastAPI, guarded: tuple[int, ...]) -> None:
+        self.app = app
+        self.guarded = guarded
+        self.not_found: ASGIApp = app.router.default
+        self.added = False
+
+    def add(self) -> None:
+        """Import the routers and add them to the app (once)."""
+        if self.added:
+            return
+        from app.operating import admin_routes, feedback_routes
+        from app.operating.console.setup import console_routers
+
+        errors: dict[int | str, dict[str, Any]] = {
+            c: {"model": ErrorResponse} for c in self.guarded
+        }
+        self.app.include_router(feedback_routes.router, responses=errors)
+        self.app.include_router(admin_routes.router, responses=errors)
+        for router in console_routers(self.app):
+            self.app.include_router(router)
+        self.added = True
+
+    async def route_or_not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The router's answer when no route matched: route again with these routes added,
+        the first time; else the 404 it gave before."""
+        if self.added:
+            await self.not_found(scope, receive, send)
+            return
+        self.add()
+        await self.app.router(scope, receive, send)
+
+    def openapi(self, settings: Settings) -> dict[str, Any]:
+        """The OpenAPI document of every route, these included."""
+        self.add()
+        return openapi_with_limits(self.app, settings)

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import paths
 from app.config import Settings
 from app.db.tables import Operator
 from app.errors import APIError, Unauthorized
@@ -42,6 +44,12 @@ class BadCsrf(APIError):
 
 class SignInRequired(Exception):
     """A console page asked for without a session: the page handler redirects to sign-in."""
+
+
+def to_signin(request: Request, exc: Exception) -> RedirectResponse:
+    """Pages asked for without a session go to the sign-in page."""
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(f"{paths.CONSOLE}/signin", status_code=303)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app import paths
-from app.operating.console.auth import Principal, SignInRequired
+from app.operating.console.auth import Principal
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 NOTE_SECONDS = 300
@@ -63,9 +62,3 @@ def redirect(path: str, note: str | None = None) -> RedirectResponse:
 def since(hours: int) -> datetime:
     """The start of a period that ends now."""
     return datetime.now(UTC) - timedelta(hours=hours)
-
-
-def to_signin(request: Request, exc: Exception) -> RedirectResponse:
-    """Pages asked for without a session go to the sign-in page."""
-    assert isinstance(exc, SignInRequired)
-    return RedirectResponse(f"{paths.CONSOLE}/signin", status_code=303)
