@@ -277,7 +277,11 @@ def fit_tagger(
         multi_label=multi,
         num_requested=len(requested),
         intent_wide_buckets=config.intent_wide_buckets,
-        intent_label_attention=config.intent_label_attention,
+        intent_label_attention=(
+            config.intent_label_attention
+            if config.intent_label_attention is not None
+            else not multi
+        ),
         intent_token_votes=config.intent_token_votes,
         **architecture(config),
     )

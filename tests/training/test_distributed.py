@@ -57,7 +57,10 @@ def test_torchrun_two_processes_matches_single_process_artifact(
 
     a, b = load_artifact(single), load_artifact(ddp)
     assert a.task == b.task == "slots"
-    assert set(a.manifest.to_dict()) == set(b.manifest.to_dict())
+    # "temperatures" is written only when calibration found a temperature other than 1.0,
+    # which two differently trained tiny models need not both do.
+    optional = {"synonyms", "temperatures"}
+    assert set(a.manifest.to_dict()) - optional == set(b.manifest.to_dict()) - optional
     for key in ("model_config", "vocabs", "labels", "format_version"):
         assert getattr(a.manifest, key) == getattr(b.manifest, key), key
     assert set(a.predictor.model.state_dict()) == set(b.predictor.model.state_dict())
