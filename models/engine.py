@@ -471,8 +471,10 @@ class NumpyTagger(ArrayTagger):
         self.wide = (
             (w["wide_words.weight"], w["wide_bigrams.weight"]) if "wide_words.weight" in w else None
         )
+        # Label attention's queries and values side by side, ``(hidden, 2 * intents)``: the
+        # states meet both in one product.
         self.label_attention = (
-            (w["intent_queries.weight"].T.copy(), w["intent_values"])
+            np.concatenate([w["intent_queries.weight"].T, w["intent_values"].T], axis=1)
             if "intent_values" in w
             else None
         )
@@ -501,12 +503,13 @@ class NumpyTagger(ArrayTagger):
         weight, bias = self.intent
         logits: np.ndarray = pool(real, mask) @ weight + bias
         if self.label_attention is not None:  # BiLSTMCRFTagger.label_attention
-            states = padded(real, mask)
-            queries, values = self.label_attention
-            scores = np.where(mask[:, :, None], states @ queries, _MASKED)
-            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-            attention = scores / scores.sum(axis=1, keepdims=True)  # (batch, seq_len, intents)
-            logits += np.einsum("btc,bth,ch->bc", attention, states, values)
+            # sum_t attention[t, c] * (state_t . value_c), the attended state dotted with the
+            # value: one product and two sums (a three-operand einsum took 0.2 ms an utterance).
+            both = padded(real, mask) @ self.label_attention  # (batch, seq_len, 2 * intents)
+            c = both.shape[2] // 2
+            scores = np.where(mask[:, :, None], both[..., :c], _MASKED)
+            weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+            logits += (weights * both[..., c:]).sum(axis=1) / weights.sum(axis=1)
         if self.token_intent is not None:  # BiLSTMCRFTagger's token votes
             token_w, token_b = self.token_intent
             scores = real @ token_w + token_b  # (tokens, intents)
