@@ -8,9 +8,8 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands with their help."""
-    # Imported here, not at module level: ``slotfill serve --workers N`` spawns its workers
-    # with multiprocessing, and each spawned worker runs this module again (as __mp_main__)
-    # before it imports the app; the training CLI's imports would only delay it.
+    # Imported here, not at module level, so that importing this module costs nothing (the
+    # commands' modules come with the parser; tests/app/test_start_imports.py).
     from app.cli import add_app_parsers
     from app.operating.console.cli import add_user_parser
     from training.cli import add_cv_parser, add_eval_parsers, add_train_parser
