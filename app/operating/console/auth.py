@@ -73,7 +73,8 @@ def make_serializer(settings: Settings) -> URLSafeTimedSerializer:
         secret = secrets.token_urlsafe(32)
         log.warning(
             "SLOTFILL_SESSION_SECRET is not set: console sessions are signed with a random key "
-            "of this process (they end at restart, and a multi-worker server must set the secret)"
+            "made at start-up (they end at restart; `slotfill serve`'s workers share it, but "
+            "separate servers or containers must set the secret)"
         )
     return URLSafeTimedSerializer(secret, salt="slotfill-console")
 
