@@ -82,9 +82,12 @@ def tiny_tagger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("artifacts") / "tiny_tagger"
     # The API tests read this tagger's slots ("7pm" a time, "tomorrow" a date); after 3
-    # epochs with label attention (the default) it reads "7pm tomorrow" as one time. Label
-    # attention has tests of its own (tests/training/test_intent_paths.py, test_engine.py).
-    config = SlotTrainConfig(**TINY_TRAIN_CONFIG, intent_label_attention=False)
+    # epochs with label attention and token votes (the defaults) it reads "7pm tomorrow" as
+    # one time. Both have tests of their own (tests/training/test_intent_paths.py,
+    # tests/models/test_engine.py).
+    config = SlotTrainConfig(
+        **TINY_TRAIN_CONFIG, intent_label_attention=False, intent_token_votes=False
+    )
     artifact = train_folder("slots", TEST_DATA / "tiny_slots", config, out).artifact
     assert artifact is not None
     return artifact

@@ -282,7 +282,9 @@ def fit_tagger(
             if config.intent_label_attention is not None
             else not multi
         ),
-        intent_token_votes=config.intent_token_votes,
+        intent_token_votes=(
+            config.intent_token_votes if config.intent_token_votes is not None else not multi
+        ),
         **architecture(config),
     )
     distributed.init_from_env(device)
@@ -317,7 +319,9 @@ def fit_tagger(
                 emissions, intent_logits, batch.mask, gold, target, config.intent_weight
             )
         tag_loss = model.joint_loss(emissions, intent_logits, batch.mask, gold, target, 0.0)
-        votes = model.token_vote_loss(batch.mask, target) if config.intent_token_votes else 0.0
+        votes = (
+            model.token_vote_loss(batch.mask, target) if model.config.intent_token_votes else 0.0
+        )
         return tag_loss + config.intent_weight * (custom_intent_loss(intent_logits, target) + votes)
 
     # Early stopping: on slot F1, as ever, for single-label data with slots; on intents

@@ -36,6 +36,10 @@ def fit(data: Path, out: Path, batch_size: int) -> None:
         word_dropout=0.0,
         pretrained_vectors="none",
         device="cpu",
+        # Token votes average their loss over a batch's tokens: each rank's half holds other
+        # token counts, so DDP's mean of the ranks' gradients weighs tokens unlike one
+        # process's full batch. The comparison holds for the per-utterance losses.
+        intent_token_votes=False,
     )
     result = fit_tagger(
         read_slot_folder(data / "train"), read_slot_folder(data / "valid"), config,

@@ -158,14 +158,17 @@ def test_bio_hash_labels_are_one_intent_unless_multi_label(tmp_path: Path) -> No
     assert isinstance(single, SlotTaggerPredictor)
     assert single.intents.labels == ["airfare#flight", "flight"]
     assert not single.model.config.multi_label
-    # Label attention by default on a single-label head, not on a multi-label one.
+    # Label attention and token votes by default on a single-label head, not on a
+    # multi-label one.
     assert single.model.config.intent_label_attention
+    assert single.model.config.intent_token_votes
     many = SlotTrainConfig(**TINY, epochs=1, intent_mode="multi_label")
     multi = train_folder("slots", tmp_path / "bio", many, tmp_path / "multi").result.predictor
     assert isinstance(multi, SlotTaggerPredictor)
     assert multi.intents.labels == ["airfare", "flight"]
     assert multi.model.config.multi_label
     assert not multi.model.config.intent_label_attention
+    assert not multi.model.config.intent_token_votes
 
 
 def test_bare_answers_teach_the_context_to_a_tagger_that_saw_only_sentences(
