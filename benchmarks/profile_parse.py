@@ -154,9 +154,9 @@ def _steps(
         s["path"] = paths[0]
 
     def confidences(s: dict[str, Any]) -> None:
-        s["parse"] = tagger._result(
-            s["text"], s["toks"], s["path"], s["lattice"], 0, s["ranking"], s["chosen"]
-        )
+        s["parse"] = tagger._results(
+            [s["text"]], [s["toks"]], [s["path"]], s["lattice"], [s["ranking"]], [s["chosen"]]
+        )[0]
 
     def nbest(s: dict[str, Any]) -> None:
         lattice = s["lattice"]

@@ -453,6 +453,40 @@ def test_lattice_against_the_log_space_pass(
             assert prob == pytest.approx(min(1.0, math.exp(want)), abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_batch_of_rows_gets_what_each_row_gets_alone(seed: int) -> None:
+    """``rows_span_probs`` (what the predictor calls once per batch) equals ``span_probs``
+    row by row: rows of mixed lengths, in any order, some without spans, paths that are not
+    the best ones, spans that reach the end and spans that stop before it."""
+    case = make_case(seed, batch=5, seq_len=8, num_tags=7, scale=4.0)
+    arrays = CRFArrays.of(case.params(True))
+    paths, lattice = decode_lattice(case.emissions.numpy(), case.lengths, arrays)
+    rng = random.Random(seed)
+    rows = [3, 0, 4, 1, 2]
+    picked = [
+        paths[b] if rng.random() < 0.5 else [rng.randrange(7) for _ in range(case.lengths[b])]
+        for b in rows
+    ]
+    spans = [
+        []
+        if b == 4
+        else [
+            (i, j, _inside(case.tags, path[j - 1]))
+            for i, j in itertools.combinations(range(len(path) + 1), 2)
+        ]
+        for b, path in zip(rows, picked, strict=True)
+    ]
+    together = lattice.rows_span_probs(rows, picked, spans)
+    alone = [
+        lattice.span_probs(b, path, row_spans)
+        for b, path, row_spans in zip(rows, picked, spans, strict=True)
+    ]
+    assert [len(x) for x in together] == [len(s) for s in spans]
+    for got, want in zip(together, alone, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert lattice.rows_span_probs(rows, picked, [[] for _ in rows]) == [[] for _ in rows]
+
+
 def test_bio_allowed_is_bio_constraints() -> None:
     tags = ["O", "B-a", "I-a", "B-b", "I-b", "I-c"]
     allowed_start, allowed = bio_allowed(tags)
