@@ -351,18 +351,21 @@ class Lattice:
         if not any(counts):
             return [[] for _ in rows]
         arrays = self.arrays
-        lengths = np.array([len(path) for path in paths], dtype=np.int64)
-        seq_len = int(lengths.max())
-        on = np.arange(seq_len)[None, :] < lengths[:, None]
-        p = np.zeros((len(paths), seq_len), dtype=np.int64)
-        p[on] = np.concatenate([np.asarray(path, dtype=np.int64) for path in paths])
         at_rows = np.asarray(rows, dtype=np.int64)
-        em = self.emissions[at_rows, :seq_len]
+        if len(paths) == 1:  # the server's batch of one: no padding, no bookkeeping
+            p = np.asarray(paths[0], dtype=np.int64)[None]
+            lengths, on = np.array([p.shape[1]]), None
+        else:
+            lengths = np.array([len(path) for path in paths], dtype=np.int64)
+            on = np.arange(lengths.max())[None, :] < lengths[:, None]
+            p = np.zeros(on.shape, dtype=np.int64)
+            p[on] = np.concatenate([np.asarray(path, dtype=np.int64) for path in paths])
         # cum[i, t]: transitions and emissions along path i from token 1 to t (0 past its end).
-        step = np.zeros((len(paths), seq_len))
-        moves = arrays.transitions[p[:, :-1], p[:, 1:]]
-        step[:, 1:] = moves + np.take_along_axis(em[:, 1:], p[:, 1:, None], axis=2)[..., 0]
-        cum = np.cumsum(np.where(on, step, 0.0), axis=1)
+        steps = np.arange(1, p.shape[1])[None, :]
+        step = np.zeros(p.shape)
+        step[:, 1:] = arrays.transitions[p[:, :-1], p[:, 1:]]
+        step[:, 1:] += self.emissions[at_rows[:, None], steps, p[:, 1:]]
+        cum = np.cumsum(step if on is None else np.where(on, step, 0.0), axis=1)
         # One entry per span: i indexes paths, r the lattice's rows.
         i = np.repeat(np.arange(len(paths)), counts)
         r = at_rows[i]
@@ -379,6 +382,8 @@ class Lattice:
                 tail = self._tails(ro, at, p[io, at - 1], inside[open_])
                 log_p[open_] += tail + arrays.t_max + self.em_max[ro, at] + self.log_beta[ro, at]
             probs: list[float] = np.minimum(np.exp(log_p), 1.0).tolist()
+        if len(paths) == 1:
+            return [probs]
         bounds = np.cumsum([0, *counts]).tolist()
         return [probs[a:b] for a, b in itertools.pairwise(bounds)]
 
