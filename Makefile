@@ -40,7 +40,9 @@ pytest: install
 test: lint typecheck pytest
 	cd $(CURDIR) && SLOTFILL_DATABASE_URL=sqlite:///$(CURDIR)/build/alembic-check.db sh -c 'mkdir -p build && rm -f build/alembic-check.db && $(BIN)/alembic upgrade head && $(BIN)/alembic check'
 
+# The peers it compares with (sklearn-crfsuite, spaCy) come with the bench extra.
 bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	SLOTFILL_DATA_DIR=$(BENCH_DATA_DIR) $(BIN)/python -m benchmarks.run_all
 
 # Every reliability test, the full sizes (marker stress) included; prints the figures table.
