@@ -336,6 +336,7 @@ def _print_epoch(mode: str) -> Any:
 def _train(args: argparse.Namespace) -> int:
     # Imports torch: not at module level (the server's `slotfill serve` master process builds
     # this parser too and must stay light).
+    from training import distributed
     from training.pipeline import train_folder
 
     config = build_config(args)
@@ -349,6 +350,7 @@ def _train(args: argparse.Namespace) -> int:
         on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr),
         data_format=getattr(args, "data_format", None),
     )
+    distributed.finish()  # under torchrun; not after an error, which another rank may not share
     path, result = trained.artifact, trained.result
     if path is None:
         return 0  # under torchrun every rank holds the same weights; rank 0 wrote them

@@ -43,6 +43,17 @@ def init_from_env(device: torch.device) -> tuple[int, int]:
     return 0, 1
 
 
+def finish() -> None:
+    """Leave the process group, if this process joined one, once every rank got here: the
+    group is destroyed while the interpreter is fully alive. A rank that exits with the
+    group still there can abort (SIGABRT, "terminate called without an active exception")
+    when Gloo's threads are torn down during interpreter finalization, and torchrun then
+    reports the whole run failed although the artifact was written."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def is_main() -> bool:
     """True on rank 0 or when not distributed."""
     return not dist.is_initialized() or dist.get_rank() == 0
