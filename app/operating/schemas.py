@@ -53,7 +53,7 @@ class Hyperparameters(BaseModel):
     char_filters: int | None = Field(None, ge=0, le=1024)
     shape_dim: int | None = Field(None, ge=0, le=64)
     min_word_count: int | None = Field(None, ge=1, le=1_000_000)
-    pretrained_vectors: Literal["glove-6b-50d", "none"] | None = None
+    pretrained_vectors: Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"] | None = None
     pretrained_words: int | None = Field(None, ge=0, le=10_000_000)
     max_minutes: float | None = Field(None, gt=0)
     lr_decay: float | None = Field(None, gt=0, le=1.0)

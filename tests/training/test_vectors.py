@@ -82,3 +82,24 @@ def test_no_vectors_means_a_vocabulary_of_training_words_only(
     assert vocabs.vectors is None
     assert len(vocabs.words) == vocabs.trained_words
     assert vocabs.embedder_fields()["pretrained_dim"] == 0
+
+
+def test_vader_gives_each_rated_word_its_valence_and_its_sign_apart() -> None:
+    vader = load_vectors("vader")
+    assert vader.dim == 4 and len(vader.words) > 7000
+    # vader_lexicon.txt: "love" 3.2, "worst" -3.1, ":(" -1.9 (emoticons are words there).
+    assert vader.vectors[vader.rows["love"]].tolist() == pytest.approx([0.8, 0.8, 0.0, 0.25])
+    assert vader.vectors[vader.rows["worst"]].tolist() == pytest.approx([-0.775, 0, 0.775, 0.25])
+    assert vader.vectors[vader.rows[":("]][0] < 0
+
+
+def test_glove_and_vader_side_by_side_keep_both_tables() -> None:
+    glove, vader = load_vectors("glove-6b-50d"), load_vectors("vader")
+    both = load_vectors("glove-6b-50d+vader")
+    assert both.dim == glove.dim + vader.dim
+    love = both.vectors[both.rows["love"]]
+    assert np.array_equal(love[: glove.dim], glove.vectors[glove.rows["love"]])
+    assert np.array_equal(love[glove.dim :], vader.vectors[vader.rows["love"]])
+    assert not both.vectors[both.rows["the"], glove.dim :].any()  # not rated: zeros
+    emoticon = both.rows[":-("]  # rated by VADER, unknown to GloVe
+    assert not both.vectors[emoticon, : glove.dim].any() and both.vectors[emoticon, -1] > 0
