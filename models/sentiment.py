@@ -58,22 +58,13 @@ class LSTMSentimentClassifier(nn.Module):
             nn.init.zeros_(self.wide_words.weight)
             nn.init.zeros_(self.wide_bigrams.weight)
 
-    @property
-    def pooled_dim(self) -> int:
-        """Size of :meth:`pool`'s utterance vectors."""
-        return self.out.in_features
-
-    def pool(self, batch: TokenBatch) -> Tensor:
-        """Utterance vectors ``(batch, pooled_dim)``: what the output layer reads."""
+    def forward(self, batch: TokenBatch) -> Tensor:
+        """Label logits ``(batch, num_labels)``."""
         states = self.dropout(run_rnn(self.rnn, self.dropout(self.embedder(batch)), batch.mask))
         scores = self.attention(states).squeeze(2).masked_fill(~batch.mask, -1.0e4)
         weights = torch.softmax(scores, dim=1).unsqueeze(2)  # (batch, seq_len, 1)
         attended = (weights * states).sum(dim=1)
-        return torch.cat([attended, masked_pool(states, batch.mask)], dim=1)
-
-    def forward(self, batch: TokenBatch) -> Tensor:
-        """Label logits ``(batch, num_labels)``."""
-        logits: Tensor = self.out(self.pool(batch))
+        logits: Tensor = self.out(torch.cat([attended, masked_pool(states, batch.mask)], dim=1))
         if self.config.wide_buckets:
             logits = logits + self.wide(batch)
         return logits

@@ -196,12 +196,3 @@ class SentimentTrainConfig(TrainConfig):
         description="Add a linear bag-of-n-grams term to the logits: a weight per word and per "
         "hashed word bigram, this many buckets (0: none)",
     )
-    auxiliary_data: str | None = Field(
-        None,
-        description="A second sentiment data folder (its train.tsv, labels of its own, e.g. "
-        "SST-2) learned at the same time through a head that is not saved: each step adds "
-        "one of its batches, so its text trains the shared encoder (null: none)",
-    )
-    auxiliary_weight: float = Field(
-        0.5, ge=0, le=10, description="Weight of the auxiliary data's cross-entropy"
-    )

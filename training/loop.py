@@ -6,7 +6,7 @@ import contextlib
 import copy
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.features import TokenBatch, encode_tokens
+from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
@@ -359,29 +359,14 @@ def fit_tagger(
     return FitResult.of(predictor, run)
 
 
-class _WithAuxiliary(nn.Module):
-    """A sentiment model beside a head of its own for an auxiliary data set: one forward
-    pass scores a batch of each (one module, so that DDP syncs both heads' gradients)."""
-
-    def __init__(self, model: LSTMSentimentClassifier, num_labels: int) -> None:
-        super().__init__()
-        self.model = model
-        self.head = nn.Linear(model.pooled_dim, num_labels)
-
-    def forward(self, batch: TokenBatch, auxiliary: TokenBatch) -> tuple[Tensor, Tensor]:
-        return self.model(batch), self.head(self.model.pool(auxiliary))
-
-
 def fit_sentiment(
     train: TextDataset,
     valid: TextDataset,
     config: SentimentTrainConfig,
     on_epoch: EpochCallback | None = None,
     show_progress: bool = True,
-    auxiliary: TextDataset | None = None,
 ) -> FitResult:
-    """Train an utterance-level sentiment classifier; with ``auxiliary`` (labels of its own)
-    each step also learns one auxiliary batch through a head that is dropped afterwards."""
+    """Train an utterance-level sentiment classifier."""
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -389,8 +374,7 @@ def fit_sentiment(
     scheme = config.text_scheme
     train_tokens = sentiment_inputs(train.texts, scheme)
     valid_tokens = sentiment_inputs(valid.texts, scheme)
-    aux_tokens = sentiment_inputs(auxiliary.texts, scheme) if auxiliary is not None else []
-    vocabs = build_vocabs([*train_tokens, *aux_tokens], config)
+    vocabs = build_vocabs(train_tokens, config)
     words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
@@ -403,42 +387,22 @@ def fit_sentiment(
     distributed.init_from_env(device)
     model = LSTMSentimentClassifier(model_config)
     vocabs.install(model, config.word_dropout)
+    model.to(device)
+    net = distributed.wrap(model)
     predictor = SentimentPredictor(model, words, chars, labels)
     label_ids = [labels.index_of[y] for y in train.labels]
     loss = sentiment_loss(config, label_ids, len(labels))
 
-    def encode(tokens: list[list[str]], chunk: list[int]) -> TokenBatch:
-        return encode_tokens([tokens[i] for i in chunk], words, chars).to(device)
-
-    def target(ids: list[int], chunk: list[int]) -> Tensor:
-        return torch.tensor([ids[i] for i in chunk], device=device)
-
-    trained: nn.Module = model
-    if auxiliary is None:
-        model.to(device)
-        net = distributed.wrap(model)
-
-        def step_loss(chunk: list[int]) -> Tensor:
-            return loss(net(encode(train_tokens, chunk)), target(label_ids, chunk))
-
-    else:
-        aux_labels = LabelSet(sorted(set(auxiliary.labels)))
-        aux_ids = [aux_labels.index_of[y] for y in auxiliary.labels]
-        trained = _WithAuxiliary(model, len(aux_labels)).to(device)
-        joint = distributed.wrap(trained)
-        aux_chunks = _endless_buckets([len(t) for t in aux_tokens], config)
-
-        def step_loss(chunk: list[int]) -> Tensor:
-            aux_chunk = next(aux_chunks)
-            logits, aux_logits = joint(encode(train_tokens, chunk), encode(aux_tokens, aux_chunk))
-            aux_loss = nn.functional.cross_entropy(aux_logits, target(aux_ids, aux_chunk))
-            return loss(logits, target(label_ids, chunk)) + config.auxiliary_weight * aux_loss
+    def step_loss(chunk: list[int]) -> Tensor:
+        batch = encode_tokens([train_tokens[i] for i in chunk], words, chars).to(device)
+        target = torch.tensor([label_ids[i] for i in chunk], device=device)
+        return loss(net(batch), target)
 
     def evaluate() -> dict[str, Any]:  # on the training device
         return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
 
     run = _epoch_loop(
-        trained,
+        model,
         [len(t) for t in train_tokens],
         config,
         step_loss,
@@ -449,12 +413,3 @@ def fit_sentiment(
     )
     model.cpu().eval()
     return FitResult.of(predictor, run)
-
-
-def _endless_buckets(lengths: Sequence[int], config: TrainConfig) -> Iterator[list[int]]:
-    """Length-bucketed batches of a data set, reshuffled at every pass, without end; each
-    rank takes its own shard, as of the main data."""
-    rng = random.Random(config.seed + 1)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    while True:
-        yield from distributed.shard(length_buckets(lengths, config.batch_size, rng), rank, world)

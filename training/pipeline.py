@@ -108,12 +108,7 @@ def train_folder(
         if not isinstance(config, SentimentTrainConfig):
             raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
         train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
-        auxiliary = (
-            read_tsv(split_paths("sentiment", Path(config.auxiliary_data))[0])
-            if config.auxiliary_data
-            else None
-        )
-        result = fit_sentiment(train_t, valid_t, config, on_epoch, show_progress, auxiliary)
+        result = fit_sentiment(train_t, valid_t, config, on_epoch, show_progress)
         held_out = valid_t
         checks = [
             {"text": t, "label": y} for t, y in zip(valid_t.texts, valid_t.labels, strict=True)
