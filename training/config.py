@@ -189,13 +189,6 @@ class SentimentTrainConfig(TrainConfig):
         "written; tweet: emoticons, punctuation runs, elongations, @handles and #hashtags "
         "as social-media text",
     )
-    adversarial_epsilon: float = Field(
-        0.0,
-        ge=0,
-        le=100,
-        description="Also train on each batch with its token representations moved this far "
-        "(L2 per utterance) along the loss gradient (FGM adversarial training; 0: off)",
-    )
     wide_buckets: int = Field(
         1 << 18,
         ge=0,

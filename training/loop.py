@@ -23,7 +23,6 @@ from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 from models.text import char_normalize, normalize
 from models.vocab import LabelSet, Vocab
 from training import distributed
-from training.adversarial import EmbeddingAdversary
 from training.class_losses import intent_loss, sentiment_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
@@ -394,26 +393,23 @@ def fit_sentiment(
     label_ids = [labels.index_of[y] for y in train.labels]
     loss = sentiment_loss(config, label_ids, len(labels))
 
-    adversary = EmbeddingAdversary(model.embedder, config.adversarial_epsilon)
-
     def step_loss(chunk: list[int]) -> Tensor:
         batch = encode_tokens([train_tokens[i] for i in chunk], words, chars).to(device)
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
-        return adversary.loss(lambda: loss(net(batch), target))
+        return loss(net(batch), target)
 
     def evaluate() -> dict[str, Any]:  # on the training device
         return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
 
-    with adversary:
-        run = _epoch_loop(
-            model,
-            [len(t) for t in train_tokens],
-            config,
-            step_loss,
-            evaluate,
-            "macro_f1",
-            on_epoch,
-            show_progress,
-        )
+    run = _epoch_loop(
+        model,
+        [len(t) for t in train_tokens],
+        config,
+        step_loss,
+        evaluate,
+        "macro_f1",
+        on_epoch,
+        show_progress,
+    )
     model.cpu().eval()
     return FitResult.of(predictor, run)

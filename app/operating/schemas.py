@@ -86,9 +86,6 @@ class Hyperparameters(BaseModel):
     text_scheme: Literal["plain", "tweet"] | None = Field(
         None, description="Sentiment only: how the model reads text (tweet: social-media text)"
     )
-    adversarial_epsilon: float | None = Field(
-        None, ge=0, le=100, description="Sentiment only: FGM adversarial training (0: off)"
-    )
     wide_buckets: int | None = Field(
         None,
         ge=0,
