@@ -41,7 +41,9 @@ class TrainConfig(BaseModel):
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
     pretrained_vectors: Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"] = Field(
         "glove-6b-50d",
-        description="Frozen pretrained word vectors beside the trained embeddings",
+        description="Frozen pretrained word vectors beside the trained embeddings: "
+        "glove-6b-50d (GloVe 6B, 50d), vader (VADER's sentiment lexicon: valence per word "
+        "and emoticon), glove-6b-50d+vader (both side by side) or none",
     )
     pretrained_words: int = Field(
         100_000,
