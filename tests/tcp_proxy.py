@@ -27,6 +27,10 @@ class TcpProxy:
         self.connections = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        # While stopped, the port stays bound (not listening): connects are refused, and the
+        # kernel cannot hand the port out as the ephemeral source port of a client connecting
+        # to it, which would make that connect a TCP self-connect to nobody.
+        self._reserved: socket.socket | None = None
 
     @property
     def running(self) -> bool:
@@ -34,6 +38,9 @@ class TcpProxy:
         return self._thread is not None
 
     def start(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -45,16 +52,30 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        if self._thread is None:
+            return
+        self._thread.join(5)
+        if self._thread.is_alive():
+            raise RuntimeError("the proxy thread did not stop within 5 s")
+        self._thread = None
+        reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reserved.bind(("127.0.0.1", self.port))
+        self._reserved = reserved
 
     def __enter__(self) -> TcpProxy:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop for good: also free the port."""
         self.stop()
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     def _serve(self, listener: socket.socket) -> None:
         # One thread and a selector: stopping closes every socket deterministically.

@@ -69,7 +69,7 @@ def pg_proxy(pg_database: URL) -> Iterator[TcpProxy]:
     try:
         yield proxy
     finally:
-        proxy.stop()
+        proxy.close()
 
 
 def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
