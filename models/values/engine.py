@@ -2,15 +2,19 @@
 
 The time-zone database is read once per process; a parse context (reference time, zone,
 locale) costs microseconds, so one is built per call. Calls are serialised by a lock: the
-Haskell runtime is entered from whichever thread serves the request, and one parse takes well
-under a millisecond once warm.
+Haskell runtime is entered from whichever thread serves the request. A time parse costs
+0.2-0.3 ms of CPU and holds the GIL throughout, the largest single cost of a served request
+with dates in it, while slot texts repeat ("tomorrow", "7pm", "monday"); so results are kept
+per reference minute (see :func:`parse`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import unicodedata
 import zoneinfo
+from collections import OrderedDict
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -18,6 +22,10 @@ from typing import Any
 
 DIMENSIONS = ("time", "number", "ordinal", "amount-of-money", "duration")
 _lock = threading.Lock()
+# Kept results: (text, dims, zone, reference minute) -> Duckling's entities as JSON text, the
+# most recently used last. About 0.5 KB each.
+CACHE_SIZE = 4096
+_cache: OrderedDict[tuple[str, tuple[str, ...], str, int], str] = OrderedDict()
 
 
 def _zoneinfo_dir() -> str:
@@ -63,19 +71,58 @@ def parse(
     Latent readings are included ("May" alone, "8" as a time): the caller knows the slot's
     type and prefers non-latent ones. Each entity is Duckling's JSON (``dim``, ``start``,
     ``end``, ``value``, ``latent``); a currency ``unit`` is repaired to proper Unicode.
+
+    Duckling reads the reference to the second, but only an entity of grain ``second`` ("now",
+    "in 5 minutes") moves within a minute (tests/models/test_values_engine.py checks this on
+    ATIS's date and time slots and a list of relative expressions), so any other result is
+    kept, for :data:`CACHE_SIZE` keys, per text, dimensions, zone and reference minute. Each
+    call returns new objects.
     """
+    seconds = int(reference.timestamp())
+    key = (text, dims, tz_name, seconds // 60)
+    with _lock:
+        kept = _cache.get(key)
+        if kept is not None:
+            _cache.move_to_end(key)
+    if kept is not None:
+        found: list[dict[str, Any]] = json.loads(kept)
+        return found
     duckling, time_zones, locale = _duckling()
     # The wheel panics (a BaseException) on a NUL byte and cannot encode lone surrogates.
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+    clean = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
     with _lock:
-        ref = duckling.parse_ref_time(time_zones, tz_name, int(reference.timestamp()))
+        ref = duckling.parse_ref_time(time_zones, tz_name, seconds)
         context = duckling.Context(ref, locale)
-        found: list[dict[str, Any]] = duckling.parse(text, context, _dimensions(dims), True)
+        found = duckling.parse(clean, context, _dimensions(dims), True)
     for entity in found:
         unit = entity.get("value", {}).get("unit")
         if isinstance(unit, str):
             entity["value"]["unit"] = _fix_mojibake(unit)
+    if "second" not in _grains(found):
+        dumped = json.dumps(found)
+        with _lock:
+            _cache[key] = dumped
+            if len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
     return found
+
+
+def _grains(node: Any) -> set[str]:
+    """Every ``grain`` in Duckling's output (a value's, an interval end's, an alternative's)."""
+    if isinstance(node, dict):
+        found = {node["grain"]} if isinstance(node.get("grain"), str) else set()
+        for value in node.values():
+            found |= _grains(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_grains(v) for v in node))
+    return set()
+
+
+def clear_cache() -> None:
+    """Forget the kept results (tests that time or count Duckling's own parses)."""
+    with _lock:
+        _cache.clear()
 
 
 def warm_up() -> None:
