@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     log_journal_dir: Path | None = Field(
         None, description="Every row is journaled here until stored; unset = the spill folder"
     )
+    reuse_port: bool = Field(
+        True,
+        description="With several workers, each listens on a socket of its own "
+        "(SO_REUSEPORT, Linux) and the kernel spreads new connections over them; off: one "
+        "shared socket, where the worker that wakes first may take every waiting connection",
+    )
     trust_forwarded_for: bool = Field(
         False,
         description="Take the client address from X-Forwarded-For (set only behind a proxy "

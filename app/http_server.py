@@ -14,6 +14,13 @@
   interpreter that imports everything again, about a second of CPU before it can load its
   models (issue 18, cold start). A worker that dies is forked again from the same loaded
   app, so new code on disk needs a new server, not a worker restart.
+* Several workers each listen on a socket of their own (``SO_REUSEPORT``, Linux; setting
+  ``SLOTFILL_REUSE_PORT``), bound to the address the supervisor reserved (bound, never
+  listening: it fails fast on a taken port and holds the port for restarted workers). The
+  kernel spreads new connections over the workers' sockets by address; on one shared socket
+  the worker that wakes first accepts every connection waiting, and with keep-alive clients
+  that open their connections together (a load test's 32, a client's pool) it then serves
+  them all while the other worker idles.
 * SIGTERM: the supervisor closes its copy of the listening socket before it stops the
   workers, so that once the workers closed theirs new connections are refused rather than
   left in the listen backlog to be reset when the supervisor exits. A worker accepts what
@@ -289,11 +296,17 @@ class WorkerProcess(multiprocess.Process):
 
 def _forked_worker(config: uvicorn.Config, target: Any, sockets: list[socket.socket]) -> None:
     """A worker's process: what uvicorn's ``subprocess_started`` does in a spawned one, after
-    giving back the default handlers of the signals the supervisor catches for itself."""
+    giving back the default handlers of the signals the supervisor catches for itself. A
+    reserved ``SO_REUSEPORT`` address gets a listening socket of this worker's own."""
     for sig in multiprocess.SIGNALS:
         default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
         signal.signal(sig, default)
     config.configure_logging()
+    if any(_reuses_port(sock) for sock in sockets):
+        own = [reuse_port_socket(sock.family, sock.getsockname()) for sock in sockets]
+        for sock in sockets:
+            sock.close()
+        sockets = own
     with contextlib.suppress(KeyboardInterrupt):  # stopped by the supervisor: nothing to say
         target(sockets=sockets)
 
@@ -334,13 +347,55 @@ def load_app(config: uvicorn.Config) -> None:
         gc.enable()
 
 
+def reuse_port_socket(family: int, address: Any) -> socket.socket:
+    """A TCP socket bound to ``address`` with ``SO_REUSEPORT`` (and ``SO_REUSEADDR``, as
+    uvicorn binds); not listening. Raises ``OSError``."""
+    sock = socket.socket(family=family)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _reuses_port(sock: socket.socket) -> bool:
+    return hasattr(socket, "SO_REUSEPORT") and bool(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+    )
+
+
+def _reserve(config: uvicorn.Config, reuse_port: bool) -> socket.socket:
+    """The supervisor's socket: uvicorn's shared one, or the address reserved for the
+    workers' own sockets (TCP on Linux; a Unix socket or an inherited fd is always shared)."""
+    if not (reuse_port and sys.platform == "linux" and config.uds is None and config.fd is None):
+        return config.bind_socket()
+    family = socket.AF_INET6 if config.host and ":" in config.host else socket.AF_INET
+    try:
+        sock = reuse_port_socket(family, (config.host, config.port))
+    except OSError as exc:
+        logging.getLogger("uvicorn.error").error(exc)
+        sys.exit(STARTUP_FAILURE)
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d, a listening socket per worker (Press CTRL+C to quit)",
+        f"[{host}]" if family == socket.AF_INET6 else host,
+        port,
+    )
+    return sock
+
+
 def run(app: str, **options: Any) -> None:
     """``uvicorn.run(app, **options)`` with the protocol and the supervisor above."""
     config = uvicorn.Config(app, http=PROTOCOL, **options)
     load_app(config)  # once, here: forked workers start with the app loaded
     server = DrainingServer(config)
     if config.workers > 1:
-        Supervisor(config, sockets=[config.bind_socket()]).run()
+        reserved = _reserve(config, get_settings().reuse_port)
+        Supervisor(config, sockets=[reserved]).run()
         return
     server.run()
     if not server.started:
