@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -112,3 +113,68 @@ def test_a_cancelled_request_is_skipped_and_the_batcher_keeps_serving(model_stor
         assert batcher.submit(tagger, None, ["hello again"]).result(10)[0].text == "hello again"
     finally:
         batcher.close()
+
+
+def test_awaiting_handlers_of_a_batch_are_woken_with_one_call(model_store: Path) -> None:
+    """parse_async: each handler gets its own results, a failing request its own error, a
+    cancelled one is skipped; the batch's handlers are woken by one call into their loop
+    (one per request costs a write to the loop's wake-up pipe each)."""
+    tagger = load_version(model_store, "tiny", VERSION)
+    gate = threading.Event()
+    texts_run: list[str] = []
+
+    def run_batch(t: Any, s: Any, texts: Any, n_best: Any, requested: Any) -> list[ParseResult]:
+        gate.wait(5)
+        texts_run.extend(texts)
+        return run_models(t, s, texts, n_best, requested)
+
+    async def scenario(batcher: MicroBatcher) -> tuple[list[Any], int]:
+        loop = asyncio.get_running_loop()
+        wakes = 0
+        real = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += 1
+            return real(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        first = asyncio.ensure_future(batcher.parse_async(tagger, None, ["hello"]))
+        await asyncio.sleep(0.2)  # the thread has taken "hello" and waits at the gate
+        wakes = 0
+        queued = [
+            asyncio.ensure_future(batcher.parse_async(tagger, None, [text])) for text in TEXTS
+        ]
+        cancelled = asyncio.ensure_future(batcher.parse_async(tagger, None, ["never run"]))
+        await asyncio.sleep(0)  # every job is queued
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        gate.set()
+        answers = await asyncio.gather(first, *queued, return_exceptions=True)
+        return answers, wakes
+
+    batcher = MicroBatcher(run_batch)
+    try:
+        answers, wakes = asyncio.run(scenario(batcher))
+    finally:
+        batcher.close()
+    assert [a[0].text for a in answers] == ["hello", *TEXTS]
+    assert "never run" not in texts_run
+    # Two batches ("hello", then the six queued behind it): one wake-up each, not seven.
+    assert wakes == 2
+
+
+def test_a_failing_awaited_request_gets_its_own_error(model_store: Path) -> None:
+    tagger = load_version(model_store, "tiny", VERSION)
+
+    async def scenario(batcher: MicroBatcher) -> list[Any]:
+        jobs = [batcher.parse_async(tagger, None, [text]) for text in ("hello", "   ", "thanks")]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    batcher = MicroBatcher(run_models)
+    try:
+        good, bad, also_good = asyncio.run(scenario(batcher))
+    finally:
+        batcher.close()
+    assert good[0].text == "hello" and also_good[0].text == "thanks"
+    assert isinstance(bad, ValueError) and "at least one token" in str(bad)

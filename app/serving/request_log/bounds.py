@@ -10,10 +10,10 @@ and the ranking left out, then the batch results that do not fit) and says so wi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import String
 
 from app.db.tables import RequestLog
@@ -47,7 +47,9 @@ def clip(value: str, limit: int) -> str:
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    """Bytes of ``value`` as compact UTF-8 JSON, encoded as the database column will be
+    (:func:`app.db.engine.json_text`)."""
+    return len(to_json(value, inf_nan_mode="constants"))
 
 
 def bound_json(value: Any, limit: int = MAX_RESPONSE_BYTES) -> Any:
