@@ -38,6 +38,8 @@ _TOKEN_RE = re.compile(
 )
 _DIGIT_RE = re.compile(r"\d")
 _EDGE_PUNCT_RE = re.compile(r"^[^\w]+|[^\w]+$")
+# A character for which str.isalnum() holds: re's \w is exactly isalnum() or "_".
+_ALNUM_RE = re.compile(r"[^\W_]")
 
 # Shape classes: case-insensitive on purpose. The tagging corpora are all lower case, so a
 # case feature would be an input the model never saw trained at serving time.
@@ -55,7 +57,7 @@ class Token:
     @property
     def is_punct(self) -> bool:
         """True for a token made only of punctuation or symbols."""
-        return all(not ch.isalnum() for ch in self.text)
+        return _ALNUM_RE.search(self.text) is None
 
 
 def _is_mark(ch: str) -> bool:

@@ -11,6 +11,7 @@ import unicodedata
 import pytest
 
 from models.text import (
+    Token,
     normalize,
     sentiment_tokens,
     sentiment_words,
@@ -174,3 +175,16 @@ def test_tweet_scheme(text: str, expected: list[str]) -> None:
 def test_plain_scheme_is_the_sentiment_tokenizer(text: str) -> None:
     """Models trained before the schemes existed read text exactly as they did."""
     assert sentiment_words(text) == [t.text for t in sentiment_tokens(text)]
+
+
+def test_is_punct_means_no_character_is_alphanumeric() -> None:
+    """``Token.is_punct`` tests with a regular expression; ``str.isalnum`` is the definition,
+    checked on every code point (letters, digits, marks, "_", symbols of every script)."""
+    wrong = [
+        hex(code)
+        for code in range(0x110000)
+        if Token(chr(code), 0, 1).is_punct == chr(code).isalnum()
+    ]
+    assert wrong == []
+    assert Token("?!", 0, 2).is_punct and Token("_", 0, 1).is_punct
+    assert not Token("a?", 0, 2).is_punct and not Token("٣", 0, 1).is_punct
