@@ -268,7 +268,10 @@ class VersionPoller:
                 log.exception("version poller: unexpected error")
 
     def poll_once(self) -> None:
-        """Swap in every pointed-to version this worker serves but does not run yet."""
+        """Swap in every pointed-to version this worker serves but does not run yet; none
+        if this worker swapped a version in since the pointers were read (the next poll
+        reads them again)."""
+        since: int | None = self.registry.generation
         with self.sessions() as session, session.begin():
             pointers = [(p.name, p.version, v) for p, v in list_pointers(session)]
             for job_id in fail_stale_jobs(session, self.stale_s):
@@ -284,7 +287,11 @@ class VersionPoller:
             if time.monotonic() < self._retry_at.get((name, version), 0.0):
                 continue
             try:
-                self.registry.activate(name, version, recorded.checksum if recorded else None)
+                since = self.registry.activate(
+                    name, version, recorded.checksum if recorded else None, since
+                )
+                if since is None:
+                    return
             except (ArtifactError, ValueError, OSError) as err:
                 self._retry_at[(name, version)] = time.monotonic() + RETRY_FAILED_LOAD_S
                 log.error(

@@ -156,6 +156,8 @@ class ModelRegistry:
         self.sentiment_name = sentiment or None
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # serialises swaps, never reads
+        # Swaps so far: what a version poll read the pointers after (see install).
+        self._generation = 0
         self.ready = False
 
     def _task(self, name: str) -> str | None:
@@ -267,18 +269,33 @@ class ModelRegistry:
             engine=self.engine,
         )
 
-    def install(self, model: LoadedModel) -> None:
-        """Serve a prepared model: one reference swap; running requests keep the old one."""
-        with self._lock:
-            self._models = {**self._models, model.name: model}
-        log.info("activated %s", model.ref)
+    @property
+    def generation(self) -> int:
+        """How many swaps this registry has made."""
+        return self._generation
 
-    def activate(self, name: str, version: str, checksum: str | None = None) -> LoadedModel:
-        """Load, verify and warm ``name@version``, then swap it in. The old one keeps
-        serving if anything fails."""
+    def install(self, model: LoadedModel, since: int | None = None) -> int | None:
+        """Serve a prepared model: one reference swap; running requests keep the old one.
+        The registry's new :attr:`generation`; with ``since``, nothing (None) if a swap was
+        made after that generation: a version poll that read the active pointers before an
+        activation or rollback in this worker must not undo it with what it read."""
+        with self._lock:
+            if since is not None and since != self._generation:
+                log.info("not activating %s: another version was swapped in meanwhile", model.ref)
+                return None
+            self._models = {**self._models, model.name: model}
+            self._generation += 1
+            generation = self._generation
+        log.info("activated %s", model.ref)
+        return generation
+
+    def activate(
+        self, name: str, version: str, checksum: str | None = None, since: int | None = None
+    ) -> int | None:
+        """Load, verify and warm ``name@version``, then swap it in (:meth:`install`, with
+        ``since``). The old one keeps serving if anything fails."""
         current = self._models.get(name)
         if current is not None and current.version == version:
-            return current
+            return self._generation if since in (None, self._generation) else None
         model = self.prepare(name, version, checksum)
-        self.install(model)
-        return model
+        return self.install(model, since)
