@@ -20,15 +20,17 @@
   kernel spreads new connections over the workers' sockets by address; on one shared socket
   the worker that wakes first accepts every connection waiting, and with keep-alive clients
   that open their connections together (a load test's 32, a client's pool) it then serves
-  them all while the other worker idles.
-* SIGTERM: the supervisor closes its copy of the listening socket before it stops the
-  workers, so that once the workers closed theirs new connections are refused rather than
-  left in the listen backlog to be reset when the supervisor exits. A worker accepts what
-  is still in the listen backlog right before it closes its copy (the kernel resets every
-  connection left in the backlog when the last copy closes; the client has already sent its
-  request by then), and a connection the worker accepted but whose request has not arrived
-  yet gets a moment to send it (and is served, with ``Connection: close``) instead of being
-  dropped.
+  them all while the other worker idles. The price: a worker killed outright takes the
+  connections still waiting in its own backlog with it, where on a shared socket another
+  worker would accept them.
+* SIGTERM: the supervisor closes its socket (the shared one, or the reservation) before it
+  stops the workers, so that once the workers closed theirs new connections are refused
+  rather than left in a listen backlog to be reset when the supervisor exits. A worker
+  accepts what is still in its listen backlog right before it closes its socket (the kernel
+  resets every connection left in a backlog when the last copy of that socket closes, and a
+  worker's own socket has one copy; the client has already sent its request by then), and
+  a connection the worker accepted but whose request has not arrived yet gets a moment to
+  send it (and is served, with ``Connection: close``) instead of being dropped.
 """
 
 from __future__ import annotations
