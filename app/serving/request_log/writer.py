@@ -256,7 +256,11 @@ class RequestLogWriter:
         self._append_target = None
 
     def _take_batch(self) -> list[Row]:
-        """Up to batch_size rows: wait for the first, then up to batch_wait_s for more."""
+        """Up to batch_size rows: wait for the first, then batch_wait_s for more (unless a
+        batch is waiting already) and take what came. Sleeping out the wait rather than
+        waiting on the queue: a queue wakes its reader at every row, and a woken thread takes
+        the GIL from the event loop each time (at concurrency 32, 40 µs of a request's CPU
+        went to handing one row to this thread)."""
         wait = _IDLE_WAIT_S
         if self._spill_files:
             wait = min(wait, max(0.0, self._retry_at - time.monotonic()))
@@ -268,13 +272,10 @@ class RequestLogWriter:
                 item = self._queue.get(timeout=wait)
             if item is not None:
                 batch.append(item)
-            deadline = time.monotonic() + self._batch_wait_s
+            if self._queue.qsize() < self._batch_size - len(batch):
+                self._stopping.wait(self._batch_wait_s)  # a stop cuts it short
             while len(batch) < self._batch_size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopping.is_set():
-                    item = self._queue.get_nowait()
-                else:
-                    item = self._queue.get(timeout=remaining)
+                item = self._queue.get_nowait()
                 if item is not None:
                     batch.append(item)
         except queue.Empty:
