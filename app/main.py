@@ -25,7 +25,7 @@ from app.operating.console.setup import install_console
 from app.operating.embedded import EmbeddedRunner
 from app.operating.versions import VersionPoller, read_pins
 from app.serving import health_routes, models_routes, parse_routes
-from app.serving.batcher import MicroBatcher
+from app.serving.batcher import Batcher, LoopBatcher, MicroBatcher
 from app.serving.middleware import GuardMiddleware
 from app.serving.parsing import run_models
 from app.serving.registry import ModelRegistry
@@ -72,8 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.engine == "torch"
             else None
         )
-        batcher = MicroBatcher(
-            partial(run_models, pool=sentiment_pool), max_texts=settings.max_batch_items
+        # The numpy engine batches on the event loop, torch on a thread (app.serving.batcher).
+        batcher: Batcher = (
+            MicroBatcher(
+                partial(run_models, pool=sentiment_pool), max_texts=settings.max_batch_items
+            )
+            if settings.engine == "torch"
+            else LoopBatcher(run_models, max_texts=settings.max_batch_items)
         )
         app.state.batcher = batcher
         writer = RequestLogWriter(

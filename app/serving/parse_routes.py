@@ -31,7 +31,7 @@ from app.errors import (
     error_response,
     validation_message,
 )
-from app.serving.batcher import MicroBatcher
+from app.serving.batcher import Batcher
 from app.serving.parsing import (
     check_context,
     check_texts,
@@ -85,7 +85,7 @@ async def _run(
     tagger = resolve_model(registry, model)
     requested = context.requested_slots if context is not None else []
     check_context(tagger, requested)
-    batcher: MicroBatcher = request.app.state.batcher
+    batcher: Batcher = request.app.state.batcher
     results = await batcher.parse_async(tagger, registry.sentiment(), texts, n_best or 0, requested)
     return [with_fallback(r, settings.fallback_threshold) for r in results]
 

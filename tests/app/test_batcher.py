@@ -13,7 +13,7 @@ import pytest
 from app_support import VERSION
 from fastapi.testclient import TestClient
 
-from app.serving.batcher import MicroBatcher
+from app.serving.batcher import LoopBatcher, MicroBatcher
 from app.serving.parsing import run_models
 from app.serving.registry import load_version
 from app.serving.results import ParseResult
@@ -178,3 +178,86 @@ def test_a_failing_awaited_request_gets_its_own_error(model_store: Path) -> None
         batcher.close()
     assert good[0].text == "hello" and also_good[0].text == "thanks"
     assert isinstance(bad, ValueError) and "at least one token" in str(bad)
+
+
+# LoopBatcher: the numpy engine's batches, run on the event loop.
+
+
+def _recording(calls: list[list[str]]) -> Any:
+    def run_batch(t: Any, s: Any, texts: Any, n_best: Any, requested: Any) -> list[ParseResult]:
+        calls.append(list(texts))
+        return run_models(t, s, texts, n_best, requested)
+
+    return run_batch
+
+
+def test_the_requests_of_one_loop_iteration_make_one_batch(model_store: Path) -> None:
+    tagger = load_version(model_store, "tiny", VERSION)
+    sentiment = load_version(model_store, "tiny-sentiment", VERSION)
+    calls: list[list[str]] = []
+    batcher = LoopBatcher(_recording(calls))
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*(batcher.parse_async(tagger, sentiment, [t]) for t in TEXTS))
+
+    answers = asyncio.run(scenario())
+    assert calls == [TEXTS]
+    assert [a[0].text for a in answers] == TEXTS
+    alone = run_models(tagger, sentiment, TEXTS)
+    assert [a[0] for a in answers] == alone
+
+
+def test_a_loop_batch_holds_at_most_max_texts(model_store: Path) -> None:
+    tagger = load_version(model_store, "tiny", VERSION)
+    calls: list[list[str]] = []
+    batcher = LoopBatcher(_recording(calls), max_texts=4)
+
+    async def scenario() -> list[Any]:
+        jobs = [batcher.parse_async(tagger, None, [t]) for t in TEXTS]  # 6 of one text
+        jobs.append(batcher.parse_async(tagger, None, TEXTS[:5]))  # more than 4 alone: runs
+        return await asyncio.gather(*jobs)
+
+    answers = asyncio.run(scenario())
+    assert calls == [TEXTS[:4], TEXTS[4:], TEXTS[:5]]
+    assert [r.text for a in answers for r in a] == TEXTS + TEXTS[:5]
+
+
+def test_a_loop_batch_isolates_a_failing_request_and_groups_by_model(model_store: Path) -> None:
+    tiny = load_version(model_store, "tiny", VERSION)
+    tiny2 = load_version(model_store, "tiny2", VERSION)
+    calls: list[list[str]] = []
+    batcher = LoopBatcher(_recording(calls))
+
+    async def scenario() -> list[Any]:
+        jobs = [
+            batcher.parse_async(tiny, None, ["hello"]),
+            batcher.parse_async(tiny2, None, ["book a table"]),
+            batcher.parse_async(tiny, None, ["   "]),  # no tokens: ValueError
+            batcher.parse_async(tiny, None, ["thanks"]),
+        ]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    hello, table, bad, thanks = asyncio.run(scenario())
+    assert hello[0].text == "hello" and thanks[0].text == "thanks"
+    assert table[0].text == "book a table" and table[0].model.ref == tiny2.ref
+    assert isinstance(bad, ValueError) and "at least one token" in str(bad)
+    # tiny's group failed as a whole, then ran one request at a time; tiny2's on its own.
+    assert calls == [["hello", "   ", "thanks"], ["hello"], ["   "], ["thanks"], ["book a table"]]
+
+
+def test_a_cancelled_handler_is_left_out_of_its_loop_batch(model_store: Path) -> None:
+    tagger = load_version(model_store, "tiny", VERSION)
+    calls: list[list[str]] = []
+    batcher = LoopBatcher(_recording(calls))
+
+    async def scenario() -> tuple[Any, Any]:
+        kept = asyncio.ensure_future(batcher.parse_async(tagger, None, ["hello"]))
+        gone = asyncio.ensure_future(batcher.parse_async(tagger, None, ["never run"]))
+        await asyncio.sleep(0)  # both queued; their batch runs after this coroutine yields
+        gone.cancel()
+        return await kept, await asyncio.gather(gone, return_exceptions=True)
+
+    kept, (gone,) = asyncio.run(scenario())
+    assert kept[0].text == "hello"
+    assert isinstance(gone, asyncio.CancelledError)
+    assert calls == [["hello"]]
