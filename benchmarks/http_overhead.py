@@ -6,7 +6,8 @@ request head. The app is started with its lifespan (models loaded, request-log w
 SQLite database in a temporary folder, journal on), then the micro-batcher's model call is
 replaced by a lookup of results computed once beforehand, so what is measured is everything
 but the networks: the guard middleware, body reading and the strict-JSON check, FastAPI's
-routing, dependencies and validation, the thread hand-off to the batcher, slot values, the
+routing, dependencies and validation, the hand-off to the batcher (a thread's with the torch
+engine), slot values, the
 request-log row (and its journal line), the response body and metrics.
 
 It reports CPU microseconds per request (``time.process_time``: all threads, so the
