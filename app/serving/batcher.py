@@ -61,6 +61,10 @@ class _Job:
         return self.tagger.ref, self.sentiment.ref if self.sentiment else None
 
 
+# Each job with its results, or the error of its batch.
+Answers = list[tuple[_Job, Results | BaseException]]
+
+
 class Batcher(Protocol):
     """What the parse routes use of a batcher."""
 
@@ -128,27 +132,10 @@ class LoopBatcher:
         if self._scheduled:
             asyncio.get_running_loop().call_soon(self._run)
         for group in _groups(jobs[:taken]):
-            self._run_group(group)
+            _run_group(self._run_batch, group, self._deliver)
 
-    def _run_group(self, group: list[_Job]) -> None:
-        texts = [text for job in group for text in job.texts]
-        n_best = [job.n_best for job in group for _ in job.texts]
-        requested = [job.requested for job in group for _ in job.texts]
-        try:
-            results = self._run_batch(group[0].tagger, group[0].sentiment, texts, n_best, requested)
-        except Exception as err:
-            if len(group) == 1:
-                _settle([(_waiter(group[0]), err)])
-                return
-            for job in group:  # isolate the failing request; the others still succeed
-                self._run_group([job])
-            return
-        answers: list[tuple[asyncio.Future[Results], Results | BaseException]] = []
-        start = 0
-        for job in group:
-            answers.append((_waiter(job), results[start : start + len(job.texts)]))
-            start += len(job.texts)
-        _settle(answers)
+    def _deliver(self, answers: Answers) -> None:
+        _settle([(_waiter(job), answer) for job, answer in answers])
 
 
 def _waiter(job: _Job) -> asyncio.Future[Results]:
@@ -234,35 +221,43 @@ class MicroBatcher:
             # others are marked running, so they can no longer be cancelled and setting their
             # results below cannot fail.
             for group in _groups([j for j in jobs if j.future.set_running_or_notify_cancel()]):
-                self._run_group(group)
+                _run_group(self._run_batch, group, self._deliver)
             if stop:
                 return
 
-    def _run_group(self, group: list[_Job]) -> None:
-        texts = [text for job in group for text in job.texts]
-        n_best = [job.n_best for job in group for _ in job.texts]
-        requested = [job.requested for job in group for _ in job.texts]
-        try:
-            results = self._run_batch(group[0].tagger, group[0].sentiment, texts, n_best, requested)
-        except Exception as err:
-            if len(group) == 1:
-                group[0].future.set_exception(err)
-                _wake([(group[0], err)])
-                return
-            for job in group:  # isolate the failing request; the others still succeed
-                self._run_group([job])
-            return
-        answers: list[tuple[_Job, Results | BaseException]] = []
-        start = 0
-        for job in group:
-            answer = results[start : start + len(job.texts)]
-            job.future.set_result(answer)
-            answers.append((job, answer))
-            start += len(job.texts)
+    def _deliver(self, answers: Answers) -> None:
+        for job, answer in answers:
+            if isinstance(answer, BaseException):
+                job.future.set_exception(answer)
+            else:
+                job.future.set_result(answer)
         _wake(answers)
 
 
-def _wake(answers: list[tuple[_Job, Results | BaseException]]) -> None:
+def _run_group(run_batch: RunBatch, group: list[_Job], deliver: Callable[[Answers], None]) -> None:
+    """One batch for ``group`` (jobs of the same model versions); a failing batch is run
+    again one job at a time, so that only the failing request gets the error."""
+    texts = [text for job in group for text in job.texts]
+    n_best = [job.n_best for job in group for _ in job.texts]
+    requested = [job.requested for job in group for _ in job.texts]
+    try:
+        results = run_batch(group[0].tagger, group[0].sentiment, texts, n_best, requested)
+    except Exception as err:
+        if len(group) == 1:
+            deliver([(group[0], err)])
+            return
+        for job in group:
+            _run_group(run_batch, [job], deliver)
+        return
+    answers: Answers = []
+    start = 0
+    for job in group:
+        answers.append((job, results[start : start + len(job.texts)]))
+        start += len(job.texts)
+    deliver(answers)
+
+
+def _wake(answers: Answers) -> None:
     """Hand each awaiting handler its answer: one call into each event loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Results], Any]]] = {}
     for job, answer in answers:
