@@ -17,7 +17,7 @@ networks is paid once per batch instead of once per request. Two kinds:
   ``app.serving.parsing.run_models``), and runs there instead of on every pool thread at
   once. A batch's awaiting handlers are woken with one call into their event loop, not one
   per request (each call writes to the loop's wake-up pipe: 5% of a worker's time at
-  concurrency 32).
+  concurrency 32 when the numpy engine batched on this thread).
 """
 
 from __future__ import annotations
@@ -194,9 +194,10 @@ class MicroBatcher:
         (``time.sleep(0)``) before it runs the batch: this thread wakes as soon as a handler
         queues a job, typically while the event loop is still reading the requests that
         arrived with it, and would otherwise run a batch of one and make the others wait a
-        whole batch. At concurrency 32 (2 workers, wrk) batches of one went from 487 of
-        1,700 to 24 of 1,000 and throughput from 1,370 to 1,477 requests/s; with nothing
-        else in flight the event loop is idle and gives the GIL straight back."""
+        whole batch. At concurrency 32 (2 workers, wrk, measured when the numpy engine still
+        batched on this thread) batches of one went from 487 of 1,700 to 24 of 1,000 and
+        throughput from 1,370 to 1,477 requests/s; with nothing else in flight the event
+        loop is idle and gives the GIL straight back."""
         while True:
             first = self._queue.get()
             if first is None:

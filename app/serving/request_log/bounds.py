@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic_core import to_json
 from sqlalchemy import String
 
+from app.db.engine import json_bytes
 from app.db.tables import RequestLog
 
 MARKER = "…[truncated]"
@@ -47,9 +47,8 @@ def clip(value: str, limit: int) -> str:
 
 
 def _size(value: Any) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON, encoded as the database column will be
-    (:func:`app.db.engine.json_text`)."""
-    return len(to_json(value, inf_nan_mode="constants"))
+    """Bytes of ``value`` as the database column will hold it."""
+    return len(json_bytes(value))
 
 
 def bound_json(value: Any, limit: int = MAX_RESPONSE_BYTES) -> Any:
