@@ -31,7 +31,7 @@ TAUS = (-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
 def valid_logits(predictor: SentimentPredictor, texts: Sequence[str]) -> torch.Tensor:
     """``(len(texts), labels)`` logits of the model, read with the server's tokenizer."""
-    tokens = sentiment_inputs(texts, predictor.scheme)
+    tokens = sentiment_inputs(texts, predictor)
     parts = []
     with torch.inference_mode():
         for i in range(0, len(tokens), 256):

@@ -29,7 +29,7 @@ from safetensors.numpy import load_file as load_arrays
 
 from models.calibration import Temperatures
 from models.errors import ArtifactError
-from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from models.predictor import SentimentPredictor, SlotTaggerPredictor, is_transformer
 from models.sanity import SanitySample
 from models.sanity import write as write_sanity
 from models.values.schema import schema_from_json
@@ -38,6 +38,9 @@ from models.vocab import LabelSet, Vocab
 if TYPE_CHECKING:
     from models.sentiment import LSTMSentimentClassifier
     from models.slot_tagger import BiLSTMCRFTagger
+    from models.transformer import TransformerSentimentClassifier
+
+    Model = BiLSTMCRFTagger | LSTMSentimentClassifier | TransformerSentimentClassifier
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -188,7 +191,7 @@ def save_artifact(
     out_dir: Path,
     *,
     task: Task,
-    model: BiLSTMCRFTagger | LSTMSentimentClassifier,
+    model: Model,
     vocabs: dict[str, Vocab],
     labels: dict[str, list[str]],
     training: dict[str, Any],
@@ -326,21 +329,27 @@ def config_view(manifest: Manifest) -> Any:
 def _numpy_net(manifest: Manifest, arrays: dict[str, np.ndarray]) -> Any:
     """The NumPy engine's network over the stored arrays (a missing one raises ``KeyError``;
     wrong weights fail the sanity check before serving, models.sanity)."""
-    from models.engine import NumpySentiment, NumpyTagger, Weights
+    from models.engine import NumpySentiment, NumpyTagger, NumpyTransformerSentiment, Weights
 
-    config = config_view(manifest)
     if manifest.task == "slots":
-        return NumpyTagger(Weights(arrays, config, manifest.labels["tags"]))
-    return NumpySentiment(Weights(arrays, config))
+        return NumpyTagger(Weights(arrays, config_view(manifest), manifest.labels["tags"]))
+    if is_transformer(SimpleNamespace(**manifest.model_config)):
+        config = SimpleNamespace(**manifest.model_config)
+        return NumpyTransformerSentiment(Weights(arrays, config))
+    return NumpySentiment(Weights(arrays, config_view(manifest)))
 
 
-def _torch_model(manifest: Manifest) -> BiLSTMCRFTagger | LSTMSentimentClassifier:
+def _torch_model(manifest: Manifest) -> Model:
     from models.sentiment import LSTMSentimentClassifier, SentimentConfig
     from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 
     if manifest.task == "slots":
         config = TaggerConfig(**manifest.model_config)
         return BiLSTMCRFTagger(config, manifest.labels["tags"])
+    if is_transformer(SimpleNamespace(**manifest.model_config)):
+        from models.transformer import TransformerSentimentClassifier, TransformerSentimentConfig
+
+        return TransformerSentimentClassifier(TransformerSentimentConfig(**manifest.model_config))
     return LSTMSentimentClassifier(SentimentConfig(**manifest.model_config))
 
 

@@ -19,7 +19,13 @@ import numpy as np
 
 from models.crf import CRFArrays, bio_allowed
 from models.features import BIGRAM_PRIME, TokenArrays, TokenBatch
-from models.predictor import ArraySentiment, ArrayTagger, SentimentPredictor, SlotTaggerPredictor
+from models.predictor import (
+    ArraySentiment,
+    ArrayTagger,
+    SentimentPredictor,
+    SlotTaggerPredictor,
+    is_transformer,
+)
 
 if TYPE_CHECKING:  # no torch at run time: a NumPy-engine worker never imports it
     import torch
@@ -27,6 +33,7 @@ if TYPE_CHECKING:  # no torch at run time: a NumPy-engine worker never imports i
     from models.layers import EncoderConfig
     from models.sentiment import LSTMSentimentClassifier
     from models.slot_tagger import BiLSTMCRFTagger
+    from models.transformer import TransformerSentimentClassifier, TransformerSentimentConfig
 
 Engine = Literal["torch", "numpy"]
 ENGINES: tuple[str, ...] = ("torch", "numpy")
@@ -587,6 +594,103 @@ class NumpySentiment(ArraySentiment):
         return torch.from_numpy(self.arrays(batch))
 
 
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    centred = x - x.mean(axis=-1, keepdims=True)
+    variance = (centred * centred).mean(axis=-1, keepdims=True)
+    out: np.ndarray = centred / np.sqrt(variance + F32(eps)) * weight + bias
+    return out
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to within 1.5e-7 (Abramowitz and Stegun 7.1.26); NumPy has none of its own."""
+    a = np.abs(x)
+    t = 1.0 / (1.0 + F32(0.3275911) * a)
+    poly = t * (
+        F32(0.254829592)
+        + t
+        * (
+            F32(-0.284496736)
+            + t * (F32(1.421413741) + t * (F32(-1.453152027) + t * F32(1.061405429)))
+        )
+    )
+    out: np.ndarray = np.sign(x) * (1.0 - poly * np.exp(-a * a))
+    return out
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = _HALF * x * (1.0 + _erf(x * F32(0.7071067811865476)))
+    return out
+
+
+class NumpyTransformerSentiment(ArraySentiment):
+    """:class:`models.transformer.TransformerSentimentClassifier`'s forward pass."""
+
+    config: TransformerSentimentConfig
+
+    def __init__(self, model: TransformerSentimentClassifier | Weights) -> None:
+        w = model.arrays if isinstance(model, Weights) else state_arrays(model)
+        c = self.config = model.config
+        self.words, self.positions = w["word_embeddings.weight"], w["position_embeddings.weight"]
+        self.segment = w["segment_embedding"]
+        self.norm = (w["embedding_norm.weight"], w["embedding_norm.bias"])
+        self.layers = []
+        for i in range(c.num_layers):
+            p = f"layers.{i}."
+            # Query, key and value in one product: (hidden, 3 * hidden).
+            qkv = np.concatenate([w[p + n + ".weight"] for n in ("query", "key", "value")]).T
+            qkv_bias = np.concatenate([w[p + n + ".bias"] for n in ("query", "key", "value")])
+            self.layers.append(
+                (
+                    np.ascontiguousarray(qkv),
+                    qkv_bias,
+                    w[p + "attention_out.weight"].T.copy(),
+                    w[p + "attention_out.bias"],
+                    (w[p + "attention_norm.weight"], w[p + "attention_norm.bias"]),
+                    w[p + "intermediate.weight"].T.copy(),
+                    w[p + "intermediate.bias"],
+                    w[p + "output.weight"].T.copy(),
+                    w[p + "output.bias"],
+                    (w[p + "output_norm.weight"], w[p + "output_norm.bias"]),
+                )
+            )
+        self.out_w, self.out_b = w["out.weight"].T.copy(), w["out.bias"]
+
+    def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
+        """Label logits ``(batch, num_labels)``."""
+        c = self.config
+        token_ids, _, _, mask = _arrays(batch)
+        b, t = token_ids.shape
+        lengths = mask.sum(axis=1)
+        ids = np.zeros((b, t + 2), dtype=np.int64)
+        ids[:, 0] = c.cls_index
+        ids[:, 1 : t + 1] = np.where(mask, token_ids, 0)
+        ids[np.arange(b), lengths + 1] = c.sep_index
+        real = np.arange(t + 2)[None, :] <= (lengths + 1)[:, None]
+        x = self.words[ids] + self.positions[: t + 2] + self.segment
+        x = _layer_norm(x, *self.norm, c.layer_norm_eps)
+        heads, size = c.num_heads, c.hidden_size // c.num_heads
+        key_bias = np.where(real, F32(0), _MASKED)[:, None, None, :]
+        scale = F32(1.0 / np.sqrt(size))
+        for qkv, qkv_b, ao_w, ao_b, a_norm, in_w, in_b, out_w, out_b, o_norm in self.layers:
+            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=-1)
+            q, k, v = (m.reshape(b, t + 2, heads, size).transpose(0, 2, 1, 3) for m in (q, k, v))
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + key_bias
+            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            scores /= scores.sum(axis=-1, keepdims=True)
+            attended = (scores @ v).transpose(0, 2, 1, 3).reshape(b, t + 2, c.hidden_size)
+            x = _layer_norm(x + attended @ ao_w + ao_b, *a_norm, c.layer_norm_eps)
+            x = _layer_norm(x + _gelu(x @ in_w + in_b) @ out_w + out_b, *o_norm, c.layer_norm_eps)
+        weights = real[:, :, None].astype(F32)
+        pooled = (x * weights).sum(axis=1) / weights.sum(axis=1)
+        out: np.ndarray = pooled @ self.out_w + self.out_b
+        return out
+
+    def __call__(self, batch: TokenBatch) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.arrays(batch))
+
+
 Served = TypeVar("Served", bound=SlotTaggerPredictor | SentimentPredictor)
 
 
@@ -602,5 +706,10 @@ def for_engine(predictor: Served, engine: Engine) -> Served:
     if isinstance(served, SlotTaggerPredictor):
         served.net = NumpyTagger(served.model)
     elif isinstance(served, SentimentPredictor):
-        served.net = NumpySentiment(served.model)
+        model = served.model
+        served.net = (
+            NumpyTransformerSentiment(model)  # type: ignore[arg-type]
+            if is_transformer(model.config)
+            else NumpySentiment(model)  # type: ignore[arg-type]
+        )
     return served

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
     from models.sentiment import LSTMSentimentClassifier, SentimentConfig
     from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
+    from models.transformer import TransformerSentimentClassifier, TransformerSentimentConfig
+    from models.wordpiece import WordPieces
+
+    SentimentModel = LSTMSentimentClassifier | TransformerSentimentClassifier
 
 
 class ArrayTagger:
@@ -42,13 +46,19 @@ class ArrayTagger:
 
 
 class ArraySentiment:
-    """A sentiment model's forward pass in NumPy (models.engine.NumpySentiment): label logits
-    ``(batch, num_labels)``, float32; its ``config``."""
+    """A sentiment model's forward pass in NumPy (models.engine.NumpySentiment,
+    NumpyTransformerSentiment): label logits ``(batch, num_labels)``, float32; its ``config``."""
 
-    config: SentimentConfig
+    config: SentimentConfig | TransformerSentimentConfig
 
     def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
         raise NotImplementedError
+
+
+def is_transformer(config: object) -> bool:
+    """Whether a sentiment model config (or the manifest's view of one) is a pretrained
+    transformer's (models.transformer) rather than the LSTM's."""
+    return getattr(config, "architecture", "lstm") == "transformer"
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -437,11 +447,16 @@ class SlotTaggerPredictor:
 
 
 class SentimentPredictor:
-    """Raw text -> sentiment label with a probability per label."""
+    """Raw text -> sentiment label with a probability per label.
+
+    The model is the LSTM classifier, which reads the words of its text scheme
+    (:func:`models.text.sentiment_words`), or a fine-tuned transformer, which reads word
+    pieces (:class:`models.wordpiece.WordPieces`); :meth:`inputs` is what either reads.
+    """
 
     def __init__(
         self,
-        model: LSTMSentimentClassifier | ArraySentiment,
+        model: SentimentModel | ArraySentiment,
         words: Vocab,
         chars: Vocab,
         labels: LabelSet,
@@ -451,18 +466,41 @@ class SentimentPredictor:
         ``model``: the torch model, or a NumPy engine alone (:attr:`model` raises)."""
         self._model = None if isinstance(model, ArraySentiment) else model.eval()
         # What runs the network: the torch model, or an engine (models.engine swaps it in).
-        self.net: LSTMSentimentClassifier | ArraySentiment = model
-        self.config: SentimentConfig = model.config
+        self.net: SentimentModel | ArraySentiment = model
+        self.config: SentimentConfig | TransformerSentimentConfig = model.config
         self.words, self.chars, self.labels = words, chars, labels
         self.temperatures = temperatures or Temperatures()
-        self.scheme: TextScheme = model.config.text_scheme  # how the model reads text
+        self.scheme: TextScheme = "plain"
+        self._pieces: WordPieces | None = None
+        if is_transformer(model.config):
+            from models.wordpiece import WordPieces
+
+            # [CLS] and [SEP] take two of the encoder's positions.
+            pieces = cast("TransformerSentimentConfig", model.config).max_wordpieces - 2
+            self._pieces = WordPieces(words, pieces)
+        else:
+            self.scheme = cast("SentimentConfig", model.config).text_scheme  # how it reads text
+
+    def encode(self, sentences: Sequence[Sequence[str]]) -> TokenArrays:
+        """The network input of tokenised sentences (as :meth:`inputs` gives them)."""
+        if self._pieces is not None:
+            from models.wordpiece import piece_arrays
+
+            return piece_arrays(sentences, self.words)
+        return encode_arrays(sentences, self.words, self.chars)
 
     @property
-    def model(self) -> LSTMSentimentClassifier:
+    def model(self) -> SentimentModel:
         """The torch model (training, evaluation)."""
         if self._model is None:
             raise _no_torch_model("sentiment predictor")
         return self._model
+
+    def inputs(self, texts: Sequence[str]) -> list[list[str]]:
+        """The tokens the model reads of each text (an empty list for a text without any)."""
+        if self._pieces is not None:
+            return self._pieces(texts)
+        return [sentiment_words(text, self.scheme) for text in texts]
 
     def logits(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
         """Label logits ``(batch, num_labels)`` float32 on the CPU, from whichever runs the
@@ -477,7 +515,7 @@ class SentimentPredictor:
 
     def classify_tokens(self, sentences: Sequence[Sequence[str]]) -> list[SentimentResult]:
         """Classify pre-tokenised sentences in one batch."""
-        logits = self.logits(encode_arrays(sentences, self.words, self.chars))
+        logits = self.logits(self.encode(sentences))
         scaled = scale_logits(logits.astype(np.float64), self.temperatures.labels)
         probs = _softmax(scaled).tolist()
         results = []
@@ -489,7 +527,7 @@ class SentimentPredictor:
 
     def classify(self, texts: Sequence[str]) -> list[SentimentResult]:
         """Classify raw texts; raises ``ValueError`` for a text with no tokens."""
-        token_lists = [sentiment_words(text, self.scheme) for text in texts]
+        token_lists = self.inputs(texts)
         if any(not toks for toks in token_lists):
             raise ValueError("expected every text to contain at least one token")
         return self.classify_tokens(token_lists)

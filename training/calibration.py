@@ -483,7 +483,7 @@ def calibrate_tagger(predictor: SlotTaggerPredictor, valid: TaggingSet) -> dict[
 
 def calibrate_sentiment(predictor: SentimentPredictor, valid: TextDataset) -> dict[str, float]:
     """Fit the predictor's label temperature on ``valid`` and set it; the valid ECEs."""
-    sentences = sentiment_inputs(valid.texts, predictor.scheme)
+    sentences = sentiment_inputs(valid.texts, predictor)
     predictor.temperatures = fit_sentiment_temperature(predictor, sentences, valid.labels)
     return sentiment_calibration(predictor, sentences, valid.labels, crossfit=False)[0]
 

@@ -41,6 +41,12 @@ _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
 }
 
 
+PRETRAINED_ENCODER_HELP = (
+    "fine-tune this pretrained uncased BERT-family encoder folder (config.json, vocab.txt, "
+    "model.safetensors; e.g. all-MiniLM-L6-v2) instead of training the LSTM"
+)
+
+
 def _hyperparameter_list(config: type[TrainConfig]) -> str:
     """Every key ``--config`` accepts, with its default: the flags above cover only some."""
     lines = ["hyper-parameters (keys of the --config JSON object; default in brackets):"]
@@ -94,6 +100,8 @@ def add_train_parser(sub: Any) -> None:
         )
         if task == "slots":
             p.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
+        else:
+            p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
         p.add_argument(
             "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"
         )
@@ -179,6 +187,8 @@ def add_cv_parser(sub: Any) -> None:
         )
         if task == "slots":
             p.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
+        else:
+            p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
         p.add_argument(
             "--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)"
         )
@@ -309,7 +319,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not isinstance(loaded, dict):
             raise DataError(f"{args.config}: expected a JSON object of hyper-parameters")
         values.update(loaded)
-    for name in [*_CONFIG_FLAGS, "device", "cell"]:
+    for name in [*_CONFIG_FLAGS, "device", "cell", "pretrained_encoder"]:
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
     cls = SlotTrainConfig if args.task == "slots" else SentimentTrainConfig
@@ -411,7 +421,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         rows = read_tsv(args.split)
         full, labels_predicted = evaluate_sentiment(predictor, rows)
         ece, outcomes = sentiment_calibration(
-            predictor, sentiment_inputs(rows.texts, predictor.scheme), rows.labels
+            predictor, sentiment_inputs(rows.texts, predictor), rows.labels
         )
         if args.plots is not None:
             from training.plots import sentiment_plots

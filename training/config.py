@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The frozen word-vector tables a model may read (training.vectors), or none.
 PretrainedVectors = Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"]
@@ -72,6 +72,14 @@ class TrainConfig(BaseModel):
         lt=1,
         description="Evaluate and keep an exponential moving average of the weights, "
         "updated after every step with this decay (0 or None: the raw weights)",
+    )
+    lr_schedule: Literal["constant", "linear"] = Field(
+        "constant",
+        description="constant: lr throughout (lr_decay may still lower it); linear: warm up "
+        "over warmup_fraction of all steps, then decay linearly to 0 at the last epoch",
+    )
+    warmup_fraction: float = Field(
+        0.0, ge=0, lt=1, description="Share of all steps spent warming up (linear schedule)"
     )
 
 
@@ -153,8 +161,45 @@ class SlotTrainConfig(TrainConfig):
     )
 
 
+# What fine-tuning a pretrained encoder starts from (BERT's recipe, as sentence-transformers'
+# models are fine-tuned), for each key the config does not set itself.
+FINE_TUNING_DEFAULTS: dict[str, object] = {
+    "lr": 5e-5,
+    "epochs": 3,
+    "patience": 2,
+    "weight_decay": 0.01,
+    "dropout": 0.1,
+    "clip_norm": 1.0,
+    "label_smoothing": 0.0,
+    "lr_schedule": "linear",
+    "warmup_fraction": 0.06,
+}
+
+
 class SentimentTrainConfig(TrainConfig):
-    """Sentiment training; early stopping on valid macro-F1."""
+    """Sentiment training; early stopping on valid macro-F1.
+
+    With ``pretrained_encoder`` the model is that encoder fine-tuned (models.transformer),
+    with :data:`FINE_TUNING_DEFAULTS` for what the config leaves unset; the LSTM's shape
+    fields (``hidden_size``, ``word_dim``, ...) and text scheme then do not apply.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fine_tuning_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("pretrained_encoder"):
+            return {**FINE_TUNING_DEFAULTS, **data}
+        return data
+
+    pretrained_encoder: str | None = Field(
+        None,
+        description="Folder of a pretrained uncased BERT-family encoder (config.json, "
+        "vocab.txt, model.safetensors), e.g. sentence-transformers' all-MiniLM-L6-v2, to "
+        "fine-tune instead of training the LSTM (README: Pretrained encoder)",
+    )
+    max_wordpieces: int = Field(
+        64, ge=3, le=512, description="Word pieces a pretrained encoder reads per text"
+    )
 
     epochs: int = Field(20, ge=1, le=1000)
     patience: int = Field(4, ge=1, le=1000)

@@ -33,10 +33,15 @@ def evaluate_tagger(
     return scores, TaggerPredictions(predicted["tags"], ["#".join(p) for p in predicted["intents"]])
 
 
-def sentiment_inputs(texts: Sequence[str], scheme: TextScheme) -> list[list[str]]:
-    """What a classifier of text ``scheme`` reads of each text, tokenized as the server does;
-    a text without tokens reads as ``<empty>``."""
-    return [sentiment_words(x, scheme) or ["<empty>"] for x in texts]
+def sentiment_inputs(
+    texts: Sequence[str], reader: TextScheme | SentimentPredictor
+) -> list[list[str]]:
+    """What a classifier reads of each text, tokenized as the server does: the words of a
+    text scheme, or what a predictor reads (word pieces for a transformer); a text without
+    tokens reads as ``<empty>``."""
+    if isinstance(reader, SentimentPredictor):
+        return [tokens or ["<empty>"] for tokens in reader.inputs(texts)]
+    return [sentiment_words(x, reader) or ["<empty>"] for x in texts]
 
 
 def evaluate_sentiment_tokens(
@@ -54,5 +59,5 @@ def evaluate_sentiment(
 ) -> tuple[dict[str, Any], list[str]]:
     """Score a TSV data set read with the server's tokenizer; the scores and the predictions."""
     return evaluate_sentiment_tokens(
-        predictor, sentiment_inputs(data.texts, predictor.scheme), data.labels
+        predictor, sentiment_inputs(data.texts, predictor), data.labels
     )

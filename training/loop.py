@@ -143,6 +143,22 @@ def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random) 
     return chunks
 
 
+def linear_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, batches: int, world: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warm up linearly over ``warmup_fraction`` of all steps, then decay linearly to 0 at the
+    last step of ``config.epochs`` (``batches`` per epoch, shared by ``world`` ranks)."""
+    total = max(1, config.epochs * -(-batches // world))
+    warmup = config.warmup_fraction * total
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1.0, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def _epoch_loop(
     model: nn.Module,
     lengths: Sequence[int],
@@ -166,6 +182,11 @@ def _epoch_loop(
     )
     rng = random.Random(config.seed)  # the same on every rank: same epoch order, then sharded
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    step_schedule = (
+        linear_schedule(optimizer, config, -(-len(lengths) // config.batch_size), world)
+        if config.lr_schedule == "linear"
+        else None
+    )
     show_progress = show_progress and rank == 0
     best: dict[str, Any] = {}
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
@@ -194,6 +215,8 @@ def _epoch_loop(
             torch.autograd.backward(loss)  # typed equivalent of loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
+            if step_schedule is not None:
+                step_schedule.step()
             if average is not None:
                 average.update()
             total += float(loss.detach())
@@ -366,11 +389,14 @@ def fit_sentiment(
     on_epoch: EpochCallback | None = None,
     show_progress: bool = True,
 ) -> FitResult:
-    """Train an utterance-level sentiment classifier."""
+    """Train an utterance-level sentiment classifier: the LSTM, or a pretrained encoder
+    fine-tuned when the config names one."""
     seed_everything(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = distributed.rank_device(resolve_device(config.device))
+    if config.pretrained_encoder:
+        return _fit_transformer(train, valid, config, device, on_epoch, show_progress)
     scheme = config.text_scheme
     train_tokens = sentiment_inputs(train.texts, scheme)
     valid_tokens = sentiment_inputs(valid.texts, scheme)
@@ -404,6 +430,54 @@ def fit_sentiment(
     run = _epoch_loop(
         model,
         [len(t) for t in train_tokens],
+        config,
+        step_loss,
+        evaluate,
+        "macro_f1",
+        on_epoch,
+        show_progress,
+    )
+    model.cpu().eval()
+    return FitResult.of(predictor, run)
+
+
+def _fit_transformer(
+    train: TextDataset,
+    valid: TextDataset,
+    config: SentimentTrainConfig,
+    device: torch.device,
+    on_epoch: EpochCallback | None,
+    show_progress: bool,
+) -> FitResult:
+    """Fine-tune ``config.pretrained_encoder`` (training.pretrained_encoder) with a new linear
+    head on the labels; the same epoch loop, loss and early stopping as the LSTM."""
+    from pathlib import Path
+
+    from training.pretrained_encoder import read_encoder
+
+    encoder = read_encoder(Path(str(config.pretrained_encoder)))
+    labels = LabelSet(sorted(set(train.labels)))
+    model = encoder.build(len(labels), config.dropout, config.max_wordpieces)
+    distributed.init_from_env(device)
+    model.to(device)
+    net = distributed.wrap(model)
+    predictor = SentimentPredictor(model, encoder.words, Vocab([]), labels)
+    train_pieces = sentiment_inputs(train.texts, predictor)
+    valid_pieces = sentiment_inputs(valid.texts, predictor)
+    label_ids = [labels.index_of[y] for y in train.labels]
+    loss = sentiment_loss(config, label_ids, len(labels))
+
+    def step_loss(chunk: list[int]) -> Tensor:
+        batch = predictor.encode([train_pieces[i] for i in chunk]).tensors().to(device)
+        target = torch.tensor([label_ids[i] for i in chunk], device=device)
+        return loss(net(batch), target)
+
+    def evaluate() -> dict[str, Any]:  # on the training device
+        return evaluate_sentiment_tokens(predictor, valid_pieces, valid.labels)[0]
+
+    run = _epoch_loop(
+        model,
+        [len(t) for t in train_pieces],
         config,
         step_loss,
         evaluate,
