@@ -46,10 +46,9 @@ from benchmarks.common import (
 from models.artifact import load_artifact
 from models.crf import decode_lattice
 from models.engine import ENGINES, for_engine
-from models.features import encode_arrays
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import for_serving
-from models.text import sentiment_words, tagger_tokens
+from models.text import tagger_tokens
 from models.values import make_reference
 from models.values.slots import SlotValueResolver
 
@@ -165,8 +164,7 @@ def _steps(
 
     def sentiment_encode(s: dict[str, Any]) -> None:
         assert sentiment is not None
-        words = [sentiment_words(s["text"], sentiment.scheme)]
-        s["sbatch"] = encode_arrays(words, sentiment.words, sentiment.chars)
+        s["sbatch"] = sentiment.encode(sentiment.inputs([s["text"]]))
 
     def sentiment_network(s: dict[str, Any]) -> None:
         assert sentiment is not None
