@@ -16,7 +16,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.features import encode_tokens
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
@@ -398,9 +397,7 @@ def fit_sentiment(
     if config.pretrained_encoder:
         return _fit_transformer(train, valid, config, device, on_epoch, show_progress)
     scheme = config.text_scheme
-    train_tokens = sentiment_inputs(train.texts, scheme)
-    valid_tokens = sentiment_inputs(valid.texts, scheme)
-    vocabs = build_vocabs(train_tokens, config)
+    vocabs = build_vocabs(sentiment_inputs(train.texts, scheme), config)
     words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
@@ -413,32 +410,8 @@ def fit_sentiment(
     distributed.init_from_env(device)
     model = LSTMSentimentClassifier(model_config)
     vocabs.install(model, config.word_dropout)
-    model.to(device)
-    net = distributed.wrap(model)
     predictor = SentimentPredictor(model, words, chars, labels)
-    label_ids = [labels.index_of[y] for y in train.labels]
-    loss = sentiment_loss(config, label_ids, len(labels))
-
-    def step_loss(chunk: list[int]) -> Tensor:
-        batch = encode_tokens([train_tokens[i] for i in chunk], words, chars).to(device)
-        target = torch.tensor([label_ids[i] for i in chunk], device=device)
-        return loss(net(batch), target)
-
-    def evaluate() -> dict[str, Any]:  # on the training device
-        return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
-
-    run = _epoch_loop(
-        model,
-        [len(t) for t in train_tokens],
-        config,
-        step_loss,
-        evaluate,
-        "macro_f1",
-        on_epoch,
-        show_progress,
-    )
-    model.cpu().eval()
-    return FitResult.of(predictor, run)
+    return _fit_classifier(predictor, train, valid, config, device, on_epoch, show_progress)
 
 
 def _fit_transformer(
@@ -459,25 +432,40 @@ def _fit_transformer(
     labels = LabelSet(sorted(set(train.labels)))
     model = encoder.build(len(labels), config.dropout, config.max_wordpieces)
     distributed.init_from_env(device)
+    predictor = SentimentPredictor(model, encoder.words, Vocab([]), labels)
+    return _fit_classifier(predictor, train, valid, config, device, on_epoch, show_progress)
+
+
+def _fit_classifier(
+    predictor: SentimentPredictor,
+    train: TextDataset,
+    valid: TextDataset,
+    config: SentimentTrainConfig,
+    device: torch.device,
+    on_epoch: EpochCallback | None,
+    show_progress: bool,
+) -> FitResult:
+    """Train ``predictor``'s model on what it reads of the texts; early-stop on macro-F1."""
+    model = predictor.model
     model.to(device)
     net = distributed.wrap(model)
-    predictor = SentimentPredictor(model, encoder.words, Vocab([]), labels)
-    train_pieces = sentiment_inputs(train.texts, predictor)
-    valid_pieces = sentiment_inputs(valid.texts, predictor)
+    train_tokens = sentiment_inputs(train.texts, predictor)
+    valid_tokens = sentiment_inputs(valid.texts, predictor)
+    labels = predictor.labels
     label_ids = [labels.index_of[y] for y in train.labels]
     loss = sentiment_loss(config, label_ids, len(labels))
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = predictor.encode([train_pieces[i] for i in chunk]).tensors().to(device)
+        batch = predictor.encode([train_tokens[i] for i in chunk]).tensors().to(device)
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
         return loss(net(batch), target)
 
     def evaluate() -> dict[str, Any]:  # on the training device
-        return evaluate_sentiment_tokens(predictor, valid_pieces, valid.labels)[0]
+        return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
 
     run = _epoch_loop(
         model,
-        [len(t) for t in train_pieces],
+        [len(t) for t in train_tokens],
         config,
         step_loss,
         evaluate,
