@@ -32,7 +32,8 @@ class FromRow(BaseModel):
 
 class Hyperparameters(BaseModel):
     """What a training job may set; bounds as in ``training.config.TrainConfig`` (a test keeps
-    them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``)."""
+    them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``), and so is
+    ``pretrained_encoder``, a folder on the training machine: the API takes no paths."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -106,6 +107,13 @@ class Hyperparameters(BaseModel):
     )
     label_smoothing: float | None = Field(
         None, ge=0, lt=1, description="Sentiment only: label smoothing of the loss"
+    )
+    lr_schedule: Literal["constant", "linear"] | None = Field(
+        None, description="linear: warm up over warmup_fraction of the steps, then decay to 0"
+    )
+    warmup_fraction: float | None = Field(None, ge=0, lt=1)
+    max_wordpieces: int | None = Field(
+        None, ge=3, le=512, description="Sentiment only: word pieces a pretrained encoder reads"
     )
 
 

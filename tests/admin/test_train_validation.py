@@ -165,9 +165,16 @@ def test_a_valid_request_is_queued(client: TestClient) -> None:
     assert job["hyperparameters"] == {"epochs": 1}
 
 
-def test_every_trainer_setting_but_threads_and_device_is_exposed() -> None:
+def test_every_trainer_setting_but_threads_device_and_paths_is_exposed() -> None:
     trainer = set(SlotTrainConfig.model_fields) | set(SentimentTrainConfig.model_fields)
-    assert set(Hyperparameters.model_fields) == trainer - {"threads", "device"}
+    operators = {"threads", "device", "pretrained_encoder"}  # the machine's, not the API's
+    assert set(Hyperparameters.model_fields) == trainer - operators
+
+
+def test_a_path_is_not_a_hyperparameter(client: TestClient) -> None:
+    body = GOOD | {"hyperparameters": {"pretrained_encoder": "/etc"}}
+    assert client.post("/v1/admin/train", json=body).status_code == 422
+    assert _jobs(client) == []
 
 
 @pytest.mark.parametrize("name", sorted(Hyperparameters.model_fields))
