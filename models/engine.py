@@ -656,32 +656,44 @@ class NumpyTransformerSentiment(ArraySentiment):
         self.out_w, self.out_b = w["out.weight"].T.copy(), w["out.bias"]
 
     def arrays(self, batch: TokenBatch | TokenArrays) -> np.ndarray:
-        """Label logits ``(batch, num_labels)``."""
+        """Label logits ``(batch, num_labels)``.
+
+        The rows are packed, [CLS] pieces [SEP] one after the other without padding: every
+        product but attention runs once over all of them, attention per row on its own
+        length (padding a batch to its longest tweet cost more than batching saved).
+        """
         c = self.config
         token_ids, _, _, mask = _arrays(batch)
-        b, t = token_ids.shape
-        lengths = mask.sum(axis=1)
-        ids = np.zeros((b, t + 2), dtype=np.int64)
-        ids[:, 0] = c.cls_index
-        ids[:, 1 : t + 1] = np.where(mask, token_ids, 0)
-        ids[np.arange(b), lengths + 1] = c.sep_index
-        real = np.arange(t + 2)[None, :] <= (lengths + 1)[:, None]
-        x = self.words[ids] + self.positions[: t + 2] + self.segment
+        lengths = mask.sum(axis=1) + 2
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        ids = np.empty(int(lengths.sum()), dtype=np.int64)
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        ids[starts] = c.cls_index
+        ids[starts + lengths - 1] = c.sep_index
+        body = np.ones(len(ids), dtype=bool)
+        body[starts] = body[starts + lengths - 1] = False
+        ids[body] = token_ids[mask]
+        x = self.words[ids] + self.positions[positions] + self.segment
         x = _layer_norm(x, *self.norm, c.layer_norm_eps)
         heads, size = c.num_heads, c.hidden_size // c.num_heads
-        key_bias = np.where(real, F32(0), _MASKED)[:, None, None, :]
         scale = F32(1.0 / np.sqrt(size))
+        rows = list(zip(starts.tolist(), (starts + lengths).tolist(), strict=True))
+        attended = np.empty_like(x)
         for qkv, qkv_b, ao_w, ao_b, a_norm, in_w, in_b, out_w, out_b, o_norm in self.layers:
-            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=-1)
-            q, k, v = (m.reshape(b, t + 2, heads, size).transpose(0, 2, 1, 3) for m in (q, k, v))
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + key_bias
-            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            scores /= scores.sum(axis=-1, keepdims=True)
-            attended = (scores @ v).transpose(0, 2, 1, 3).reshape(b, t + 2, c.hidden_size)
+            projected = x @ qkv + qkv_b
+            for first, last in rows:
+                n = last - first
+                # (n, 3 * hidden) -> q, k, v as (heads, n, size), contiguous for BLAS
+                q, k, v = np.ascontiguousarray(
+                    projected[first:last].reshape(n, 3, heads, size).transpose(1, 2, 0, 3)
+                )
+                scores = (q * scale) @ k.transpose(0, 2, 1)
+                scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+                scores /= scores.sum(axis=-1, keepdims=True)
+                attended[first:last] = (scores @ v).transpose(1, 0, 2).reshape(n, c.hidden_size)
             x = _layer_norm(x + attended @ ao_w + ao_b, *a_norm, c.layer_norm_eps)
             x = _layer_norm(x + _gelu(x @ in_w + in_b) @ out_w + out_b, *o_norm, c.layer_norm_eps)
-        weights = real[:, :, None].astype(F32)
-        pooled = (x * weights).sum(axis=1) / weights.sum(axis=1)
+        pooled = np.add.reduceat(x, starts, axis=0) / lengths[:, None].astype(F32)
         out: np.ndarray = pooled @ self.out_w + self.out_b
         return out
 
