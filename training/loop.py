@@ -7,7 +7,7 @@ import copy
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
 
@@ -54,6 +54,8 @@ class FitResult:
     history: list[dict[str, Any]]
     best_epoch: int
     seconds_to_best: float
+    # Where pretrained weights came from (training.pretrained_encoder: path, SHA-256).
+    pretrained: dict[str, str] | None = None
 
     @classmethod
     def of(cls, predictor: SlotTaggerPredictor | SentimentPredictor, run: EpochsRun) -> FitResult:
@@ -433,7 +435,8 @@ def _fit_transformer(
     model = encoder.build(len(labels), config.dropout, config.max_wordpieces)
     distributed.init_from_env(device)
     predictor = SentimentPredictor(model, encoder.words, Vocab([]), labels)
-    return _fit_classifier(predictor, train, valid, config, device, on_epoch, show_progress)
+    fitted = _fit_classifier(predictor, train, valid, config, device, on_epoch, show_progress)
+    return replace(fitted, pretrained=encoder.source)
 
 
 def _fit_classifier(

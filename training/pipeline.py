@@ -156,7 +156,8 @@ def save_fit(
             "config": config.model_dump(),
             "best_epoch": result.best_epoch,
             "seconds_to_best": result.seconds_to_best,
-        },
+        }
+        | ({"pretrained_encoder": result.pretrained} if result.pretrained else {}),
         metrics={"valid": result.metrics} | ({"calibration": calibration} if calibration else {}),
         history=result.history,
         data=data,

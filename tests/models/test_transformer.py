@@ -7,6 +7,7 @@ the repository: the reader, the word pieces, both engines and a fine-tuning run 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -134,6 +135,11 @@ def test_a_fine_tuned_encoder_learns_saves_and_serves_on_both_engines(
     manifest = load_artifact(tmp_path / "out").manifest
     assert manifest.model_config["architecture"] == "transformer"
     assert manifest.training["config"]["lr_schedule"] == "linear"
+    weights = encoder_dir / "model.safetensors"
+    assert manifest.training["pretrained_encoder"] == {
+        "path": str(encoder_dir),
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
     texts = ["great crew", "awful bag", "LOVE you!!", "my flight was delayed"]
     by_torch = load_artifact(tmp_path / "out", engine="torch").predictor.classify(texts)
     by_numpy = load_artifact(tmp_path / "out", engine="numpy").predictor.classify(texts)
