@@ -333,9 +333,9 @@ def _numpy_net(manifest: Manifest, arrays: dict[str, np.ndarray]) -> Any:
 
     if manifest.task == "slots":
         return NumpyTagger(Weights(arrays, config_view(manifest), manifest.labels["tags"]))
-    if is_transformer(SimpleNamespace(**manifest.model_config)):
-        config = SimpleNamespace(**manifest.model_config)
-        return NumpyTransformerSentiment(Weights(arrays, config))
+    stored = SimpleNamespace(**manifest.model_config)
+    if is_transformer(stored):
+        return NumpyTransformerSentiment(Weights(arrays, stored))
     return NumpySentiment(Weights(arrays, config_view(manifest)))
 
 

@@ -41,7 +41,6 @@ class TransformerSentimentConfig:
     dropout: float = 0.1
     max_wordpieces: int = 64  # pieces read per text, [CLS] and [SEP] included
     architecture: str = ARCHITECTURE
-    text_scheme: str = "wordpiece"  # what SentimentPredictor.inputs reads a text as
 
     def __post_init__(self) -> None:
         if self.architecture != ARCHITECTURE:

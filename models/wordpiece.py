@@ -17,15 +17,16 @@ from models.vocab import UNK, Vocab
 
 
 class WordPieces:
-    """Callable: texts -> word-piece strings per text, at most ``max_pieces`` each."""
+    """Callable: texts -> word-piece strings per text, at most ``max_pieces`` each (uncased
+    encoders only: training.pretrained_encoder refuses cased ones)."""
 
-    def __init__(self, words: Vocab, max_pieces: int, lowercase: bool = True) -> None:
+    def __init__(self, words: Vocab, max_pieces: int) -> None:
         from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
         tokenizer = Tokenizer(
             models.WordPiece(vocab=dict(words.stoi), unk_token=UNK, max_input_chars_per_word=100)
         )
-        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         self._tokenizer = tokenizer
         self.max_pieces = max_pieces

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -426,8 +427,6 @@ def _fit_transformer(
 ) -> FitResult:
     """Fine-tune ``config.pretrained_encoder`` (training.pretrained_encoder) with a new linear
     head on the labels; the same epoch loop, loss and early stopping as the LSTM."""
-    from pathlib import Path
-
     from training.pretrained_encoder import read_encoder
 
     encoder = read_encoder(Path(str(config.pretrained_encoder)))

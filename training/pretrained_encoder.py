@@ -47,7 +47,6 @@ class PretrainedEncoder:
     shape: dict[str, Any]
     state: dict[str, np.ndarray]
     source: dict[str, str]
-    lowercase: bool
 
     def build(
         self, num_labels: int, dropout: float, max_wordpieces: int
@@ -129,7 +128,7 @@ def read_encoder(folder: Path) -> PretrainedEncoder:
     if state["word_embeddings.weight"].shape[0] != len(words):
         raise DataError(f"{folder / WEIGHTS}: vocabulary and embeddings differ in size")
     source = {"path": str(folder), "weights_sha256": file_sha256(folder / WEIGHTS)}
-    return PretrainedEncoder(words, shape, state, source, lowercase)
+    return PretrainedEncoder(words, shape, state, source)
 
 
 def _our_names(
