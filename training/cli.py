@@ -360,10 +360,11 @@ def _train(args: argparse.Namespace) -> int:
         on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr),
         data_format=getattr(args, "data_format", None),
     )
-    distributed.finish()  # under torchrun; not after an error, which another rank may not share
+    # Under torchrun; not after an error, which another rank may not share.
+    ranked = distributed.finish()
     path, result = trained.artifact, trained.result
-    if path is None:
-        return 0  # under torchrun every rank holds the same weights; rank 0 wrote them
+    if path is None:  # under torchrun every rank holds the same weights; rank 0 wrote them
+        return distributed.exit_rank(0) if ranked else 0
     summary = {
         "event": "done",
         "artifact": str(path),
@@ -376,6 +377,8 @@ def _train(args: argparse.Namespace) -> int:
         if args.progress == "json"
         else f"saved {path}: {json.dumps(summary['valid'])}"
     )
+    if ranked:
+        distributed.exit_rank(0)
     return 0
 
 

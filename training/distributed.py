@@ -11,8 +11,11 @@ no-op.
 
 from __future__ import annotations
 
+import faulthandler
+import gc
 import os
-from typing import TypeVar
+import sys
+from typing import NoReturn, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -37,21 +40,37 @@ def init_from_env(device: torch.device) -> tuple[int, int]:
     ``device``: this rank's (:func:`rank_device`)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
+        # A rank that aborts in native code (gloo, NCCL) then leaves its Python stack in
+        # torchrun's log instead of a bare "terminate called".
+        faulthandler.enable()
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
-def finish() -> None:
-    """Leave the process group, if this process joined one, once every rank got here: the
-    group is destroyed while the interpreter is fully alive. A rank that exits with the
-    group still there can abort (SIGABRT, "terminate called without an active exception")
-    when Gloo's threads are torn down during interpreter finalization, and torchrun then
+def finish() -> bool:
+    """Leave the process group, if this process joined one, once every rank got here; True if
+    it had. Wrappers no longer referenced are collected first and the group is destroyed
+    while the interpreter is fully alive: gloo work still held at interpreter finalization can
+    abort a rank (SIGABRT, "terminate called without an active exception"), and torchrun then
     reports the whole run failed although the artifact was written."""
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return False
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+    return True
+
+
+def exit_rank(code: int) -> NoReturn:
+    """End a torchrun rank after :func:`finish`: streams flushed, then ``os._exit``, so no
+    native library's thread is torn down by interpreter finalization (the abort above was
+    still seen, rarely, in CI after an orderly destroy). Files are closed by then: artifacts
+    are written with context managers and renamed into place."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def is_main() -> bool:

@@ -76,4 +76,6 @@ if __name__ == "__main__":
         fit(Path(args[0]), Path(args[1]), int(args[2]))
     else:
         stop(Path(args[0]), int(args[1]))
-    distributed.finish()  # as `slotfill train` ends under torchrun
+    # As `slotfill train` ends under torchrun.
+    if distributed.finish():
+        distributed.exit_rank(0)
