@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "model.safetensors"
+# A tagger's fine-tuned intent classifier (training.intent_encoder): a whole sentiment-task
+# artifact in this subfolder, bound to the tagger by its weights' SHA-256 in the manifest's
+# ``training.intent_classifier``.
+INTENT_CLASSIFIER = "intent_classifier"
 Task = Literal["slots", "sentiment"]
 TASKS: tuple[str, ...] = ("slots", "sentiment")
 
@@ -202,12 +206,15 @@ def save_artifact(
     slot_types: dict[str, dict[str, Any]] | None = None,
     sanity: SanitySample | None = None,
     temperatures: Temperatures | None = None,
+    intent_classifier: Path | None = None,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
     ``out_dir`` must not exist yet or be empty: artifacts are immutable. ``sanity``: valid
     utterances the model checks itself on before it serves (``models.sanity``); their
     scores go into ``metrics["sanity"]``. ``temperatures``: the calibration fitted on valid.
+    ``intent_classifier``: a sentiment-task artifact over the tagger's intents, moved into
+    the new one (:data:`INTENT_CLASSIFIER`).
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
@@ -216,6 +223,13 @@ def save_artifact(
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        if intent_classifier is not None:
+            part = load_manifest(intent_classifier)
+            if task != "slots" or part.task != "sentiment":
+                raise ArtifactError("an intent classifier is a text classifier inside a tagger")
+            shutil.move(str(intent_classifier), staging / INTENT_CLASSIFIER)
+            bound = {"path": INTENT_CLASSIFIER, "weights_sha256": part.weights_sha256}
+            training = training | {INTENT_CLASSIFIER: bound}
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(state, str(staging / WEIGHTS), metadata={"task": task})
         if sanity is not None:
@@ -240,7 +254,9 @@ def save_artifact(
         )
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
         (staging / MANIFEST).write_text(text)
-        for f in staging.iterdir():
+        for f in staging.rglob("*"):
+            if not f.is_file():
+                continue
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
         if out_dir.exists():
@@ -283,6 +299,7 @@ def load_artifact(path: Path, engine: Literal["torch", "numpy"] = "torch") -> Ar
             predictor = _build(manifest, vocabs, _numpy_net(manifest, arrays))
         except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
             raise ArtifactError(f"{path}: cannot load weights ({err})") from err
+        _attach_intent_classifier(path, manifest, predictor, engine)
         return Artifact(path, manifest, predictor)
     from safetensors.torch import load_file as load_tensors
 
@@ -293,7 +310,32 @@ def load_artifact(path: Path, engine: Literal["torch", "numpy"] = "torch") -> Ar
     except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
         raise ArtifactError(f"{path}: cannot load weights ({err})") from err
     predictor.model.eval()
+    _attach_intent_classifier(path, manifest, predictor, engine)
     return Artifact(path, manifest, predictor)
+
+
+def _attach_intent_classifier(
+    path: Path,
+    manifest: Manifest,
+    predictor: SlotTaggerPredictor | SentimentPredictor,
+    engine: Literal["torch", "numpy"],
+) -> None:
+    """Load and attach the tagger's fine-tuned intent classifier, if its manifest names one
+    (checked against the weights' SHA-256 recorded there)."""
+    record = manifest.training.get(INTENT_CLASSIFIER)
+    if record is None:
+        return
+    if not isinstance(predictor, SlotTaggerPredictor) or not isinstance(record, dict):
+        raise ArtifactError(f"{path}: training.{INTENT_CLASSIFIER} belongs to a tagger's manifest")
+    part = load_artifact(path / INTENT_CLASSIFIER, engine)
+    if part.manifest.weights_sha256 != record.get("weights_sha256"):
+        raise ArtifactError(f"{path / INTENT_CLASSIFIER}: not the intent classifier trained here")
+    if not isinstance(part.predictor, SentimentPredictor):
+        raise ArtifactError(f"{path / INTENT_CLASSIFIER}: not a text classifier")
+    try:
+        predictor.attach_intent_classifier(part.predictor)
+    except ValueError as err:
+        raise ArtifactError(f"{path / INTENT_CLASSIFIER}: {err}") from err
 
 
 # Config fields added after artifacts were first written, with what an older manifest (which

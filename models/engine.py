@@ -717,6 +717,8 @@ def for_engine(predictor: Served, engine: Engine) -> Served:
     served = copy.copy(predictor)
     if isinstance(served, SlotTaggerPredictor):
         served.net = NumpyTagger(served.model)
+        if served.intent_classifier is not None:
+            served.intent_classifier = for_engine(served.intent_classifier, engine)
     elif isinstance(served, SentimentPredictor):
         model = served.model
         served.net = (

@@ -221,6 +221,35 @@ class SlotTaggerPredictor:
         self._arrays: CRFArrays | None = None
         self._arrays_key: tuple[int, ...] = ()
         self._scaled: tuple[CRFArrays, float, CRFArrays] | None = None
+        # A fine-tuned encoder that gives the intents instead of the tagger's own head
+        # (training.intent_encoder); its label columns in this tagger's intent order.
+        self.intent_classifier: SentimentPredictor | None = None
+        self._intent_columns: list[int] = []
+
+    def attach_intent_classifier(self, classifier: SentimentPredictor) -> None:
+        """Take the intents from ``classifier``, a text classifier over this tagger's intent
+        names (its calibrated probabilities; an intent it lacks gets 0); single-label
+        taggers only."""
+        if self.config.multi_label:
+            raise ValueError("an intent classifier replaces a single-label intent head only")
+        unknown = sorted(set(classifier.labels.labels) - set(self.intents.labels))
+        if unknown:
+            raise ValueError(f"the intent classifier predicts intents the tagger lacks: {unknown}")
+        index = classifier.labels.index_of
+        self._intent_columns = [index.get(name, -1) for name in self.intents.labels]
+        self.intent_classifier = classifier
+
+    def _classifier_probs(self, texts: Sequence[str]) -> np.ndarray:
+        """The intent classifier's calibrated probabilities ``(batch, num_intents)``."""
+        classifier = self.intent_classifier
+        assert classifier is not None
+        logits = classifier.logits(classifier.encode(classifier.inputs(texts)))
+        probs = _softmax(scale_logits(logits.astype(np.float64), classifier.temperatures.labels))
+        out = np.zeros((len(texts), len(self.intents)), dtype=np.float64)
+        for j, column in enumerate(self._intent_columns):
+            if column >= 0:
+                out[:, j] = probs[:, column]
+        return out
 
     @property
     def model(self) -> BiLSTMCRFTagger:
@@ -290,6 +319,8 @@ class SlotTaggerPredictor:
         emissions, intent_logits = self.outputs(batch)
         paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
         tags = [[self.tags.labels[i] for i in path] for path in paths]
+        if self.intent_classifier is not None:
+            return tags, self._classifier_probs([" ".join(s) for s in sentences])
         return tags, self._intent_probs(intent_logits)
 
     def parse(
@@ -314,7 +345,11 @@ class SlotTaggerPredictor:
             raise ValueError(f"expected n_best >= 0 for each of the {len(texts)} texts, got {ks}")
         batch = self.encode_arrays([[t.text for t in toks] for toks in token_lists], requested)
         emissions, intent_logits = self.outputs(batch)
-        probs = self._intent_probs(intent_logits)
+        probs = (
+            self._intent_probs(intent_logits)
+            if self.intent_classifier is None
+            else self._classifier_probs(texts)
+        )
         rankings = self._rank_probs(probs, top_k)
         chosen = self._chosen(probs)
         # One pass: Viterbi paths, and the marginals and hypotheses' probabilities of the

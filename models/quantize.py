@@ -32,7 +32,7 @@ def quantized_tagger(predictor: SlotTaggerPredictor) -> SlotTaggerPredictor:
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             copy.deepcopy(predictor.model), {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8
         )
-    return SlotTaggerPredictor(
+    quantized = SlotTaggerPredictor(
         cast(BiLSTMCRFTagger, model),
         predictor.words,
         predictor.chars,
@@ -42,6 +42,9 @@ def quantized_tagger(predictor: SlotTaggerPredictor) -> SlotTaggerPredictor:
         predictor.synonyms,
         predictor.temperatures,
     )
+    if predictor.intent_classifier is not None:  # the tagger's network only is quantised
+        quantized.attach_intent_classifier(predictor.intent_classifier)
+    return quantized
 
 
 def for_serving(predictor: SlotTaggerPredictor, mode: QuantizeMode) -> SlotTaggerPredictor:

@@ -45,6 +45,11 @@ PRETRAINED_ENCODER_HELP = (
     "fine-tune this pretrained uncased BERT-family encoder folder (config.json, vocab.txt, "
     "model.safetensors; e.g. all-MiniLM-L6-v2) instead of training the LSTM"
 )
+INTENT_ENCODER_HELP = (
+    "also fine-tune this pretrained uncased BERT-family encoder folder for the intents, which "
+    "it then gives instead of the tagger's own head (single-label intents; the BiLSTM-CRF "
+    "keeps the slots)"
+)
 
 
 def _hyperparameter_list(config: type[TrainConfig]) -> str:
@@ -100,6 +105,7 @@ def add_train_parser(sub: Any) -> None:
         )
         if task == "slots":
             p.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
+            p.add_argument("--intent-encoder", metavar="DIR", help=INTENT_ENCODER_HELP)
         else:
             p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
         p.add_argument(
@@ -187,6 +193,7 @@ def add_cv_parser(sub: Any) -> None:
         )
         if task == "slots":
             p.add_argument("--format", choices=FORMATS, dest="data_format", help=FORMAT_HELP)
+            p.add_argument("--intent-encoder", metavar="DIR", help=INTENT_ENCODER_HELP)
         else:
             p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
         p.add_argument(
@@ -319,7 +326,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not isinstance(loaded, dict):
             raise DataError(f"{args.config}: expected a JSON object of hyper-parameters")
         values.update(loaded)
-    for name in [*_CONFIG_FLAGS, "device", "cell", "pretrained_encoder"]:
+    for name in [*_CONFIG_FLAGS, "device", "cell", "pretrained_encoder", "intent_encoder"]:
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
     cls = SlotTrainConfig if args.task == "slots" else SentimentTrainConfig

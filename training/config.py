@@ -86,6 +86,12 @@ class TrainConfig(BaseModel):
 class SlotTrainConfig(TrainConfig):
     """Tagger training; early stopping on valid slot F1."""
 
+    @model_validator(mode="after")
+    def _encoder_intents_are_single_label(self) -> SlotTrainConfig:
+        if self.intent_encoder and self.intent_mode == "multi_label":
+            raise ValueError("intent_encoder fine-tunes a single-label intent classifier")
+        return self
+
     intent_weight: float = Field(1.0, ge=0, description="Weight of the intent loss")
     # Candidates for rare intents (issue 19), chosen by `slotfill cv`, not by valid.
     intent_label_smoothing: float = Field(
@@ -153,6 +159,13 @@ class SlotTrainConfig(TrainConfig):
         None,
         description="Give the tagger the slots requested before each utterance as an input "
         "(null: when any training example has requested slots)",
+    )
+    intent_encoder: str | None = Field(
+        None,
+        description="Folder of a pretrained uncased BERT-family encoder (as the sentiment "
+        "trainer's pretrained_encoder) to fine-tune for the intents, which it then gives "
+        "instead of the tagger's own head; single-label intents only (README: Pretrained "
+        "encoder)",
     )
     bare_answers: bool = Field(
         False,

@@ -28,6 +28,7 @@ from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, TextDataset, read_tsv
 from training.evaluate import evaluate_sentiment
 from training.formats import read_data
+from training.intent_encoder import fit_intent_encoder
 from training.loop import fit_sentiment, fit_tagger
 from training.pipeline import split_paths
 from training.tagging import TaggingSet, tagging_set
@@ -226,6 +227,10 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
         test = subset(pooled, fold.test, "cv test")
         fit = fit_tagger(train, stop, cfg, show_progress=False, synonyms=splits.synonyms)
         assert isinstance(fit.predictor, SlotTaggerPredictor)
+        if cfg.intent_encoder:  # the intents from a fine-tuned encoder, as `slotfill train`
+            classifier = fit_intent_encoder(train, stop, cfg)[0].predictor
+            assert isinstance(classifier, SentimentPredictor)
+            fit.predictor.attach_intent_classifier(classifier)
         scores, predicted = evaluate_tagging(fit.predictor, test)
         pred = [intent_label(p, multi) for p in predicted["intents"]]
         if pooled.has_intents:

@@ -6,13 +6,14 @@ process), ``slotfill bootstrap`` and the test fixtures all train through :func:`
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from models.artifact import Task, save_artifact
-from models.predictor import SlotTaggerPredictor
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sanity import build as sanity_sample
 from training import distributed
 from training.calibration import calibrate
@@ -20,9 +21,11 @@ from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import TextDataset, fingerprint, read_tsv
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
+from training.intent_encoder import encoder_config, fit_intent_encoder
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
 from training.slot_types import folder_slot_types, slot_names
 from training.tagging import TaggingSet, tagging_set
+from training.tagging_eval import evaluate_tagging
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def train_folder(
     """
     train_path, valid_path = split_paths(task, data)
     files: tuple[list[Path], list[Path]] | None = None
+    # A tagger's fine-tuned intent classifier: its fit, valid ECEs and config.
+    intent_fit: tuple[FitResult, dict[str, float], SentimentTrainConfig] | None = None
     if task == "slots":
         if not isinstance(config, SlotTrainConfig):
             raise TypeError(f"training a tagger needs a SlotTrainConfig, not {type(config)}")
@@ -93,6 +98,9 @@ def train_folder(
             if on_warning is not None:
                 on_warning(warning)
         result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
+        if config.intent_encoder:
+            fitted = fit_intent_encoder(train, valid, config, on_epoch, show_progress)
+            intent_fit = (*fitted, encoder_config(config))
         held_out: TaggingSet | TextDataset = valid
         checks = [
             {
@@ -118,7 +126,28 @@ def train_folder(
         return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
     # Temperatures fitted on valid (models.calibration), before the sanity sample is scored.
     calibration = calibrate(result.predictor, held_out)
-    saved = save_fit(out, task, result, config, record, slot_types, checks, calibration)
+    if intent_fit is None:
+        saved = save_fit(out, task, result, config, record, slot_types, checks, calibration)
+        return TrainedFolder(result, saved)
+    # The classifier is written first, beside ``out``, and moved into the tagger's artifact.
+    classifier, classifier_calibration, classifier_config = intent_fit
+    tagger, intents = result.predictor, classifier.predictor
+    if not isinstance(tagger, SlotTaggerPredictor) or not isinstance(intents, SentimentPredictor):
+        raise TypeError("an intent classifier is a text classifier attached to a tagger")
+    tagger.attach_intent_classifier(intents)
+    # The valid scores of what the artifact serves: the classifier's intents, the tagger's slots.
+    result = replace(result, metrics=evaluate_tagging(tagger, cast(TaggingSet, held_out))[0])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        part = save_fit(
+            Path(tmp) / "intents",
+            "sentiment",
+            classifier,
+            classifier_config,
+            record,
+            calibration=classifier_calibration,
+        )
+        saved = save_fit(out, task, result, config, record, slot_types, checks, calibration, part)
     return TrainedFolder(result, saved)
 
 
@@ -131,6 +160,7 @@ def save_fit(
     slot_types: dict[str, dict[str, Any]] | None = None,
     checks: list[dict[str, Any]] | None = None,
     calibration: dict[str, float] | None = None,
+    intent_classifier: Path | None = None,
 ) -> Path:
     """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``,
     ``slot_types`` its slot value types (``training.slot_types``), a spread of ``checks``
@@ -165,4 +195,5 @@ def save_fit(
         slot_types=slot_types,
         sanity=sanity_sample(p, checks) if checks else None,
         temperatures=p.temperatures,
+        intent_classifier=intent_classifier,
     )

@@ -32,8 +32,9 @@ class FromRow(BaseModel):
 
 class Hyperparameters(BaseModel):
     """What a training job may set; bounds as in ``training.config.TrainConfig`` (a test keeps
-    them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``), and so is
-    ``pretrained_encoder``, a folder on the training machine: the API takes no paths."""
+    them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``), and so are
+    ``pretrained_encoder`` and ``intent_encoder``, folders on the training machine: the API
+    takes no paths."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

@@ -167,12 +167,14 @@ def test_a_valid_request_is_queued(client: TestClient) -> None:
 
 def test_every_trainer_setting_but_threads_device_and_paths_is_exposed() -> None:
     trainer = set(SlotTrainConfig.model_fields) | set(SentimentTrainConfig.model_fields)
-    operators = {"threads", "device", "pretrained_encoder"}  # the machine's, not the API's
+    # The machine's, not the API's.
+    operators = {"threads", "device", "pretrained_encoder", "intent_encoder"}
     assert set(Hyperparameters.model_fields) == trainer - operators
 
 
-def test_a_path_is_not_a_hyperparameter(client: TestClient) -> None:
-    body = GOOD | {"hyperparameters": {"pretrained_encoder": "/etc"}}
+@pytest.mark.parametrize("name", ["pretrained_encoder", "intent_encoder"])
+def test_a_path_is_not_a_hyperparameter(client: TestClient, name: str) -> None:
+    body = GOOD | {"hyperparameters": {name: "/etc"}}
     assert client.post("/v1/admin/train", json=body).status_code == 422
     assert _jobs(client) == []
 
