@@ -18,11 +18,24 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from models.artifact import file_sha256
-from training.config import SentimentTrainConfig
-from training.cv import cross_validate
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from training.calibration import calibrate_tagger
+from training.config import SentimentTrainConfig, SlotTrainConfig
+from training.cv import cross_validate, make_folds, subset
+from training.formats import read_data
+from training.intent_encoder import fit_intent_encoder
+from training.loop import fit_tagger
+from training.tagging import tagging_set
+
+# Weights of the encoder's probabilities in a blend with the tagger head's (0: the head alone).
+BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def write_intent_tsv(bio: Path, out: Path) -> int:
@@ -38,6 +51,51 @@ def write_intent_tsv(bio: Path, out: Path) -> int:
     return rows
 
 
+def blend_probe(
+    data: Path, encoder: Path, seed: int, folds: int, only: list[int] | None, threads: int
+) -> dict[str, Any]:
+    """Per fold: the default tagger and the fine-tuned encoder, trained on the same fold
+    (``slotfill cv slots --intent-encoder``'s training), and the intent accuracy of each blend
+    ``w * encoder + (1 - w) * head`` of their calibrated probabilities on the held-out fold."""
+    splits = read_data(data, None, False)
+    pooled = tagging_set([*splits.train, *splits.valid], f"{data} (train + valid)")
+    labels = ["#".join(i) for i in pooled.intents]
+    config = SlotTrainConfig(seed=seed, threads=threads, device="cpu")
+    runs = []
+    out_of_fold: dict[float, list[str]] = {w: [""] * len(labels) for w in BLENDS}
+    for n, fold in enumerate(make_folds(labels, folds), start=1):
+        if only and n not in only:
+            continue
+        started = time.process_time()
+        train = subset(pooled, fold.train, "cv train")
+        stop = subset(pooled, fold.stop, "cv stop")
+        tagger = fit_tagger(train, stop, config, show_progress=False).predictor
+        assert isinstance(tagger, SlotTaggerPredictor)
+        calibrate_tagger(tagger, stop)  # both blended distributions calibrated on ``stop``
+        cfg = config.model_copy(update={"intent_encoder": str(encoder)})
+        classifier = fit_intent_encoder(train, stop, cfg)[0].predictor
+        assert isinstance(classifier, SentimentPredictor)
+        test = [pooled.tokens[i] for i in fold.test]
+        head = tagger.tag_probs(test)[1]
+        tagger.attach_intent_classifier(classifier)
+        enc = tagger._classifier_probs([" ".join(t) for t in test])
+        gold = [labels[i] for i in fold.test]
+        row: dict[str, Any] = {"seed": seed, "fold": n, "test": len(gold)}
+        for w in BLENDS:
+            pred = [tagger.intents.labels[j] for j in np.argmax(w * enc + (1 - w) * head, axis=1)]
+            row[f"accuracy_w{w}"] = sum(p == g for p, g in zip(pred, gold, strict=True)) / len(gold)
+            for i, p in zip(fold.test, pred, strict=True):
+                out_of_fold[w][i] = p
+        row["cpu_seconds"] = round(time.process_time() - started, 1)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        runs.append(row)
+    scored = [i for i, p in enumerate(out_of_fold[0.0]) if p]
+    pooled_acc = {
+        f"w{w}": sum(out_of_fold[w][i] == labels[i] for i in scored) / len(scored) for w in BLENDS
+    }
+    return {"data": data.name, "seed": seed, "runs": runs, "pooled_accuracy": pooled_acc}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="BIO folder: train/, valid/")
@@ -47,7 +105,22 @@ def main() -> None:
     parser.add_argument("--only-folds", type=int, nargs="+", default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
+    parser.add_argument(
+        "--blend",
+        action="store_true",
+        help="also train the default tagger on each fold and score blends of its intent "
+        "head with the encoder (one seed: the first of --seeds)",
+    )
     args = parser.parse_args()
+    if args.blend:
+        result = blend_probe(
+            args.data, args.encoder, args.seeds[0], args.folds, args.only_folds, args.threads
+        )
+        weights = args.encoder / "model.safetensors"
+        result["probe"] = {"encoder_weights_sha256": file_sha256(weights)}
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["pooled_accuracy"]))
+        return
     config = SentimentTrainConfig(
         pretrained_encoder=str(args.encoder), threads=args.threads, device="cpu"
     )
