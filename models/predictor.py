@@ -20,7 +20,7 @@ from models.crf import CRFArrays, Lattice, decode_lattice, span_log_prob, viterb
 from models.crf_kbest import kbest_paths
 from models.features import TokenArrays, TokenBatch, encode_arrays
 from models.text import TextScheme, Token, sentiment_words, tagger_tokens
-from models.vocab import LabelSet, Vocab
+from models.vocab import UNK, LabelSet, Vocab
 
 if TYPE_CHECKING:
     import torch
@@ -243,7 +243,10 @@ class SlotTaggerPredictor:
         """The intent classifier's calibrated probabilities ``(batch, num_intents)``."""
         classifier = self.intent_classifier
         assert classifier is not None
-        logits = classifier.logits(classifier.encode(classifier.inputs(texts)))
+        # A text the tagger reads but BERT's normaliser empties (a lone combining accent)
+        # is read as one unknown piece: the tagger still answers for it.
+        pieces = [row or [UNK] for row in classifier.inputs(texts)]
+        logits = classifier.logits(classifier.encode(pieces))
         probs = _softmax(scale_logits(logits.astype(np.float64), classifier.temperatures.labels))
         out = np.zeros((len(texts), len(self.intents)), dtype=np.float64)
         for j, column in enumerate(self._intent_columns):

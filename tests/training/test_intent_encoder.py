@@ -143,3 +143,15 @@ def test_an_int8_tagger_keeps_its_intent_classifier(artifact: Path) -> None:
     assert quantized.intent_classifier is predictor.intent_classifier
     want = [p.intent_ranking[0] for p in predictor.parse(TEXTS)]
     assert [p.intent_ranking[0] for p in quantized.parse(TEXTS)] == want
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_a_text_the_encoder_reads_as_nothing_still_gets_an_intent(
+    artifact: Path, engine: str
+) -> None:
+    # A lone combining accent is a token to the tagger; BERT's normaliser strips it.
+    predictor = load_artifact(artifact, engine=engine).predictor  # type: ignore[arg-type]
+    assert isinstance(predictor, SlotTaggerPredictor)
+    assert _classifier(predictor).inputs(["\u0301"]) == [[]]
+    [parse] = predictor.parse(["\u0301"])
+    assert sum(p for _, p in parse.intent_ranking) == pytest.approx(1.0)
