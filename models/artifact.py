@@ -207,6 +207,7 @@ def save_artifact(
     sanity: SanitySample | None = None,
     temperatures: Temperatures | None = None,
     intent_classifier: Path | None = None,
+    intent_classifier_weight: float = 1.0,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
@@ -214,7 +215,8 @@ def save_artifact(
     utterances the model checks itself on before it serves (``models.sanity``); their
     scores go into ``metrics["sanity"]``. ``temperatures``: the calibration fitted on valid.
     ``intent_classifier``: a sentiment-task artifact over the tagger's intents, moved into
-    the new one (:data:`INTENT_CLASSIFIER`).
+    the new one (:data:`INTENT_CLASSIFIER`), its probabilities weighted by
+    ``intent_classifier_weight`` against the tagger head's.
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
@@ -228,7 +230,11 @@ def save_artifact(
             if task != "slots" or part.task != "sentiment":
                 raise ArtifactError("an intent classifier is a text classifier inside a tagger")
             shutil.move(str(intent_classifier), staging / INTENT_CLASSIFIER)
-            bound = {"path": INTENT_CLASSIFIER, "weights_sha256": part.weights_sha256}
+            bound = {
+                "path": INTENT_CLASSIFIER,
+                "weights_sha256": part.weights_sha256,
+                "weight": intent_classifier_weight,
+            }
             training = training | {INTENT_CLASSIFIER: bound}
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(state, str(staging / WEIGHTS), metadata={"task": task})
@@ -333,8 +339,8 @@ def _attach_intent_classifier(
     if not isinstance(part.predictor, SentimentPredictor):
         raise ArtifactError(f"{path / INTENT_CLASSIFIER}: not a text classifier")
     try:
-        predictor.attach_intent_classifier(part.predictor)
-    except ValueError as err:
+        predictor.attach_intent_classifier(part.predictor, float(record.get("weight", 1.0)))
+    except (TypeError, ValueError) as err:
         raise ArtifactError(f"{path / INTENT_CLASSIFIER}: {err}") from err
 
 

@@ -224,12 +224,15 @@ class SlotTaggerPredictor:
         # A fine-tuned encoder that gives the intents instead of the tagger's own head
         # (training.intent_encoder); its label columns in this tagger's intent order.
         self.intent_classifier: SentimentPredictor | None = None
+        self.intent_classifier_weight = 1.0
         self._intent_columns: list[int] = []
 
-    def attach_intent_classifier(self, classifier: SentimentPredictor) -> None:
+    def attach_intent_classifier(self, classifier: SentimentPredictor, weight: float = 1.0) -> None:
         """Take the intents from ``classifier``, a text classifier over this tagger's intent
-        names (its calibrated probabilities; an intent it lacks gets 0); single-label
-        taggers only."""
+        names: ``weight`` times its calibrated probabilities (an intent it lacks: 0) plus
+        ``1 - weight`` times the tagger head's; single-label taggers only."""
+        if not 0 < weight <= 1:
+            raise ValueError(f"an intent classifier's weight is in (0, 1], not {weight}")
         if self.config.multi_label:
             raise ValueError("an intent classifier replaces a single-label intent head only")
         unknown = sorted(set(classifier.labels.labels) - set(self.intents.labels))
@@ -237,7 +240,16 @@ class SlotTaggerPredictor:
             raise ValueError(f"the intent classifier predicts intents the tagger lacks: {unknown}")
         index = classifier.labels.index_of
         self._intent_columns = [index.get(name, -1) for name in self.intents.labels]
-        self.intent_classifier = classifier
+        self.intent_classifier, self.intent_classifier_weight = classifier, weight
+
+    def _served_intent_probs(self, logits: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The intent probabilities a parse reports: the head's (:meth:`_intent_probs`),
+        blended with the intent classifier's when one is attached."""
+        probs = self._intent_probs(logits)
+        if self.intent_classifier is None:
+            return probs
+        w = self.intent_classifier_weight
+        return w * self._classifier_probs(texts) + (1.0 - w) * probs
 
     def _classifier_probs(self, texts: Sequence[str]) -> np.ndarray:
         """The intent classifier's calibrated probabilities ``(batch, num_intents)``."""
@@ -322,9 +334,7 @@ class SlotTaggerPredictor:
         emissions, intent_logits = self.outputs(batch)
         paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
         tags = [[self.tags.labels[i] for i in path] for path in paths]
-        if self.intent_classifier is not None:
-            return tags, self._classifier_probs([" ".join(s) for s in sentences])
-        return tags, self._intent_probs(intent_logits)
+        return tags, self._served_intent_probs(intent_logits, [" ".join(s) for s in sentences])
 
     def parse(
         self,
@@ -348,11 +358,7 @@ class SlotTaggerPredictor:
             raise ValueError(f"expected n_best >= 0 for each of the {len(texts)} texts, got {ks}")
         batch = self.encode_arrays([[t.text for t in toks] for toks in token_lists], requested)
         emissions, intent_logits = self.outputs(batch)
-        probs = (
-            self._intent_probs(intent_logits)
-            if self.intent_classifier is None
-            else self._classifier_probs(texts)
-        )
+        probs = self._served_intent_probs(intent_logits, texts)
         rankings = self._rank_probs(probs, top_k)
         chosen = self._chosen(probs)
         # One pass: Viterbi paths, and the marginals and hypotheses' probabilities of the

@@ -43,7 +43,9 @@ def quantized_tagger(predictor: SlotTaggerPredictor) -> SlotTaggerPredictor:
         predictor.temperatures,
     )
     if predictor.intent_classifier is not None:  # the tagger's network only is quantised
-        quantized.attach_intent_classifier(predictor.intent_classifier)
+        quantized.attach_intent_classifier(
+            predictor.intent_classifier, predictor.intent_classifier_weight
+        )
     return quantized
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from models.artifact import Task
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
+from training.calibration import calibrate_tagger
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, TextDataset, read_tsv
 from training.evaluate import evaluate_sentiment
@@ -227,10 +228,11 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
         test = subset(pooled, fold.test, "cv test")
         fit = fit_tagger(train, stop, cfg, show_progress=False, synonyms=splits.synonyms)
         assert isinstance(fit.predictor, SlotTaggerPredictor)
-        if cfg.intent_encoder:  # the intents from a fine-tuned encoder, as `slotfill train`
+        if cfg.intent_encoder:  # the intents blended with a fine-tuned encoder's, as in train
+            calibrate_tagger(fit.predictor, stop)  # the blend is of calibrated probabilities
             classifier = fit_intent_encoder(train, stop, cfg)[0].predictor
             assert isinstance(classifier, SentimentPredictor)
-            fit.predictor.attach_intent_classifier(classifier)
+            fit.predictor.attach_intent_classifier(classifier, cfg.intent_encoder_weight)
         scores, predicted = evaluate_tagging(fit.predictor, test)
         pred = [intent_label(p, multi) for p in predicted["intents"]]
         if pooled.has_intents:

@@ -134,7 +134,7 @@ def train_folder(
     tagger, intents = result.predictor, classifier.predictor
     if not isinstance(tagger, SlotTaggerPredictor) or not isinstance(intents, SentimentPredictor):
         raise TypeError("an intent classifier is a text classifier attached to a tagger")
-    tagger.attach_intent_classifier(intents)
+    tagger.attach_intent_classifier(intents, cast(SlotTrainConfig, config).intent_encoder_weight)
     # The valid scores of what the artifact serves: the classifier's intents, the tagger's slots.
     result = replace(result, metrics=evaluate_tagging(tagger, cast(TaggingSet, held_out))[0])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,10 @@ def train_folder(
             record,
             calibration=classifier_calibration,
         )
-        saved = save_fit(out, task, result, config, record, slot_types, checks, calibration, part)
+        saved = save_fit(
+            out, task, result, config, record, slot_types, checks, calibration, part,
+            tagger.intent_classifier_weight,
+        )  # fmt: skip
     return TrainedFolder(result, saved)
 
 
@@ -161,6 +164,7 @@ def save_fit(
     checks: list[dict[str, Any]] | None = None,
     calibration: dict[str, float] | None = None,
     intent_classifier: Path | None = None,
+    intent_classifier_weight: float = 1.0,
 ) -> Path:
     """Write a fitted model as an artifact; ``data`` becomes the manifest's ``data``,
     ``slot_types`` its slot value types (``training.slot_types``), a spread of ``checks``
@@ -196,4 +200,5 @@ def save_fit(
         sanity=sanity_sample(p, checks) if checks else None,
         temperatures=p.temperatures,
         intent_classifier=intent_classifier,
+        intent_classifier_weight=intent_classifier_weight,
     )

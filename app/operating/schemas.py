@@ -73,6 +73,13 @@ class Hyperparameters(BaseModel):
     bare_answers: bool | None = Field(
         None, description="Slot taggers only: also train on the bare answers to requested slots"
     )
+    intent_encoder_weight: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Slot taggers with an intent encoder (the operator's) only: its weight in "
+        "the blend of intent probabilities",
+    )
     intent_wide_buckets: int | None = Field(
         None,
         ge=0,

@@ -1,5 +1,6 @@
 """A tagger whose intents come from a fine-tuned encoder, served by ``/v1/parse`` on either
-engine: the intent is the classifier's, the slots the tagger's, and the log keeps both."""
+engine: the intent is the blend of the classifier's and the head's, the slots the tagger's,
+and the log keeps both."""
 
 from __future__ import annotations
 
@@ -47,17 +48,19 @@ def test_parse_gives_the_classifier_intents(store: Path, tmp_path: Path, engine:
     settings = settings_factory(store, url, tmp_path / "spill")(engine=engine)
     predictor = load_artifact(store / "tiny" / VERSION).predictor
     assert isinstance(predictor, SlotTaggerPredictor) and predictor.intent_classifier
-    expected = predictor.intent_classifier.classify(TEXTS)
-    slots = [[s.slot for s in p.slots] for p in predictor.parse(TEXTS)]
+    assert predictor.intent_classifier_weight == 0.75  # the default blend
+    parses = predictor.parse(TEXTS)
+    expected = [p.intent_ranking[0] for p in parses]
+    slots = [[s.slot for s in p.slots] for p in parses]
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
         answers = [client.post("/v1/parse", json={"text": t}) for t in TEXTS]
     for response, want, want_slots in zip(answers, expected, slots, strict=True):
         assert response.status_code == 200
         body = response.json()
-        assert body["intent"]["name"] == want.label
-        assert body["intent"]["confidence"] == pytest.approx(want.confidence, abs=1e-4)
+        assert body["intent"]["name"] == want[0]
+        assert body["intent"]["confidence"] == pytest.approx(want[1], abs=1e-4)
         assert [s["slot"] for s in body["slots"]] == want_slots
     rows = log_rows(url)
     assert [r.text for r in rows] == TEXTS
-    assert [r.response["intent"]["name"] for r in rows] == [w.label for w in expected]
+    assert [r.response["intent"]["name"] for r in rows] == [w[0] for w in expected]

@@ -29,7 +29,7 @@ TEXTS = ["reserve a table for 2 today", "my flight was delayed", "hello world"]
 
 def _config(encoder: Path, **extra: object) -> SlotTrainConfig:
     values: dict[str, object] = {"epochs": 2, "hidden_size": 16, "threads": 1, "seed": 3}
-    values |= {"pretrained_vectors": "none", **extra}
+    values |= {"pretrained_vectors": "none", "intent_encoder_weight": 1.0, **extra}
     return SlotTrainConfig(intent_encoder=str(encoder), **values)  # type: ignore[arg-type]
 
 
@@ -87,7 +87,11 @@ def test_the_manifest_binds_the_classifier_and_the_valid_scores_are_served_ones(
     manifest = json.loads((artifact / "manifest.json").read_text())
     part = json.loads((artifact / INTENT_CLASSIFIER / "manifest.json").read_text())
     record = manifest["training"][INTENT_CLASSIFIER]
-    assert record == {"path": INTENT_CLASSIFIER, "weights_sha256": part["weights_sha256"]}
+    assert record == {
+        "path": INTENT_CLASSIFIER,
+        "weights_sha256": part["weights_sha256"],
+        "weight": 1.0,
+    }
     assert part["task"] == "sentiment"
     assert part["labels"]["sentiment"] == manifest["labels"]["intents"]
     assert "pretrained_encoder" in part["training"]  # where its weights came from
@@ -155,3 +159,32 @@ def test_a_text_the_encoder_reads_as_nothing_still_gets_an_intent(
     assert _classifier(predictor).inputs(["\u0301"]) == [[]]
     [parse] = predictor.parse(["\u0301"])
     assert sum(p for _, p in parse.intent_ranking) == pytest.approx(1.0)
+
+
+def test_a_blend_weighs_the_classifier_against_the_head(artifact: Path) -> None:
+    predictor = load_artifact(artifact).predictor
+    assert isinstance(predictor, SlotTaggerPredictor)
+    classifier = _classifier(predictor)
+    enc = predictor._classifier_probs(TEXTS)
+    logits = predictor.outputs(predictor.encode_arrays([t.split() for t in TEXTS]))[1]
+    head = predictor._intent_probs(logits)
+    predictor.attach_intent_classifier(classifier, 0.75)
+    for parse, e, h in zip(predictor.parse(TEXTS), enc, head, strict=True):
+        ranking = dict(parse.intent_ranking)
+        for j, name in enumerate(predictor.intents.labels):
+            assert ranking[name] == pytest.approx(0.75 * e[j] + 0.25 * h[j], abs=1e-9)
+    with pytest.raises(ValueError, match=r"weight is in \(0, 1\]"):
+        predictor.attach_intent_classifier(classifier, 0.0)
+
+
+def test_the_weight_is_stored_and_loaded(tmp_path: Path, test_data_dir: Path) -> None:
+    write_encoder(tmp_path / "encoder")
+    config = _config(tmp_path / "encoder", epochs=1, intent_encoder_weight=0.5)
+    trained = train_folder("slots", test_data_dir / "tiny_slots", config, tmp_path / "a")
+    assert trained.artifact is not None
+    manifest = json.loads((trained.artifact / "manifest.json").read_text())
+    assert manifest["training"][INTENT_CLASSIFIER]["weight"] == 0.5
+    for engine in ("torch", "numpy"):
+        loaded = load_artifact(trained.artifact, engine=engine).predictor  # type: ignore[arg-type]
+        assert isinstance(loaded, SlotTaggerPredictor)
+        assert loaded.intent_classifier_weight == 0.5
