@@ -221,7 +221,7 @@ class SlotTaggerPredictor:
         self._arrays: CRFArrays | None = None
         self._arrays_key: tuple[int, ...] = ()
         self._scaled: tuple[CRFArrays, float, CRFArrays] | None = None
-        # A fine-tuned encoder that gives the intents instead of the tagger's own head
+        # A fine-tuned encoder whose intent probabilities are blended with the head's
         # (training.intent_encoder); its label columns in this tagger's intent order.
         self.intent_classifier: SentimentPredictor | None = None
         self.intent_classifier_weight = 1.0

@@ -1,8 +1,9 @@
 """A pretrained encoder fine-tuned for a tagger's intents (``SlotTrainConfig.intent_encoder``).
 
-The BiLSTM-CRF keeps the slots; the intents come from the encoder classifier that the
-sentiment trainer fine-tunes (``--pretrained-encoder``, models.transformer), trained here on
-the tagging set's utterances and intent labels with the same fine-tuning defaults. On SNIPS
+The BiLSTM-CRF keeps the slots; the intents are a blend (``intent_encoder_weight``) of its
+head's and those of the encoder classifier that the sentiment trainer fine-tunes
+(``--pretrained-encoder``, models.transformer), trained here on the tagging set's utterances
+and intent labels with the same fine-tuning defaults. On SNIPS
 the tagger's errors are ``SearchCreativeWork`` against ``SearchScreeningEvent``, which the
 training set's words alone do not separate and a pretrained encoder's reading of them does
 (README: Cross-validation, ``benchmarks.intent_encoder_probe``).

@@ -135,7 +135,7 @@ def train_folder(
     if not isinstance(tagger, SlotTaggerPredictor) or not isinstance(intents, SentimentPredictor):
         raise TypeError("an intent classifier is a text classifier attached to a tagger")
     tagger.attach_intent_classifier(intents, cast(SlotTrainConfig, config).intent_encoder_weight)
-    # The valid scores of what the artifact serves: the classifier's intents, the tagger's slots.
+    # The valid scores of what the artifact serves: the blended intents, the tagger's slots.
     result = replace(result, metrics=evaluate_tagging(tagger, cast(TaggingSet, held_out))[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
