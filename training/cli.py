@@ -46,9 +46,9 @@ PRETRAINED_ENCODER_HELP = (
     "model.safetensors; e.g. all-MiniLM-L6-v2) instead of training the LSTM"
 )
 INTENT_ENCODER_HELP = (
-    "also fine-tune this pretrained uncased BERT-family encoder folder for the intents, which "
-    "it then gives instead of the tagger's own head (single-label intents; the BiLSTM-CRF "
-    "keeps the slots)"
+    "also fine-tune this pretrained uncased BERT-family encoder folder for the intents and "
+    "blend its intent probabilities with the tagger head's (intent_encoder_weight; "
+    "single-label intents; the BiLSTM-CRF keeps the slots)"
 )
 
 

@@ -163,9 +163,9 @@ class SlotTrainConfig(TrainConfig):
     intent_encoder: str | None = Field(
         None,
         description="Folder of a pretrained uncased BERT-family encoder (as the sentiment "
-        "trainer's pretrained_encoder) to fine-tune for the intents, which it then gives "
-        "instead of the tagger's own head; single-label intents only (README: Pretrained "
-        "encoder)",
+        "trainer's pretrained_encoder) to fine-tune for the intents, blended with the "
+        "tagger head's by intent_encoder_weight; single-label intents only (README: "
+        "Cross-validation)",
     )
     # SNIPS 5-fold CV, seed 13 (README): intent accuracy per fold higher than the tagger's
     # head alone on every fold at 0.5 and 0.75, and than the encoder alone on 3 of 5 at 0.75.
