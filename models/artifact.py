@@ -69,6 +69,7 @@ _FIELD_TYPES: dict[str, type] = {
     "synonyms": dict,
     "slot_types": dict,
     "temperatures": dict,
+    "intent_slots": dict,
 }
 _REQUIRED = ("model_config", "vocabs", "labels", "weights_sha256")
 _JSON_TYPE: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
@@ -101,6 +102,9 @@ class Manifest:
     # Calibration (models.calibration.Temperatures): "intent", "spans" or "labels" -> the
     # temperature fitted on valid; absent (older artifacts, or 1.0): unscaled
     temperatures: dict[str, float] = field(default_factory=dict)
+    # A tagger's intent -> the slot types seen with it in training (models.joint); absent:
+    # a tagger trained before them, which reads intents and slots apart
+    intent_slots: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: object, where: Path) -> Manifest:
@@ -128,6 +132,11 @@ class Manifest:
             schema_from_json(values.get("slot_types"))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise ArtifactError(f"{manifest_path}: field 'slot_types' is invalid ({err})") from err
+        slots_of = values.get("intent_slots", {})
+        if not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in slots_of.values()
+        ):
+            raise ArtifactError(f"{manifest_path}: field 'intent_slots' must map to lists of names")
         try:
             Temperatures.from_dict(values.get("temperatures"))
         except (ValueError, TypeError) as err:
@@ -147,10 +156,10 @@ class Manifest:
         return Temperatures.from_dict(self.temperatures)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of ``manifest.json``; no ``synonyms`` or ``temperatures`` key when
-        there are none, as in the artifacts written before them."""
+        """The JSON object of ``manifest.json``; no ``synonyms``, ``temperatures`` or
+        ``intent_slots`` key when there are none, as in the artifacts written before them."""
         out = asdict(self)
-        for key in ("synonyms", "temperatures"):
+        for key in ("synonyms", "temperatures", "intent_slots"):
             if not out[key]:
                 del out[key]
         return out
@@ -208,6 +217,7 @@ def save_artifact(
     temperatures: Temperatures | None = None,
     intent_classifier: Path | None = None,
     intent_classifier_weight: float = 1.0,
+    intent_slots: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
@@ -216,7 +226,8 @@ def save_artifact(
     scores go into ``metrics["sanity"]``. ``temperatures``: the calibration fitted on valid.
     ``intent_classifier``: a sentiment-task artifact over the tagger's intents, moved into
     the new one (:data:`INTENT_CLASSIFIER`), its probabilities weighted by
-    ``intent_classifier_weight`` against the tagger head's.
+    ``intent_classifier_weight`` against the tagger head's. ``intent_slots``: a tagger's
+    intent -> slot types in training, for the joint reading (:mod:`models.joint`).
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
@@ -257,6 +268,7 @@ def save_artifact(
             synonyms=dict(synonyms or {}),
             slot_types=slot_types or {},
             temperatures=(temperatures or Temperatures()).to_dict(),
+            intent_slots=dict(intent_slots or {}),
         )
         text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
         (staging / MANIFEST).write_text(text)
@@ -417,6 +429,7 @@ def _build(
             LabelSet(labels.get("requested_slots", [])),
             manifest.synonyms,
             manifest.calibration,
+            manifest.intent_slots,
         )
     return SentimentPredictor(
         net,

@@ -330,6 +330,19 @@ class Lattice:
     log_z: np.ndarray  # (batch,)
     arrays: CRFArrays
 
+    def with_rows(self, rows: Sequence[int], other: Lattice) -> Lattice:
+        """This lattice with its rows ``rows`` replaced by ``other``'s rows 0, 1, ... (over
+        the same CRF, ``other``'s sequences no longer than this one's)."""
+        at = np.asarray(rows, dtype=np.int64)
+        parts: dict[str, np.ndarray] = {}
+        for name in ("emissions", "probs", "em_max", "alpha", "beta", "log_alpha", "log_beta"):
+            mine, theirs = getattr(self, name).copy(), getattr(other, name)
+            mine[at, : theirs.shape[1]] = theirs
+            parts[name] = mine
+        log_z = self.log_z.copy()
+        log_z[at] = other.log_z
+        return Lattice(**parts, log_z=log_z, arrays=self.arrays)
+
     def span_probs(
         self, row: int, path: Sequence[int], spans: Sequence[tuple[int, int, int]]
     ) -> list[float]:

@@ -9,16 +9,24 @@ torch-free serving worker, models.artifact) never imports torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from models.calibration import Temperatures, scale_crf_arrays, scale_logits
-from models.crf import CRFArrays, Lattice, decode_lattice, span_log_prob, viterbi_arrays
+from models.crf import (
+    FORBIDDEN,
+    CRFArrays,
+    Lattice,
+    decode_lattice,
+    span_log_prob,
+    viterbi_arrays,
+)
 from models.crf_kbest import kbest_paths
 from models.features import TokenArrays, TokenBatch, encode_arrays
+from models.joint import intent_tag_mask, joint_logits
 from models.text import TextScheme, Token, sentiment_words, tagger_tokens
 from models.vocab import UNK, LabelSet, Vocab
 
@@ -204,10 +212,13 @@ class SlotTaggerPredictor:
         requested: LabelSet | None = None,
         synonyms: dict[str, str] | None = None,
         temperatures: Temperatures | None = None,
+        intent_slots: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """``requested``: the slot names a request's context may name (the model reads them
         when it has a context input); ``synonyms``: lower-cased slot text -> canonical value;
-        ``temperatures``: the calibration of intent and span confidences (default: none).
+        ``temperatures``: the calibration of intent and span confidences (default: none);
+        ``intent_slots``: each intent's slot types in training, for the joint reading of
+        intents and slots (:mod:`models.joint`; the config's ``intent_slot_fit`` weighs it).
         ``model``: the torch model, or a NumPy engine alone (no torch model: :attr:`model`
         raises)."""
         self._model = None if isinstance(model, ArrayTagger) else model.eval()
@@ -218,6 +229,8 @@ class SlotTaggerPredictor:
         self.requested = requested if requested is not None else LabelSet([])
         self.synonyms = dict(synonyms or {})
         self.temperatures = temperatures or Temperatures()
+        self.intent_slots = {k: list(v) for k, v in (intent_slots or {}).items()}
+        self._joint_mask: np.ndarray | None = None
         self._arrays: CRFArrays | None = None
         self._arrays_key: tuple[int, ...] = ()
         self._scaled: tuple[CRFArrays, float, CRFArrays] | None = None
@@ -332,9 +345,15 @@ class SlotTaggerPredictor:
         on the model's device (a GPU while training evaluates), only the outputs copied back."""
         batch = self.encode_arrays(sentences, requested)
         emissions, intent_logits = self.outputs(batch)
-        paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
+        lengths = [len(s) for s in sentences]
+        intent_logits = self.joint_intent_logits(intent_logits, emissions, lengths)
+        probs = self._served_intent_probs(intent_logits, [" ".join(s) for s in sentences])
+        if self.joint_mask is None:
+            paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
+        else:
+            paths = self._decode(emissions, lengths, probs)[0]
         tags = [[self.tags.labels[i] for i in path] for path in paths]
-        return tags, self._served_intent_probs(intent_logits, [" ".join(s) for s in sentences])
+        return tags, probs
 
     def parse(
         self,
@@ -358,22 +377,78 @@ class SlotTaggerPredictor:
             raise ValueError(f"expected n_best >= 0 for each of the {len(texts)} texts, got {ks}")
         batch = self.encode_arrays([[t.text for t in toks] for toks in token_lists], requested)
         emissions, intent_logits = self.outputs(batch)
+        lengths = [len(toks) for toks in token_lists]
+        intent_logits = self.joint_intent_logits(intent_logits, emissions, lengths)
         probs = self._served_intent_probs(intent_logits, texts)
+        paths, lattice = self._decode(emissions, lengths, probs)
         rankings = self._rank_probs(probs, top_k)
         chosen = self._chosen(probs)
-        # One pass: Viterbi paths, and the marginals and hypotheses' probabilities of the
-        # calibrated (temperature-scaled) CRF; the path is the same at any positive temperature.
-        arrays, scaled = self._crf_arrays(), self._scaled_arrays()
-        lengths = [len(toks) for toks in token_lists]
-        paths, lattice = decode_lattice(emissions, lengths, arrays, scaled, self.temperatures.spans)
         parses = self._results(texts, token_lists, paths, lattice, rankings, chosen)
         for b, k in enumerate(ks):
             if k:
                 em = lattice.emissions[b, : lengths[b]]
                 log_z = float(lattice.log_z[b])
-                hyps = self._hypotheses(texts[b], token_lists[b], em, log_z, scaled, k)
+                hyps = self._hypotheses(texts[b], token_lists[b], em, log_z, lattice.arrays, k)
                 parses[b] = replace(parses[b], hypotheses=hyps)
         return parses
+
+    @property
+    def joint_mask(self) -> np.ndarray | None:
+        """Which tags go with which intent ``(num_intents, num_tags)`` when the joint reading
+        of intents and slots is on (a single-label model with ``intent_slot_fit`` > 0 and
+        the intents' slot types); else None."""
+        config = self.config
+        on = getattr(config, "intent_slot_fit", 0.0) > 0 and not config.multi_label
+        if not (on and self.intent_slots and len(self.intents) > 1):
+            return None
+        if self._joint_mask is None:
+            self._joint_mask = intent_tag_mask(
+                self.intents.labels, self.tags.labels, self.intent_slots
+            )
+        return self._joint_mask
+
+    def joint_intent_logits(
+        self, logits: np.ndarray, emissions: np.ndarray, lengths: Sequence[int]
+    ) -> np.ndarray:
+        """The intent head's logits, plus each intent's fit to the slot labellings when the
+        joint reading is on (:func:`models.joint.joint_logits`); what calibration scales."""
+        mask = self.joint_mask
+        if mask is None or not len(logits):
+            return logits
+        weight = self.config.intent_slot_fit
+        return joint_logits(logits, emissions, lengths, mask, weight, self._crf_arrays())
+
+    def _decode(
+        self, emissions: np.ndarray, lengths: Sequence[int], probs: np.ndarray
+    ) -> tuple[list[list[int]], Lattice]:
+        """Viterbi paths and the calibrated lattice; with the joint reading on, a row whose
+        best path has a tag outside the types of its most probable intent (``probs``) is
+        decoded again within them."""
+        # One pass: Viterbi paths, and the marginals and hypotheses' probabilities of the
+        # calibrated (temperature-scaled) CRF; the path is the same at any positive temperature.
+        arrays, scaled, temperature = (
+            self._crf_arrays(),
+            self._scaled_arrays(),
+            self.temperatures.spans,
+        )
+        paths, lattice = decode_lattice(emissions, lengths, arrays, scaled, temperature)
+        mask = self.joint_mask
+        if mask is None or not probs.shape[1]:
+            return paths, lattice
+        allowed = mask[probs.argmax(axis=1)]
+        redo = [b for b, path in enumerate(paths) if not allowed[b, path].all()]
+        if redo:
+            # Rows that keep their path keep the CRF's marginals over all labellings: their
+            # best labelling is one of the intent's, and the mass outside it is small.
+            n = max(lengths[b] for b in redo)
+            em = np.where(allowed[redo, None, :], emissions[redo, :n], np.float32(FORBIDDEN))
+            sub_paths, sub = decode_lattice(
+                em, [lengths[b] for b in redo], arrays, scaled, temperature
+            )
+            for b, path in zip(redo, sub_paths, strict=True):
+                paths[b] = path
+            lattice = lattice.with_rows(redo, sub)
+        return paths, lattice
 
     def _crf_arrays(self) -> CRFArrays:
         """Constrained CRF scores as arrays, converted again only after the weights change."""

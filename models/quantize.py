@@ -41,6 +41,7 @@ def quantized_tagger(predictor: SlotTaggerPredictor) -> SlotTaggerPredictor:
         predictor.requested,
         predictor.synonyms,
         predictor.temperatures,
+        predictor.intent_slots,
     )
     if predictor.intent_classifier is not None:  # the tagger's network only is quantised
         quantized.attach_intent_classifier(

@@ -45,6 +45,10 @@ class TaggerConfig(EncoderConfig):
     intent_wide_buckets: int = 0  # hashed bigram buckets of the wide intent term; 0: none
     intent_label_attention: bool = False
     intent_token_votes: bool = False  # single-label only
+    # Weight w of the joint reading of intents and slots (models.joint): each intent's
+    # probability times F ** w, F the CRF's mass on labellings of that intent's slot types
+    # (0: off; single-label only).
+    intent_slot_fit: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,6 +60,8 @@ class TaggerConfig(EncoderConfig):
             raise ValueError("expected intent_wide_buckets >= 0")
         if self.intent_token_votes and self.multi_label:
             raise ValueError("intent_token_votes needs single-label intents")
+        if not 0.0 <= self.intent_slot_fit <= 10.0:
+            raise ValueError("expected 0 <= intent_slot_fit <= 10")
 
 
 class BiLSTMCRFTagger(nn.Module):

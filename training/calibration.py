@@ -242,7 +242,9 @@ def tagger_outputs(predictor: SlotTaggerPredictor, data: TaggingSet) -> TaggerOu
             paths.extend(viterbi_decode(em, batch.mask, params))
         em_np = em.double().cpu().numpy()
         emissions.extend(em_np[b, : len(data.tokens[i + b])] for b in range(em_np.shape[0]))
-        logits.append(il.double().cpu().numpy())
+        lengths = [len(t) for t in data.tokens[i : i + EVAL_BATCH]]
+        # With the joint reading on, the logits the temperature scales include the slots' fit.
+        logits.append(predictor.joint_intent_logits(il.double().cpu().numpy(), em_np, lengths))
     num_tags = len(predictor.tags)
     longest = max((len(t) for t in data.tokens), default=1)
     padded = np.zeros((len(data), longest, num_tags))

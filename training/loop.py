@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from models.joint import intent_slots_of
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
@@ -310,6 +311,7 @@ def fit_tagger(
         intent_token_votes=(
             config.intent_token_votes if config.intent_token_votes is not None else not multi
         ),
+        intent_slot_fit=0.0 if multi else config.intent_slot_fit,
         **architecture(config),
     )
     distributed.init_from_env(device)
@@ -317,7 +319,16 @@ def fit_tagger(
     vocabs.install(model, config.word_dropout)
     model.to(device)
     net = distributed.wrap(model)
-    predictor = SlotTaggerPredictor(model, words, chars, tags, intents, requested, synonyms)
+    predictor = SlotTaggerPredictor(
+        model,
+        words,
+        chars,
+        tags,
+        intents,
+        requested,
+        synonyms,
+        intent_slots=None if multi else intent_slots_of(train.intents, train.tags),
+    )
     tag_ids = [[tags.index_of[t] for t in row] for row in train.tags]
     if multi:
         targets = torch.zeros(len(train), len(intents))

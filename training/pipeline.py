@@ -201,4 +201,5 @@ def save_fit(
         temperatures=p.temperatures,
         intent_classifier=intent_classifier,
         intent_classifier_weight=intent_classifier_weight,
+        intent_slots=p.intent_slots if isinstance(p, SlotTaggerPredictor) else None,
     )

@@ -92,6 +92,13 @@ class Hyperparameters(BaseModel):
     intent_token_votes: bool | None = Field(
         None, description="Slot taggers only: every token votes for the intent"
     )
+    intent_slot_fit: float | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="Slot taggers only: weight of the slot labellings' fit in the intent "
+        "probabilities (0: intents and slots read apart)",
+    )
     text_scheme: Literal["plain", "tweet"] | None = Field(
         None, description="Sentiment only: how the model reads text (tweet: social-media text)"
     )

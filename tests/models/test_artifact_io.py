@@ -45,6 +45,7 @@ def resave(artifact: Artifact, out: Path) -> Path:
         history=m.history,
         data=m.data,
         temperatures=m.calibration,
+        intent_slots=m.intent_slots,
     )
 
 

@@ -1,0 +1,181 @@
+"""Would reading the intent and the slots together fix intents? A probe on ``slotfill cv`` folds.
+
+On SNIPS every slot type belongs to one or a few intents (``movie_name`` only to
+``SearchScreeningEvent``, ``object_name`` to ``SearchCreativeWork`` and ``RateBook``), and the
+head's remaining errors are those two ``Search*`` intents taken for each other. The CRF scores
+whole labellings, so ``P(slots fit intent i)`` is the share of the CRF's probability mass on
+labellings whose slot types were seen with ``i`` in training: ``exp(log Z_i - log Z)``, with
+``Z_i`` the partition function over those labellings only. A joint rule picks
+``argmax_i log p_head(i) + lam * (log Z_i - log Z)``, and then decodes the slots within
+``i``'s types.
+
+``dump``: per fold, train the default tagger on the fold's training part, calibrate it on its
+stop part (as ``slotfill cv``), and keep what the rules need for the held-out fold (emissions,
+calibrated intent probabilities, the CRF, the slot types seen with each intent) in one ``.npz``
+and one ``.json`` per fold. ``score``: every rule on every dumped fold, no training::
+
+    .venv/bin/python -m benchmarks.joint_decode_probe dump --data ../shared/data/snips \\
+        --seed 13 --only-folds 1 2 3 --out DUMPS
+    .venv/bin/python -m benchmarks.joint_decode_probe score DUMPS --out result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
+from models.joint import intent_slots_of, intent_tag_mask, joint_logits
+from models.predictor import SlotTaggerPredictor
+from training.calibration import calibrate_tagger
+from training.config import SlotTrainConfig
+from training.cv import make_folds, subset
+from training.formats import read_data
+from training.loop import fit_tagger
+from training.metrics import slot_metrics
+from training.tagging import tagging_set
+
+LAMBDAS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+def dump(args: argparse.Namespace) -> None:
+    splits = read_data(args.data, None, False)
+    pooled = tagging_set([*splits.train, *splits.valid], f"{args.data} (train + valid)")
+    labels = ["#".join(i) for i in pooled.intents]
+    config = SlotTrainConfig(seed=args.seed, threads=args.threads, device="cpu", epochs=args.epochs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for n, fold in enumerate(make_folds(labels, args.folds), start=1):
+        if args.only_folds and n not in args.only_folds:
+            continue
+        started = time.process_time()
+        train = subset(pooled, fold.train, "cv train")
+        stop = subset(pooled, fold.stop, "cv stop")
+        tagger = fit_tagger(train, stop, config, show_progress=False).predictor
+        assert isinstance(tagger, SlotTaggerPredictor)
+        calibrate_tagger(tagger, stop)
+        test = [pooled.tokens[i] for i in fold.test]
+        batch = tagger.encode_arrays(test)
+        emissions, logits = tagger.outputs(batch)
+        intent_slots = intent_slots_of(train.intents, train.tags)
+        allowed = intent_tag_mask(tagger.intents.labels, tagger.tags.labels, intent_slots)
+        arrays, scaled = tagger._crf_arrays(), tagger._scaled_arrays()
+        stem = args.out / f"seed{args.seed}_fold{n}"
+        np.savez_compressed(
+            stem.with_suffix(".npz"),
+            emissions=emissions,
+            lengths=np.array([len(t) for t in test]),
+            head=tagger._intent_probs(logits),
+            logits=logits,
+            allowed=allowed,
+            **{f"crf_{k}": getattr(arrays, k) for k in ("start", "transitions", "end")},
+            **{f"scaled_{k}": getattr(scaled, k) for k in ("start", "transitions", "end")},
+        )
+        meta = {
+            "seed": args.seed,
+            "fold": n,
+            "data": args.data.name,
+            "span_temperature": tagger.temperatures.spans,
+            "intent_temperature": tagger.temperatures.intent,
+            "tags": tagger.tags.labels,
+            "intents": tagger.intents.labels,
+            "intent_slots": intent_slots,
+            "gold_intents": [labels[i] for i in fold.test],
+            "gold_tags": [pooled.tags[i] for i in fold.test],
+            "cpu_seconds": round(time.process_time() - started, 1),
+        }
+        stem.with_suffix(".json").write_text(json.dumps(meta) + "\n")
+        print(f"fold {n}: {len(test)} held out, {meta['cpu_seconds']} CPU s", file=sys.stderr)
+
+
+def score_fold(npz: Path) -> dict[str, Any]:
+    """Each rule on one dumped fold: the intents of ``joint_logits`` over the head's logits
+    (the calibrated log-probabilities where a dump has no logits) and the unscaled CRF, for
+    each weight, and the slots decoded within the chosen intent's types."""
+    meta = json.loads(npz.with_suffix(".json").read_text())
+    d = np.load(npz)
+    tags, intents = meta["tags"], meta["intents"]
+    arrays = CRFArrays.build(d["crf_start"], d["crf_transitions"], d["crf_end"])
+    logits = d["logits"] if "logits" in d else np.log(d["head"])
+    emissions, lens = d["emissions"], d["lengths"]
+    gold_i, gold_t = meta["gold_intents"], meta["gold_tags"]
+    mask = (
+        intent_tag_mask(intents, tags, meta["intent_slots"])
+        if "intent_slots" in meta
+        else d["allowed"]
+    )
+    inside = np.arange(emissions.shape[1])[None] < lens[:, None]
+    out: dict[str, Any] = {"seed": meta["seed"], "fold": meta["fold"], "test": len(gold_i)}
+    for lam in LAMBDAS:
+        scores = (
+            joint_logits(logits, emissions, lens.tolist(), mask, lam, arrays) if lam else logits
+        )
+        chosen = scores.argmax(axis=1)
+        names = [intents[i] for i in chosen]
+        em = np.where(mask[chosen][:, None, :], emissions, np.float32(FORBIDDEN))
+        paths = viterbi_arrays(em.astype(np.float32), inside, arrays)
+        joint = slot_metrics(gold_t, [[tags[j] for j in p] for p in paths], gold_i, names)
+        out[f"lam{lam}"] = {
+            "intent_right": sum(p == g for p, g in zip(names, gold_i, strict=True)),
+            "slot_f1_within_intent": joint["slot_f1"],
+            "exact_match_within_intent": joint["exact_match"],
+        }
+    plain_paths = viterbi_arrays(emissions, inside, arrays)
+    plain = slot_metrics(gold_t, [[tags[j] for j in p] for p in plain_paths], None, [])
+    out["slot_f1_plain"] = plain["slot_f1"]
+    return out
+
+
+def score(args: argparse.Namespace) -> None:
+    rows = [score_fold(p) for p in sorted(args.dumps.glob("*.npz"))]
+    summary: dict[str, Any] = {}
+    for lam in LAMBDAS:
+        right = [r[f"lam{lam}"]["intent_right"] for r in rows]
+        accs = [r[f"lam{lam}"]["intent_right"] / r["test"] for r in rows]
+        summary[f"lam{lam}"] = {
+            "accuracy_per_fold": [round(a, 4) for a in accs],
+            "fold_median": round(float(np.median(accs)), 4),
+            "right": sum(right),
+            "n": sum(r["test"] for r in rows),
+            "slot_f1_within_intent_per_fold": [
+                round(r[f"lam{lam}"]["slot_f1_within_intent"], 4) for r in rows
+            ],
+        }
+    summary["slot_f1_plain_per_fold"] = [round(r["slot_f1_plain"], 4) for r in rows]
+    result = {"runs": rows, "summary": summary}
+    for lam in LAMBDAS:
+        s = summary[f"lam{lam}"]
+        print(
+            f"lambda {lam:<4}  intent acc {s['accuracy_per_fold']}  right {s['right']}/{s['n']}"
+            f"  slot F1 {s['slot_f1_within_intent_per_fold']}"
+        )
+    print(f"slot F1 unconstrained {summary['slot_f1_plain_per_fold']}")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump", help="train per fold and keep the held-out fold's outputs")
+    d.add_argument("--data", type=Path, required=True, help="BIO folder: train/, valid/")
+    d.add_argument("--seed", type=int, default=13)
+    d.add_argument("--folds", type=int, default=5)
+    d.add_argument("--only-folds", type=int, nargs="+", default=None)
+    d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--epochs", type=int, default=40, help="most epochs (the default's 40)")
+    d.add_argument("--out", type=Path, required=True, help="folder for the dumps")
+    s = sub.add_parser("score", help="score the rules on dumped folds")
+    s.add_argument("dumps", type=Path)
+    s.add_argument("--out", type=Path, default=None, help="JSON result")
+    args = parser.parse_args()
+    dump(args) if args.command == "dump" else score(args)
+
+
+if __name__ == "__main__":
+    main()
