@@ -129,70 +129,104 @@ def dump_encoder(args: argparse.Namespace) -> None:
         print(f"fold {n} encoder: {time.process_time() - started:.1f} CPU s", file=sys.stderr)
 
 
+def rule_scores(
+    chosen: np.ndarray, meta: dict[str, Any], d: Any, mask: np.ndarray, arrays: CRFArrays
+) -> dict[str, Any]:
+    """Intents right, and slot F1 decoded within each utterance's ``chosen`` intent's types."""
+    tags, intents = meta["tags"], meta["intents"]
+    gold_i, gold_t = meta["gold_intents"], meta["gold_tags"]
+    emissions, lens = d["emissions"], d["lengths"]
+    inside = np.arange(emissions.shape[1])[None] < lens[:, None]
+    names = [intents[i] for i in chosen]
+    em = np.where(mask[chosen][:, None, :], emissions, np.float32(FORBIDDEN))
+    paths = viterbi_arrays(em.astype(np.float32), inside, arrays)
+    scores = slot_metrics(gold_t, [[tags[j] for j in p] for p in paths], gold_i, names)
+    return {
+        "intent_right": sum(p == g for p, g in zip(names, gold_i, strict=True)),
+        "slot_f1_within_intent": scores["slot_f1"],
+    }
+
+
 def score_fold(npz: Path) -> dict[str, Any]:
     """Each rule on one dumped fold: the intents of ``joint_logits`` over the head's logits
     (the calibrated log-probabilities where a dump has no logits) and the unscaled CRF, for
-    each weight, and the slots decoded within the chosen intent's types."""
+    each weight; with the encoder's dump, its blend (0.75) with the head, the blend with
+    the joint head, and the blend weighed by the fit; slots decoded within the intent."""
     meta = json.loads(npz.with_suffix(".json").read_text())
     d = np.load(npz)
     tags, intents = meta["tags"], meta["intents"]
     arrays = CRFArrays.build(d["crf_start"], d["crf_transitions"], d["crf_end"])
     logits = d["logits"] if "logits" in d else np.log(d["head"])
     emissions, lens = d["emissions"], d["lengths"]
-    gold_i, gold_t = meta["gold_intents"], meta["gold_tags"]
-    mask = (
-        intent_tag_mask(intents, tags, meta["intent_slots"])
-        if "intent_slots" in meta
-        else d["allowed"]
-    )
-    inside = np.arange(emissions.shape[1])[None] < lens[:, None]
-    out: dict[str, Any] = {"seed": meta["seed"], "fold": meta["fold"], "test": len(gold_i)}
+    if "intent_slots" in meta:
+        mask = intent_tag_mask(intents, tags, meta["intent_slots"])
+    else:
+        mask = d["allowed"]
+    out: dict[str, Any] = {"seed": meta["seed"], "fold": meta["fold"], "test": len(lens)}
+    joint: dict[float, np.ndarray] = {}
     for lam in LAMBDAS:
-        scores = (
+        joint[lam] = (
             joint_logits(logits, emissions, lens.tolist(), mask, lam, arrays) if lam else logits
         )
-        chosen = scores.argmax(axis=1)
-        names = [intents[i] for i in chosen]
-        em = np.where(mask[chosen][:, None, :], emissions, np.float32(FORBIDDEN))
-        paths = viterbi_arrays(em.astype(np.float32), inside, arrays)
-        joint = slot_metrics(gold_t, [[tags[j] for j in p] for p in paths], gold_i, names)
-        out[f"lam{lam}"] = {
-            "intent_right": sum(p == g for p, g in zip(names, gold_i, strict=True)),
-            "slot_f1_within_intent": joint["slot_f1"],
-            "exact_match_within_intent": joint["exact_match"],
-        }
+        out[f"lam{lam}"] = rule_scores(joint[lam].argmax(axis=1), meta, d, mask, arrays)
+    encoder = Path(f"{npz.with_suffix('')}_encoder.npz")
+    if encoder.is_file():
+        enc = np.load(encoder)["encoder"]
+        head = softmax(logits)
+        blend = 0.75 * enc + 0.25 * head
+        out["blend"] = rule_scores(blend.argmax(axis=1), meta, d, mask, arrays)
+        for lam in LAMBDAS[1:]:
+            of_joint = 0.75 * enc + 0.25 * softmax(joint[lam])
+            out[f"blend_joint_head_lam{lam}"] = rule_scores(
+                of_joint.argmax(axis=1), meta, d, mask, arrays
+            )
+            fit = joint[lam] - logits  # weight * log F on the weighed intents, else 0
+            out[f"blend_times_fit_lam{lam}"] = rule_scores(
+                (np.log(blend) + fit).argmax(axis=1), meta, d, mask, arrays
+            )
+    inside = np.arange(emissions.shape[1])[None] < lens[:, None]
     plain_paths = viterbi_arrays(emissions, inside, arrays)
-    plain = slot_metrics(gold_t, [[tags[j] for j in p] for p in plain_paths], None, [])
+    plain = slot_metrics(meta["gold_tags"], [[tags[j] for j in p] for p in plain_paths], None, [])
     out["slot_f1_plain"] = plain["slot_f1"]
     return out
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
 def score(args: argparse.Namespace) -> None:
-    rows = [score_fold(p) for p in sorted(args.dumps.glob("*.npz"))]
+    dumps = [p for p in sorted(args.dumps.glob("seed*_fold*.npz")) if "_encoder" not in p.name]
+    rows = [score_fold(p) for p in dumps]
     summary: dict[str, Any] = {}
-    for lam in LAMBDAS:
-        right = [r[f"lam{lam}"]["intent_right"] for r in rows]
-        accs = [r[f"lam{lam}"]["intent_right"] / r["test"] for r in rows]
-        summary[f"lam{lam}"] = {
-            "accuracy_per_fold": [round(a, 4) for a in accs],
-            "fold_median": round(float(np.median(accs)), 4),
-            "right": sum(right),
-            "n": sum(r["test"] for r in rows),
-            "slot_f1_within_intent_per_fold": [
-                round(r[f"lam{lam}"]["slot_f1_within_intent"], 4) for r in rows
-            ],
-        }
-    summary["slot_f1_plain_per_fold"] = [round(r["slot_f1_plain"], 4) for r in rows]
-    result = {"runs": rows, "summary": summary}
-    for lam in LAMBDAS:
-        s = summary[f"lam{lam}"]
-        print(
-            f"lambda {lam:<4}  intent acc {s['accuracy_per_fold']}  right {s['right']}/{s['n']}"
-            f"  slot F1 {s['slot_f1_within_intent_per_fold']}"
-        )
-    print(f"slot F1 unconstrained {summary['slot_f1_plain_per_fold']}")
+    rules = [k for k in rows[0] if isinstance(rows[0][k], dict)]
+    for seed in sorted({r["seed"] for r in rows}):
+        mine = [r for r in rows if r["seed"] == seed]
+        for rule in rules:
+            if not all(rule in r for r in mine):
+                continue
+            accs = [r[rule]["intent_right"] / r["test"] for r in mine]
+            f1s = [round(r[rule]["slot_f1_within_intent"], 4) for r in mine]
+            entry = {
+                "folds": [r["fold"] for r in mine],
+                "accuracy_per_fold": [round(a, 4) for a in accs],
+                "fold_median": round(float(np.median(accs)), 4),
+                "right": sum(r[rule]["intent_right"] for r in mine),
+                "n": sum(r["test"] for r in mine),
+                "slot_f1_per_fold": f1s,
+            }
+            summary[f"seed{seed}/{rule}"] = entry
+            print(
+                f"seed {seed} {rule:<28} acc {entry['accuracy_per_fold']} median "
+                f"{entry['fold_median']} right {entry['right']}/{entry['n']} slot F1 {f1s}"
+            )
+        plain = [round(r["slot_f1_plain"], 4) for r in mine]
+        summary[f"seed{seed}/slot_f1_plain_per_fold"] = plain
+        print(f"seed {seed} slot F1 decoded apart {plain}")
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.write_text(json.dumps({"runs": rows, "summary": summary}, indent=1) + "\n")
 
 
 def main() -> None:

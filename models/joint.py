@@ -46,16 +46,22 @@ def intent_tag_mask(
 
 
 def intent_slots_of(
-    intents: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]
+    intents: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], min_examples: int = 1
 ) -> dict[str, list[str]]:
     """Each intent's slot types in training examples (``intents[n]``: example ``n``'s one
-    intent, or none; multi-intent examples are not counted)."""
+    intent, or none; multi-intent examples are not counted), for the intents with at least
+    ``min_examples`` examples: a rarer intent's types are too few to say which it never
+    takes, so it is left out (every tag stays allowed with it)."""
     seen: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
     for row_intents, row_tags in zip(intents, tags, strict=True):
         if len(row_intents) == 1:
-            types = seen.setdefault(row_intents[0], set())
-            types.update(slot_type(t) for t in row_tags if t != "O")
-    return {name: sorted(types) for name, types in sorted(seen.items())}
+            name = row_intents[0]
+            counts[name] = counts.get(name, 0) + 1
+            seen.setdefault(name, set()).update(slot_type(t) for t in row_tags if t != "O")
+    return {
+        name: sorted(types) for name, types in sorted(seen.items()) if counts[name] >= min_examples
+    }
 
 
 def log_fits(

@@ -327,7 +327,11 @@ def fit_tagger(
         intents,
         requested,
         synonyms,
-        intent_slots=None if multi else intent_slots_of(train.intents, train.tags),
+        intent_slots=(
+            None
+            if multi
+            else intent_slots_of(train.intents, train.tags, config.intent_slot_min_examples)
+        ),
     )
     tag_ids = [[tags.index_of[t] for t in row] for row in train.tags]
     if multi:

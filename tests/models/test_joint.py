@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,10 @@ from models.joint import (
     log_fits,
 )
 from models.predictor import SlotTaggerPredictor, bio_spans
+from training.config import SlotTrainConfig
+from training.formats import read_data
+from training.loop import fit_tagger
+from training.tagging import tagging_set
 
 TAGS = ["O", "B-a", "I-a", "B-b", "I-b"]
 TEXTS = [
@@ -103,25 +108,42 @@ def test_joint_logits_add_the_weighted_fit_to_the_candidates() -> None:
     assert out[1, 1] == logits[1, 1]  # below the candidate ratio: not weighed
 
 
+TINY_SLOTS = {
+    "book_restaurant": ["date", "party_size", "time"],
+    "complaint": ["issue", "to_city"],
+    "greet": [],
+}
+
+
 @pytest.fixture(scope="module")
 def joint_tagger_dir(tiny_tagger_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny tagger with the joint reading switched on in its manifest."""
+    """The tiny tagger (trained with the defaults: 20-odd examples an intent, below
+    ``intent_slot_min_examples``, so it reads intents and slots apart) with its intents'
+    slot types in its manifest, as a tagger trained on more examples has them."""
     out = tmp_path_factory.mktemp("joint") / "tagger"
     shutil.copytree(tiny_tagger_dir, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["model_config"]["intent_slot_fit"] = 1.0
+    assert manifest["model_config"]["intent_slot_fit"] == 1.0
+    manifest["intent_slots"] = TINY_SLOTS
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 
 
-def test_training_records_each_intents_slot_types(tiny_tagger_dir: Path) -> None:
-    manifest = load_artifact(tiny_tagger_dir).manifest
-    assert manifest.intent_slots == {
-        "book_restaurant": ["date", "party_size", "time"],
-        "complaint": ["issue", "to_city"],
-        "greet": [],
-    }
-    assert manifest.model_config["intent_slot_fit"] == 0.0  # off by default
+def test_training_records_the_slot_types_of_intents_with_enough_examples(
+    tiny_train_config: dict[str, Any], test_data_dir: Path
+) -> None:
+    splits = read_data(test_data_dir / "tiny_slots", None, False)
+    train, valid = tagging_set(splits.train, "train"), tagging_set(splits.valid, "valid")
+    # 25 book_restaurant, 20 complaint, 15 greet examples
+    book = {"book_restaurant": TINY_SLOTS["book_restaurant"]}
+    for least, want in ((1, TINY_SLOTS), (21, book), (1000, {})):
+        config = SlotTrainConfig(
+            **tiny_train_config | {"epochs": 1}, intent_slot_min_examples=least
+        )
+        predictor = fit_tagger(train, valid, config, show_progress=False).predictor
+        assert isinstance(predictor, SlotTaggerPredictor)
+        assert predictor.intent_slots == want
+        assert (predictor.joint_mask is None) == (len(want) == 0)
 
 
 def test_the_joint_parse_keeps_slots_within_its_intent(joint_tagger_dir: Path) -> None:
@@ -156,14 +178,21 @@ def test_a_mixed_utterance_takes_slots_of_its_intent_only(
 
 
 def test_off_reads_as_before(tiny_tagger_dir: Path, joint_tagger_dir: Path) -> None:
-    """Weight 0, or a manifest without intent slots (older artifacts): the parse of a tagger
-    that reads intents and slots apart."""
+    """No intent slot types (older artifacts, or intents with too few examples): the parse
+    of a tagger that reads intents and slots apart."""
     off = load_artifact(tiny_tagger_dir).predictor
     assert isinstance(off, SlotTaggerPredictor) and off.joint_mask is None
     old = load_artifact(joint_tagger_dir).predictor
     assert isinstance(old, SlotTaggerPredictor)
     old.intent_slots = {}
     assert old.joint_mask is None
+    weightless = load_artifact(joint_tagger_dir).predictor
+    assert isinstance(weightless, SlotTaggerPredictor) and weightless.joint_mask is not None
+    weightless.config = type(weightless.config)(
+        **weightless.config.to_dict() | {"intent_slot_fit": 0.0}
+    )
+    assert weightless.joint_mask is None
+    assert weightless.parse(TEXTS, n_best=2) == off.parse(TEXTS, n_best=2)
     assert old.parse(TEXTS, n_best=2) == off.parse(TEXTS, n_best=2)
 
 
