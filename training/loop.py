@@ -319,20 +319,7 @@ def fit_tagger(
     vocabs.install(model, config.word_dropout)
     model.to(device)
     net = distributed.wrap(model)
-    predictor = SlotTaggerPredictor(
-        model,
-        words,
-        chars,
-        tags,
-        intents,
-        requested,
-        synonyms,
-        intent_slots=(
-            None
-            if multi
-            else intent_slots_of(train.intents, train.tags, config.intent_slot_min_examples)
-        ),
-    )
+    predictor = SlotTaggerPredictor(model, words, chars, tags, intents, requested, synonyms)
     tag_ids = [[tags.index_of[t] for t in row] for row in train.tags]
     if multi:
         targets = torch.zeros(len(train), len(intents))
@@ -396,6 +383,14 @@ def fit_tagger(
     model.cpu().eval()
     if multi:  # the best epoch's weights are back: their threshold
         tune_intent_threshold(predictor, valid)
+    # The joint reading of intents and slots is an inference rule: early stopping chose the
+    # epoch reading them apart (training as before it), the valid scores are what it serves.
+    slots = (
+        {} if multi else intent_slots_of(train.intents, train.tags, config.intent_slot_min_examples)
+    )
+    if slots and predictor.config.intent_slot_fit > 0:
+        predictor.intent_slots = slots
+        run = replace(run, metrics=evaluate())
     return FitResult.of(predictor, run)
 
 
