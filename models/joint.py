@@ -20,6 +20,12 @@ import numpy as np
 
 from models.crf import FORBIDDEN, CRFArrays
 
+# log_fits: emissions further than this below their token's best count as this far (the
+# labellings of the best tags keep their mass, so a fit changes only where it is below
+# about exp(-_SPREAD) either way), and the rows are rescaled every so many steps.
+_SPREAD = 200.0
+_RESCALE_EVERY = 4
+_TINY = 1e-300
 # Intents weighed: those within this factor of the most probable one, at most MAX_CANDIDATES;
 # the others keep F = 1 (an upper bound), so they cannot gain from not being weighed.
 CANDIDATE_RATIO = 1e-3
@@ -73,28 +79,48 @@ def log_fits(
 ) -> np.ndarray:
     """``log F`` for each ``(rows[j], masks[j])``: the log share of the CRF ``arrays``' mass
     over row ``rows[j]`` of ``emissions`` ``(batch, seq_len, num_tags)`` on labellings whose
-    tags are all in ``masks[j]`` ``(num_tags,)``; ``-inf`` where none has mass. One forward
-    pass in probability space over all pairs together, each with an unmasked twin: both
-    are rescaled alike, so the scale cancels in the difference."""
+    tags are all in ``masks[j]`` ``(num_tags,)``; ``-inf`` where none has mass.
+
+    One forward pass in probability space over all pairs together, each with an unmasked
+    twin that is rescaled alike, so the scale cancels in the difference. Rows run longest
+    first (the rows still running at a step are a prefix), two NumPy calls a step, and are
+    rescaled every :data:`_RESCALE_EVERY` steps (an unmasked row keeps its best tags' mass
+    between them; a masked row that underflows has a fit below ``exp(-_SPREAD)``, read as
+    no mass)."""
     r = np.asarray(rows, dtype=np.int64)
-    n = np.asarray(lengths, dtype=np.int64)[r]
-    both = np.concatenate([masks, np.ones_like(masks)]).astype(np.float64)
-    r2, n2 = np.concatenate([r, r]), np.concatenate([n, n])
-    em = emissions[r2].astype(np.float64)
-    probs = np.exp(em - em.max(axis=2, keepdims=True))
-    alpha = np.exp(arrays.start - arrays.start.max()) * probs[:, 0] * both
-    log_scale = np.zeros(len(r2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for t in range(1, int(n2.max())):
-            nxt = (alpha @ arrays.exp_transitions) * probs[:, t] * both
-            total = nxt.sum(axis=1)
-            on = t < n2
-            safe = np.where(total > 0, total, 1.0)
-            alpha = np.where(on[:, None], nxt / safe[:, None], alpha)
-            log_scale += np.where(on, np.log(total), 0.0)
-        log_s = log_scale + np.log(alpha @ np.exp(arrays.end - arrays.end.max()))
     half = len(r)
-    out: np.ndarray = np.minimum(log_s[:half] - log_s[half:], 0.0)
+    n = np.asarray(lengths, dtype=np.int64)[r]
+    both = np.concatenate([masks, np.ones_like(masks)])
+    r2, n2 = np.concatenate([r, r]), np.concatenate([n, n])
+    order = np.argsort(-n2, kind="stable")
+    r2, n2, both = r2[order], n2[order], both[order]
+    seq_len = int(n2[0])
+    em = emissions[r2, :seq_len].astype(np.float64)
+    em -= em.max(axis=2, keepdims=True)
+    np.maximum(em, -_SPREAD, out=em)
+    probs = np.exp(em, out=em)
+    probs *= both[:, None, :]
+    alpha = np.exp(arrays.start - arrays.start.max()) * probs[:, 0]
+    step = np.empty_like(alpha)
+    log_scale = np.zeros(len(r2))
+    if n2[-1] == seq_len:  # one length (a batch of one): every row runs every step
+        running = [len(r2)] * seq_len
+    else:
+        running = (n2[None, :] > np.arange(seq_len)[:, None]).sum(axis=1).tolist()
+    exp_t = arrays.exp_transitions
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for t in range(1, seq_len):
+            k = running[t]
+            np.matmul(alpha[:k], exp_t, out=step[:k])
+            np.multiply(step[:k], probs[:k, t], out=alpha[:k])
+            if t % _RESCALE_EVERY == 0:
+                total = np.maximum(alpha[:k].sum(axis=1), _TINY)
+                alpha[:k] /= total[:, None]
+                log_scale[:k] += np.log(total)
+        log_s = log_scale + np.log(alpha @ np.exp(arrays.end - arrays.end.max()))
+    unsorted = np.empty_like(log_s)
+    unsorted[order] = log_s
+    out: np.ndarray = np.minimum(unsorted[:half] - unsorted[half:], 0.0)
     return out
 
 
@@ -112,15 +138,14 @@ def joint_logits(
     Weighed per row: the intents within :data:`CANDIDATE_RATIO` of its most probable (at
     most :data:`MAX_CANDIDATES`) whose types leave out some tag; the others keep their logit
     (``F = 1``, an upper bound). A term is never below :data:`FORBIDDEN`."""
-    partial = [not bool(row.all()) for row in mask]
-    pairs: list[tuple[int, int]] = []
-    for b, row in enumerate(logits):
-        order = np.argsort(-row, kind="stable")[:MAX_CANDIDATES].tolist()
-        floor = row[order[0]] + math.log(CANDIDATE_RATIO)
-        pairs.extend((b, i) for i in order if row[i] >= floor and partial[i])
-    if not pairs:
+    order = np.argsort(-logits, axis=1, kind="stable")[:, :MAX_CANDIDATES]
+    top = np.take_along_axis(logits, order, axis=1)
+    partial = np.asarray(~mask.all(axis=1))
+    weighed = (top >= top[:, :1] + math.log(CANDIDATE_RATIO)) & partial[order]
+    rows, column = np.nonzero(weighed)
+    if not len(rows):
         return logits
-    rows, intents = (np.array(x, dtype=np.int64) for x in zip(*pairs, strict=True))
+    intents = order[rows, column]
     fits = log_fits(emissions, rows, lengths, mask[intents], arrays)
     out = logits.astype(np.float64)
     out[rows, intents] += np.maximum(weight * fits, FORBIDDEN)
