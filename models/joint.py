@@ -14,6 +14,7 @@ for each other, this corrected 22 more of 11,027 held-out utterances at ``w = 1`
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -52,22 +53,37 @@ def intent_tag_mask(
 
 
 def intent_slots_of(
-    intents: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], min_examples: int = 1
+    intents: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[str]],
+    min_examples: int = 1,
+    min_elsewhere: int = 1,
 ) -> dict[str, list[str]]:
-    """Each intent's slot types in training examples (``intents[n]``: example ``n``'s one
-    intent, or none; multi-intent examples are not counted), for the intents with at least
-    ``min_examples`` examples: a rarer intent's types are too few to say which it never
-    takes, so it is left out (every tag stays allowed with it)."""
+    """The slot types each intent may take, from training examples (``intents[n]``: example
+    ``n``'s one intent, or none; multi-intent examples are not counted): those seen with it,
+    and those seen in fewer than ``min_elsewhere`` examples of other intents (too rare to
+    say they belong elsewhere). Only intents with at least ``min_examples`` examples (a
+    rarer one's types are too few to say which it never takes) and some type left out."""
     seen: dict[str, set[str]] = {}
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
+    with_type: Counter[tuple[str, str]] = Counter()  # (intent, slot type) -> examples
     for row_intents, row_tags in zip(intents, tags, strict=True):
         if len(row_intents) == 1:
             name = row_intents[0]
-            counts[name] = counts.get(name, 0) + 1
-            seen.setdefault(name, set()).update(slot_type(t) for t in row_tags if t != "O")
-    return {
-        name: sorted(types) for name, types in sorted(seen.items()) if counts[name] >= min_examples
-    }
+            counts[name] += 1
+            types = {slot_type(t) for t in row_tags if t != "O"}
+            seen.setdefault(name, set()).update(types)
+            with_type.update((name, t) for t in types)
+    total: Counter[str] = Counter()
+    for (_, kind), n in with_type.items():
+        total[kind] += n
+    out = {}
+    for name in sorted(seen):
+        if counts[name] < min_examples:
+            continue
+        allowed = {t for t in total if t in seen[name] or total[t] < min_elsewhere}
+        if allowed != set(total):
+            out[name] = sorted(allowed)
+    return out
 
 
 def log_fits(

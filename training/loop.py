@@ -386,7 +386,14 @@ def fit_tagger(
     # The joint reading of intents and slots is an inference rule: early stopping chose the
     # epoch reading them apart (training as before it), the valid scores are what it serves.
     slots = (
-        {} if multi else intent_slots_of(train.intents, train.tags, config.intent_slot_min_examples)
+        {}
+        if multi
+        else intent_slots_of(
+            train.intents,
+            train.tags,
+            config.intent_slot_min_examples,
+            config.intent_slot_min_elsewhere,
+        )
     )
     if slots and predictor.config.intent_slot_fit > 0:
         predictor.intent_slots = slots

@@ -87,7 +87,13 @@ def test_slots_of_intents_and_their_tags() -> None:
         [("book",), ("book",), ("greet",), ("book", "greet")],
         [["B-a", "O"], ["B-b", "I-b"], ["O"], ["B-c"]],
     )
-    assert slots == {"book": ["a", "b"], "greet": []}  # several intents: not counted
+    # "book" takes every type: not listed; the multi-intent example is not counted
+    assert slots == {"greet": []}
+    assert intent_slots_of([("book",), ("book",), ("greet",)], [["B-a"], ["B-b"], ["O"]], 2) == {}
+    # "a" and "b" are in one example each: too rare elsewhere to keep from "greet"
+    assert (
+        intent_slots_of([("book",), ("book",), ("greet",)], [["B-a"], ["B-b"], ["O"]], 1, 2) == {}
+    )
     mask = intent_tag_mask(["book", "greet", "new"], TAGS, {**slots, "book": ["a"]})
     assert mask.tolist() == [
         [True, True, True, False, False],
@@ -136,9 +142,11 @@ def test_training_records_the_slot_types_of_intents_with_enough_examples(
     train, valid = tagging_set(splits.train, "train"), tagging_set(splits.valid, "valid")
     # 25 book_restaurant, 20 complaint, 15 greet examples
     book = {"book_restaurant": TINY_SLOTS["book_restaurant"]}
-    for least, want in ((1, TINY_SLOTS), (21, book), (1000, {})):
+    for least, elsewhere, want in ((1, 1, TINY_SLOTS), (21, 1, book), (1000, 1, {}), (1, 100, {})):
         config = SlotTrainConfig(
-            **tiny_train_config | {"epochs": 1}, intent_slot_min_examples=least
+            **tiny_train_config | {"epochs": 1},
+            intent_slot_min_examples=least,
+            intent_slot_min_elsewhere=elsewhere,
         )
         predictor = fit_tagger(train, valid, config, show_progress=False).predictor
         assert isinstance(predictor, SlotTaggerPredictor)
