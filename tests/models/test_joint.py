@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from models.artifact import ArtifactError, load_artifact
 from models.crf import CRFArrays, bio_allowed
@@ -142,6 +143,7 @@ def test_training_records_the_slot_types_of_intents_with_enough_examples(
     train, valid = tagging_set(splits.train, "train"), tagging_set(splits.valid, "valid")
     # 25 book_restaurant, 20 complaint, 15 greet examples
     book = {"book_restaurant": TINY_SLOTS["book_restaurant"]}
+    weights: list[dict[str, torch.Tensor]] = []
     for least, elsewhere, want in ((1, 1, TINY_SLOTS), (21, 1, book), (1000, 1, {}), (1, 100, {})):
         config = SlotTrainConfig(
             **tiny_train_config | {"epochs": 1},
@@ -152,6 +154,9 @@ def test_training_records_the_slot_types_of_intents_with_enough_examples(
         assert isinstance(predictor, SlotTaggerPredictor)
         assert predictor.intent_slots == want
         assert (predictor.joint_mask is None) == (len(want) == 0)
+        weights.append(predictor.model.state_dict())
+    # Early stopping reads intents and slots apart: the thresholds change no weight.
+    assert all(torch.equal(w[k], weights[0][k]) for w in weights[1:] for k in weights[0])
 
 
 def test_the_joint_parse_keeps_slots_within_its_intent(joint_tagger_dir: Path) -> None:
