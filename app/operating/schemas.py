@@ -99,6 +99,18 @@ class Hyperparameters(BaseModel):
         description="Slot taggers only: weight of the slot labellings' fit in the intent "
         "probabilities (0: intents and slots read apart)",
     )
+    intent_slot_min_examples: int | None = Field(
+        None,
+        ge=1,
+        description="Slot taggers only: training examples an intent needs before its slot "
+        "types are enforced",
+    )
+    intent_slot_min_elsewhere: int | None = Field(
+        None,
+        ge=1,
+        description="Slot taggers only: examples of other intents a slot type needs before it "
+        "is kept from an intent",
+    )
     text_scheme: Literal["plain", "tweet"] | None = Field(
         None, description="Sentiment only: how the model reads text (tweet: social-media text)"
     )
