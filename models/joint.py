@@ -5,10 +5,13 @@ pair ``SearchCreativeWork`` with a ``movie_name`` slot that only ``SearchScreeni
 utterances carry. Each intent ``i`` has the slot types seen with it in training; the share of
 the CRF's probability mass on labellings that use only those types is
 ``F_i = Z_i / Z`` (``Z_i``: the partition function over those labellings). The joint reading
-weighs each intent by it, ``p'(i) ~ p(i) * F_i ** w``, and decodes the slots within the
-chosen intent's types. On SNIPS, where the head's errors are the two ``Search*`` intents taken
-for each other, this corrected 22 more of 11,027 held-out utterances at ``w = 1``
-(``benchmarks/joint_decode_probe.py``; README, Cross-validation).
+weighs each intent by it, ``p'(i) ~ p(i) * F_i ** w`` (``w * log F_i`` added to the head's
+logit, before calibration), and decodes the slots within the chosen intent's types. On SNIPS,
+where the head's errors are the two ``Search*`` intents taken for each other, this put 88 more
+of 41,352 held-out utterances right over three seeds of 5-fold CV and raised slot F1 on every
+fold (``benchmarks/joint_decode_probe.py``; README, Cross-validation). Which types an intent
+may take is :func:`intent_slots_of`'s: only well-attested exclusions count, so an ATIS tagger,
+whose types are shared across intents, lists none and reads as before.
 """
 
 from __future__ import annotations
