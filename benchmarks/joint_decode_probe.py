@@ -30,16 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from models.calibration import scale_logits
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
 from models.joint import intent_slots_of, intent_tag_mask, joint_logits
-from models.predictor import SentimentPredictor, SlotTaggerPredictor, _softmax
-from models.vocab import UNK
+from models.predictor import SlotTaggerPredictor
 from training.calibration import calibrate_tagger
 from training.config import SlotTrainConfig
 from training.cv import make_folds, subset
 from training.formats import read_data
-from training.intent_encoder import fit_intent_encoder
 from training.loop import fit_tagger
 from training.metrics import slot_metrics
 from training.tagging import tagging_set
@@ -96,39 +93,6 @@ def dump(args: argparse.Namespace) -> None:
         print(f"fold {n}: {len(test)} held out, {meta['cpu_seconds']} CPU s", file=sys.stderr)
 
 
-def dump_encoder(args: argparse.Namespace) -> None:
-    """Per dumped fold: fine-tune the intent encoder on the fold's training part, calibrate
-    it on its stop part (as ``slotfill cv slots --intent-encoder``), and keep its
-    probabilities on the held-out fold, in the dump's intent order (``*_encoder.npz``)."""
-    splits = read_data(args.data, None, False)
-    pooled = tagging_set([*splits.train, *splits.valid], f"{args.data} (train + valid)")
-    labels = ["#".join(i) for i in pooled.intents]
-    config = SlotTrainConfig(
-        seed=args.seed, threads=args.threads, device="cpu", intent_encoder=str(args.encoder)
-    )
-    for n, fold in enumerate(make_folds(labels, args.folds), start=1):
-        if args.only_folds and n not in args.only_folds:
-            continue
-        started = time.process_time()
-        stem = args.out / f"seed{args.seed}_fold{n}"
-        intents = json.loads(stem.with_suffix(".json").read_text())["intents"]
-        train = subset(pooled, fold.train, "cv train")
-        stop = subset(pooled, fold.stop, "cv stop")
-        classifier = fit_intent_encoder(train, stop, config)[0].predictor
-        assert isinstance(classifier, SentimentPredictor)
-        texts = [" ".join(pooled.tokens[i]) for i in fold.test]
-        pieces = [row or [UNK] for row in classifier.inputs(texts)]
-        logits = classifier.logits(classifier.encode(pieces)).astype(np.float64)
-        probs = _softmax(scale_logits(logits, classifier.temperatures.labels))
-        index = classifier.labels.index_of
-        out = np.zeros((len(texts), len(intents)))
-        for j, name in enumerate(intents):
-            if name in index:
-                out[:, j] = probs[:, index[name]]
-        np.savez_compressed(f"{stem}_encoder.npz", encoder=out)
-        print(f"fold {n} encoder: {time.process_time() - started:.1f} CPU s", file=sys.stderr)
-
-
 def rule_scores(
     chosen: np.ndarray, meta: dict[str, Any], d: Any, mask: np.ndarray, arrays: CRFArrays
 ) -> dict[str, Any]:
@@ -150,8 +114,7 @@ def rule_scores(
 def score_fold(npz: Path) -> dict[str, Any]:
     """Each rule on one dumped fold: the intents of ``joint_logits`` over the head's logits
     (the calibrated log-probabilities where a dump has no logits) and the unscaled CRF, for
-    each weight; with the encoder's dump, its blend (0.75) with the head, the blend with
-    the joint head, and the blend weighed by the fit; slots decoded within the intent."""
+    each weight; slots decoded within the chosen intent's types."""
     meta = json.loads(npz.with_suffix(".json").read_text())
     d = np.load(npz)
     tags, intents = meta["tags"], meta["intents"]
@@ -169,21 +132,6 @@ def score_fold(npz: Path) -> dict[str, Any]:
             joint_logits(logits, emissions, lens.tolist(), mask, lam, arrays) if lam else logits
         )
         out[f"lam{lam}"] = rule_scores(joint[lam].argmax(axis=1), meta, d, mask, arrays)
-    encoder = Path(f"{npz.with_suffix('')}_encoder.npz")
-    if encoder.is_file():
-        enc = np.load(encoder)["encoder"]
-        head = softmax(logits)
-        blend = 0.75 * enc + 0.25 * head
-        out["blend"] = rule_scores(blend.argmax(axis=1), meta, d, mask, arrays)
-        for lam in LAMBDAS[1:]:
-            of_joint = 0.75 * enc + 0.25 * softmax(joint[lam])
-            out[f"blend_joint_head_lam{lam}"] = rule_scores(
-                of_joint.argmax(axis=1), meta, d, mask, arrays
-            )
-            fit = joint[lam] - logits  # weight * log F on the weighed intents, else 0
-            out[f"blend_times_fit_lam{lam}"] = rule_scores(
-                (np.log(blend) + fit).argmax(axis=1), meta, d, mask, arrays
-            )
     inside = np.arange(emissions.shape[1])[None] < lens[:, None]
     plain_paths = viterbi_arrays(emissions, inside, arrays)
     plain = slot_metrics(meta["gold_tags"], [[tags[j] for j in p] for p in plain_paths], None, [])
@@ -191,14 +139,8 @@ def score_fold(npz: Path) -> dict[str, Any]:
     return out
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
 def score(args: argparse.Namespace) -> None:
-    dumps = [p for p in sorted(args.dumps.glob("seed*_fold*.npz")) if "_encoder" not in p.name]
+    dumps = sorted(args.dumps.glob("seed*_fold*.npz"))
     rows = [score_fold(p) for p in dumps]
     summary: dict[str, Any] = {}
     rules = [k for k in rows[0] if isinstance(rows[0][k], dict)]
@@ -240,19 +182,11 @@ def main() -> None:
     d.add_argument("--threads", type=int, default=1)
     d.add_argument("--epochs", type=int, default=40, help="most epochs (the default's 40)")
     d.add_argument("--out", type=Path, required=True, help="folder for the dumps")
-    e = sub.add_parser("dump-encoder", help="add a fine-tuned encoder's intents to dumps")
-    e.add_argument("--data", type=Path, required=True, help="the dumps' BIO folder")
-    e.add_argument("--encoder", type=Path, required=True, help="pretrained encoder folder")
-    e.add_argument("--seed", type=int, default=13)
-    e.add_argument("--folds", type=int, default=5)
-    e.add_argument("--only-folds", type=int, nargs="+", default=None)
-    e.add_argument("--threads", type=int, default=1)
-    e.add_argument("--out", type=Path, required=True, help="the dumps' folder")
     s = sub.add_parser("score", help="score the rules on dumped folds")
     s.add_argument("dumps", type=Path)
     s.add_argument("--out", type=Path, default=None, help="JSON result")
     args = parser.parse_args()
-    {"dump": dump, "dump-encoder": dump_encoder, "score": score}[args.command](args)
+    {"dump": dump, "score": score}[args.command](args)
 
 
 if __name__ == "__main__":
