@@ -106,6 +106,32 @@ def tiny_sentiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return artifact
 
 
+# The slot types each tiny intent takes (tests/data/tiny_slots), as a tagger trained on more
+# examples an intent records them (models.joint).
+TINY_INTENT_SLOTS: dict[str, list[str]] = {
+    "book_restaurant": ["date", "party_size", "time"],
+    "complaint": ["issue", "to_city"],
+    "greet": [],
+}
+
+
+@pytest.fixture(scope="session")
+def joint_tagger_dir(tiny_tagger_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny tagger (its 15-25 examples an intent are below ``intent_slot_min_examples``,
+    so it reads intents and slots apart) with :data:`TINY_INTENT_SLOTS` in its manifest: the
+    same weights, reading them together."""
+    import json
+    import shutil
+
+    out = tmp_path_factory.mktemp("joint") / "tagger"
+    shutil.copytree(tiny_tagger_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model_config"]["intent_slot_fit"] == 1.0
+    manifest["intent_slots"] = TINY_INTENT_SLOTS
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
 def _pg_unavailable(reason: str) -> None:
     message = f"PostgreSQL at {PG_HOST}:{PG_PORT} (user postgres) is not usable: {reason}"
     if os.environ.get("CI"):

@@ -30,6 +30,12 @@ from training.loop import fit_tagger
 from training.tagging import tagging_set
 
 TAGS = ["O", "B-a", "I-a", "B-b", "I-b"]
+# The tiny intents' slot types (tests/data/tiny_slots), as conftest's joint_tagger_dir has them.
+TINY_INTENT_SLOTS = {
+    "book_restaurant": ["date", "party_size", "time"],
+    "complaint": ["issue", "to_city"],
+    "greet": [],
+}
 TEXTS = [
     "book a table for two at 7pm tomorrow",
     "my flight to denver was cancelled again",
@@ -115,36 +121,20 @@ def test_joint_logits_add_the_weighted_fit_to_the_candidates() -> None:
     assert out[1, 1] == logits[1, 1]  # below the candidate ratio: not weighed
 
 
-TINY_SLOTS = {
-    "book_restaurant": ["date", "party_size", "time"],
-    "complaint": ["issue", "to_city"],
-    "greet": [],
-}
-
-
-@pytest.fixture(scope="module")
-def joint_tagger_dir(tiny_tagger_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny tagger (trained with the defaults: 20-odd examples an intent, below
-    ``intent_slot_min_examples``, so it reads intents and slots apart) with its intents'
-    slot types in its manifest, as a tagger trained on more examples has them."""
-    out = tmp_path_factory.mktemp("joint") / "tagger"
-    shutil.copytree(tiny_tagger_dir, out)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["model_config"]["intent_slot_fit"] == 1.0
-    manifest["intent_slots"] = TINY_SLOTS
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    return out
-
-
 def test_training_records_the_slot_types_of_intents_with_enough_examples(
     tiny_train_config: dict[str, Any], test_data_dir: Path
 ) -> None:
     splits = read_data(test_data_dir / "tiny_slots", None, False)
     train, valid = tagging_set(splits.train, "train"), tagging_set(splits.valid, "valid")
     # 25 book_restaurant, 20 complaint, 15 greet examples
-    book = {"book_restaurant": TINY_SLOTS["book_restaurant"]}
+    book = {"book_restaurant": TINY_INTENT_SLOTS["book_restaurant"]}
     weights: list[dict[str, torch.Tensor]] = []
-    for least, elsewhere, want in ((1, 1, TINY_SLOTS), (21, 1, book), (1000, 1, {}), (1, 100, {})):
+    for least, elsewhere, want in (
+        (1, 1, TINY_INTENT_SLOTS),
+        (21, 1, book),
+        (1000, 1, {}),
+        (1, 100, {}),
+    ):
         config = SlotTrainConfig(
             **tiny_train_config | {"epochs": 1},
             intent_slot_min_examples=least,
