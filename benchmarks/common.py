@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 
 from models.predictor import SlotTaggerPredictor
+from training.config import SlotTrainConfig
 from training.data import SlotDataset, read_slot_folder
-from training.tagging import as_tagging
+from training.tagging import TaggingSet, as_tagging
 from training.tagging_eval import evaluate_tagging
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -317,3 +319,42 @@ def serving_rule(
     same = sum(a == b for a, b in zip(rp["tags"], cp["tags"], strict=True)) / len(data)
     f1, acc = cs["slot_f1"] - rs["slot_f1"], cs["intent_accuracy"] - rs["intent_accuracy"]
     return same, rs, cs, same >= 0.995 and abs(f1) <= 0.002 and abs(acc) <= 0.002
+
+
+@dataclass(frozen=True)
+class FoldTagger:
+    """One fold of ``slotfill cv slots``'s assignment with the tagger trained on its
+    training part and calibrated on its stop part (the probes' common first step)."""
+
+    number: int  # 1-based, as --only-folds
+    pooled: TaggingSet  # train + valid of the data folder
+    labels: list[str]  # each pooled example's intent label (``#``-joined)
+    train: TaggingSet
+    stop: TaggingSet
+    test: list[int]  # indices into ``pooled``
+    tagger: SlotTaggerPredictor
+
+
+def fold_taggers(
+    data: Path, config: SlotTrainConfig, folds: int, only: Sequence[int] | None
+) -> Iterator[FoldTagger]:
+    """Train ``config``'s tagger on each fold (or on the folds in ``only``) of ``data``'s
+    pooled train + valid splits, as ``slotfill cv slots`` deals them, and calibrate it."""
+    from training.calibration import calibrate_tagger
+    from training.cv import make_folds, subset
+    from training.formats import read_data
+    from training.loop import fit_tagger
+    from training.tagging import tagging_set
+
+    splits = read_data(data, None, False)
+    pooled = tagging_set([*splits.train, *splits.valid], f"{data} (train + valid)")
+    labels = ["#".join(i) for i in pooled.intents]
+    for n, fold in enumerate(make_folds(labels, folds), start=1):
+        if only and n not in only:
+            continue
+        train = subset(pooled, fold.train, "cv train")
+        stop = subset(pooled, fold.stop, "cv stop")
+        tagger = fit_tagger(train, stop, config, show_progress=False).predictor
+        assert isinstance(tagger, SlotTaggerPredictor)
+        calibrate_tagger(tagger, stop)
+        yield FoldTagger(n, pooled, labels, train, stop, list(fold.test), tagger)

@@ -24,15 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import fold_taggers
 from models.artifact import file_sha256
-from models.predictor import SentimentPredictor, SlotTaggerPredictor
-from training.calibration import calibrate_tagger
+from models.predictor import SentimentPredictor
 from training.config import SentimentTrainConfig, SlotTrainConfig
-from training.cv import cross_validate, make_folds, subset
-from training.formats import read_data
+from training.cv import cross_validate
 from training.intent_encoder import fit_intent_encoder
-from training.loop import fit_tagger
-from training.tagging import tagging_set
 
 # Weights of the encoder's probabilities in a blend with the tagger head's (0: the head alone).
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -57,30 +54,24 @@ def blend_probe(
     """Per fold: the default tagger and the fine-tuned encoder, trained on the same fold
     (``slotfill cv slots --intent-encoder``'s training), and the intent accuracy of each blend
     ``w * encoder + (1 - w) * head`` of their calibrated probabilities on the held-out fold."""
-    splits = read_data(data, None, False)
-    pooled = tagging_set([*splits.train, *splits.valid], f"{data} (train + valid)")
-    labels = ["#".join(i) for i in pooled.intents]
-    config = SlotTrainConfig(seed=seed, threads=threads, device="cpu")
+    # The head as the defaults of the blend probe's runs had it: read apart from the slots.
+    config = SlotTrainConfig(seed=seed, threads=threads, device="cpu", intent_slot_fit=0)
     runs = []
-    out_of_fold: dict[float, list[str]] = {w: [""] * len(labels) for w in BLENDS}
-    for n, fold in enumerate(make_folds(labels, folds), start=1):
-        if only and n not in only:
-            continue
-        started = time.process_time()
-        train = subset(pooled, fold.train, "cv train")
-        stop = subset(pooled, fold.stop, "cv stop")
-        tagger = fit_tagger(train, stop, config, show_progress=False).predictor
-        assert isinstance(tagger, SlotTaggerPredictor)
-        calibrate_tagger(tagger, stop)  # both blended distributions calibrated on ``stop``
+    out_of_fold: dict[float, dict[int, str]] = {w: {} for w in BLENDS}
+    gold_of: dict[int, str] = {}
+    started = time.process_time()
+    for fold in fold_taggers(data, config, folds, only):
+        pooled, tagger = fold.pooled, fold.tagger
         cfg = config.model_copy(update={"intent_encoder": str(encoder)})
-        classifier = fit_intent_encoder(train, stop, cfg)[0].predictor
+        classifier = fit_intent_encoder(fold.train, fold.stop, cfg)[0].predictor
         assert isinstance(classifier, SentimentPredictor)
         test = [pooled.tokens[i] for i in fold.test]
         head = tagger.tag_probs(test)[1]
         tagger.attach_intent_classifier(classifier)
         enc = tagger._classifier_probs([" ".join(t) for t in test])
-        gold = [labels[i] for i in fold.test]
-        row: dict[str, Any] = {"seed": seed, "fold": n, "test": len(gold)}
+        gold = [fold.labels[i] for i in fold.test]
+        gold_of.update(zip(fold.test, gold, strict=True))
+        row: dict[str, Any] = {"seed": seed, "fold": fold.number, "test": len(gold)}
         for w in BLENDS:
             pred = [tagger.intents.labels[j] for j in np.argmax(w * enc + (1 - w) * head, axis=1)]
             row[f"accuracy_w{w}"] = sum(p == g for p, g in zip(pred, gold, strict=True)) / len(gold)
@@ -89,9 +80,10 @@ def blend_probe(
         row["cpu_seconds"] = round(time.process_time() - started, 1)
         print(json.dumps(row), file=sys.stderr, flush=True)
         runs.append(row)
-    scored = [i for i, p in enumerate(out_of_fold[0.0]) if p]
+        started = time.process_time()
     pooled_acc = {
-        f"w{w}": sum(out_of_fold[w][i] == labels[i] for i in scored) / len(scored) for w in BLENDS
+        f"w{w}": sum(out_of_fold[w][i] == g for i, g in gold_of.items()) / len(gold_of)
+        for w in BLENDS
     }
     return {"data": data.name, "seed": seed, "runs": runs, "pooled_accuracy": pooled_acc}
 

@@ -30,35 +30,24 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import fold_taggers
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
 from models.joint import intent_slots_of, intent_tag_mask, joint_logits
-from models.predictor import SlotTaggerPredictor
-from training.calibration import calibrate_tagger
 from training.config import SlotTrainConfig
-from training.cv import make_folds, subset
-from training.formats import read_data
-from training.loop import fit_tagger
 from training.metrics import slot_metrics
-from training.tagging import tagging_set
 
 LAMBDAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
 
 def dump(args: argparse.Namespace) -> None:
-    splits = read_data(args.data, None, False)
-    pooled = tagging_set([*splits.train, *splits.valid], f"{args.data} (train + valid)")
-    labels = ["#".join(i) for i in pooled.intents]
-    config = SlotTrainConfig(seed=args.seed, threads=args.threads, device="cpu", epochs=args.epochs)
+    # The head read apart: trained and calibrated without the joint reading.
+    config = SlotTrainConfig(
+        seed=args.seed, threads=args.threads, device="cpu", epochs=args.epochs, intent_slot_fit=0
+    )
     args.out.mkdir(parents=True, exist_ok=True)
-    for n, fold in enumerate(make_folds(labels, args.folds), start=1):
-        if args.only_folds and n not in args.only_folds:
-            continue
-        started = time.process_time()
-        train = subset(pooled, fold.train, "cv train")
-        stop = subset(pooled, fold.stop, "cv stop")
-        tagger = fit_tagger(train, stop, config, show_progress=False).predictor
-        assert isinstance(tagger, SlotTaggerPredictor)
-        calibrate_tagger(tagger, stop)
+    started = time.process_time()
+    for fold in fold_taggers(args.data, config, args.folds, args.only_folds):
+        n, pooled, train, tagger = fold.number, fold.pooled, fold.train, fold.tagger
         test = [pooled.tokens[i] for i in fold.test]
         batch = tagger.encode_arrays(test)
         emissions, logits = tagger.outputs(batch)
@@ -85,12 +74,13 @@ def dump(args: argparse.Namespace) -> None:
             "tags": tagger.tags.labels,
             "intents": tagger.intents.labels,
             "intent_slots": intent_slots,
-            "gold_intents": [labels[i] for i in fold.test],
+            "gold_intents": [fold.labels[i] for i in fold.test],
             "gold_tags": [pooled.tags[i] for i in fold.test],
             "cpu_seconds": round(time.process_time() - started, 1),
         }
         stem.with_suffix(".json").write_text(json.dumps(meta) + "\n")
         print(f"fold {n}: {len(test)} held out, {meta['cpu_seconds']} CPU s", file=sys.stderr)
+        started = time.process_time()
 
 
 def rule_scores(
