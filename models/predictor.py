@@ -348,10 +348,11 @@ class SlotTaggerPredictor:
         lengths = [len(s) for s in sentences]
         intent_logits = self.joint_intent_logits(intent_logits, emissions, lengths)
         probs = self._served_intent_probs(intent_logits, [" ".join(s) for s in sentences])
-        if self.joint_mask is None:
-            paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
-        else:
-            paths = self._decode(emissions, lengths, probs)[0]
+        mask = self.joint_mask
+        if mask is not None and probs.shape[1]:  # Viterbi within each row's intent's types
+            allowed = mask[probs.argmax(axis=1)][:, None, :]
+            emissions = np.where(allowed, emissions, np.float32(FORBIDDEN))
+        paths = viterbi_arrays(emissions, batch.mask, self._crf_arrays())
         tags = [[self.tags.labels[i] for i in path] for path in paths]
         return tags, probs
 
