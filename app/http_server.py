@@ -31,12 +31,20 @@
   worker's own socket has one copy; the client has already sent its request by then), and
   a connection the worker accepted but whose request has not arrived yet gets a moment to
   send it (and is served, with ``Connection: close``) instead of being dropped.
+* Before that, a worker stops taking new handshakes and lets those in flight finish: a
+  socket filter drops each new SYN on its listening socket (Linux) for ``HANDSHAKE_GRACE_S``,
+  then the backlog is drained and the socket closed. A handshake still in flight when a
+  listening socket closes is otherwise answered with a reset once the client's ACK arrives,
+  and the client, whose ``connect()`` has already returned, sees its request reset. A SYN
+  dropped this way is sent again by the client a second later and then refused (or taken
+  by a worker still listening).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import gc
 import json
@@ -44,6 +52,7 @@ import logging
 import multiprocessing
 import signal
 import socket
+import struct
 import sys
 from asyncio import TimerHandle
 from typing import Any
@@ -59,6 +68,17 @@ PROTOCOL = "app.http_server:GuardedHttpToolsProtocol"
 LINGER_S = 5.0  # how long a refused connection is read from before it is closed
 LINGER_BYTES = 1 << 20  # and how much of it
 STOP_GRACE_S = 1.0  # an idle connection's time to send its request after SIGTERM
+HANDSHAKE_GRACE_S = 0.25  # time for handshakes in flight to complete before a listener closes
+SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>
+# Classic BPF on a TCP socket sees the TCP header at offset 0; byte 13 holds the flags.
+# Drop a segment whose SYN is set and ACK clear (a new connection), pass every other one.
+_DROP_NEW_SYN = (
+    (0x30, 0, 0, 13),  # ldb [13]
+    (0x54, 0, 0, 0x12),  # and #(SYN|ACK)
+    (0x15, 0, 1, 0x02),  # jeq #SYN, drop, pass
+    (0x06, 0, 0, 0),  # drop: ret #0
+    (0x06, 0, 0, 0xFFFFFFFF),  # pass: ret #-1
+)
 _PHRASES = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
 _limits: tuple[int, float] | None = None
 logger = logging.getLogger("slotfill.http")
@@ -237,6 +257,8 @@ class DrainingServer(uvicorn.Server):
     """
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._refuse_new_handshakes():
+            await asyncio.sleep(HANDSHAKE_GRACE_S)  # the loop keeps accepting meanwhile
         waiting = self._accept_backlog()
         # Closed in the same step as the draining accept (no await in between), so that
         # the window in which a new connection can still enter the backlog is microseconds.
@@ -254,6 +276,16 @@ class DrainingServer(uvicorn.Server):
             for conn in waiting:
                 await loop.connect_accepted_socket(factory, conn)
         await super().shutdown(sockets)
+
+    def _refuse_new_handshakes(self) -> bool:
+        """Drop new SYNs on every TCP listening socket of this worker; whether any was."""
+        listeners = [
+            listener
+            for server in self.servers
+            for listener in server.sockets
+            if listener.family in (socket.AF_INET, socket.AF_INET6)
+        ]
+        return sys.platform == "linux" and sum(map(drop_new_syns, listeners)) > 0
 
     def _accept_backlog(self) -> list[socket.socket]:
         waiting: list[socket.socket] = []
@@ -362,6 +394,22 @@ def reuse_port_socket(family: int, address: Any) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def drop_new_syns(sock: Any) -> bool:
+    """Attach the SYN-dropping filter to a TCP socket (or asyncio's wrapper of one); whether
+    the kernel took it. Segments of connections already open or half open still pass."""
+    program = ctypes.create_string_buffer(
+        b"".join(struct.pack("HBBI", *insn) for insn in _DROP_NEW_SYN)
+    )
+    # struct sock_fprog {unsigned short len; struct sock_filter *filter}: the kernel copies
+    # the program during the call, so the buffer need only outlive it.
+    fprog = struct.pack("HL", len(_DROP_NEW_SYN), ctypes.addressof(program))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
 
 
 def _reuses_port(sock: socket.socket) -> bool:
