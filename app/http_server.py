@@ -32,7 +32,8 @@
   a connection the worker accepted but whose request has not arrived yet gets a moment to
   send it (and is served, with ``Connection: close``) instead of being dropped.
 * Before that, a worker stops taking new handshakes and lets those in flight finish: a
-  socket filter drops each new SYN on its listening socket (Linux) for ``HANDSHAKE_GRACE_S``,
+  socket filter drops each new SYN on its own listening socket (Linux; a socket shared
+  with other workers is left alone) for ``HANDSHAKE_GRACE_S``,
   then the backlog is drained and the socket closed. A handshake still in flight when a
   listening socket closes is otherwise answered with a reset once the client's ACK arrives,
   and the client, whose ``connect()`` has already returned, sees its request reset. A SYN
@@ -278,12 +279,16 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
     def _refuse_new_handshakes(self) -> bool:
-        """Drop new SYNs on every TCP listening socket of this worker; whether any was."""
+        """Drop new SYNs on the TCP listening sockets this process alone listens on (its
+        ``SO_REUSEPORT`` socket, or every socket of a single-process server); whether any.
+        A listening socket shared by several workers is left alone: it outlives one worker's
+        stop (SIGTTOU stops one), and a filter on it would stay on for the others."""
         listeners = [
             listener
             for server in self.servers
             for listener in server.sockets
             if listener.family in (socket.AF_INET, socket.AF_INET6)
+            and (self.config.workers <= 1 or _reuses_port(listener))
         ]
         return sys.platform == "linux" and sum(map(drop_new_syns, listeners)) > 0
 

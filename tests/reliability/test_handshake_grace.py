@@ -7,15 +7,18 @@ is on, a handshake that was in flight still does, and open connections keep thei
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import select
 import socket
 import struct
 import sys
+from typing import Any
 
 import pytest
+import uvicorn
 
-from app.http_server import SO_ATTACH_FILTER, drop_new_syns
+from app.http_server import PROTOCOL, SO_ATTACH_FILTER, DrainingServer, drop_new_syns
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -66,3 +69,47 @@ def test_a_handshake_in_flight_completes_under_the_filter() -> None:
         with conn:
             client.sendall(b"request")
             assert conn.recv(64) == b"request"
+
+
+async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _connects_after_refusing(workers: int, reuse_port: bool) -> bool:
+    """Whether a new connection still completes once a worker's server has begun to refuse
+    new handshakes (the first step of its shutdown)."""
+    listener = socket.socket()
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    config = uvicorn.Config(_hello, http=PROTOCOL, lifespan="off", workers=workers)
+    config.load()
+    server = DrainingServer(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[listener])
+    try:
+        server._refuse_new_handshakes()
+        address = listener.getsockname()
+        try:
+            client = await asyncio.to_thread(socket.create_connection, address, 0.5)
+        except TimeoutError:
+            return False
+        client.close()
+        return True
+    finally:
+        await server.shutdown(sockets=[listener])
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("workers", "reuse_port", "connects"),
+    [
+        (1, False, False),  # a single-process server: its socket is its own
+        (2, True, False),  # a worker's own SO_REUSEPORT socket
+        (2, False, True),  # shared with the other workers, who keep serving on it
+    ],
+)
+def test_only_a_worker_s_own_socket_refuses(workers: int, reuse_port: bool, connects: bool) -> None:
+    assert asyncio.run(_connects_after_refusing(workers, reuse_port)) is connects
