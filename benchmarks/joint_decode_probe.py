@@ -11,12 +11,15 @@ labellings whose slot types were seen with ``i`` in training: ``exp(log Z_i - lo
 
 ``dump``: per fold, train the default tagger on the fold's training part, calibrate it on its
 stop part (as ``slotfill cv``), and keep what the rules need for the held-out fold (emissions,
-calibrated intent probabilities, the CRF, the slot types seen with each intent) in one ``.npz``
-and one ``.json`` per fold. ``score``: every rule on every dumped fold, no training::
+calibrated intent probabilities, the CRF, the slot types seen with each intent, the texts) in
+one ``.npz`` and one ``.json`` per fold. ``score``: every rule on every dumped fold, no
+training. ``errors``: what the shipped rule (weight 1) still gets wrong, counted by (gold,
+predicted) pair, with the head's probability of the gold intent; ``--show`` prints the texts::
 
     .venv/bin/python -m benchmarks.joint_decode_probe dump --data ../shared/data/snips \\
         --seed 13 --only-folds 1 2 3 --out DUMPS
     .venv/bin/python -m benchmarks.joint_decode_probe score DUMPS --out result.json
+    .venv/bin/python -m benchmarks.joint_decode_probe errors DUMPS --out errors.json
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +80,7 @@ def dump(args: argparse.Namespace) -> None:
             "intent_slots": intent_slots,
             "gold_intents": [fold.labels[i] for i in fold.test],
             "gold_tags": [pooled.tags[i] for i in fold.test],
+            "texts": [" ".join(tokens) for tokens in test],
             "cpu_seconds": round(time.process_time() - started, 1),
         }
         stem.with_suffix(".json").write_text(json.dumps(meta) + "\n")
@@ -161,6 +166,43 @@ def score(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps({"runs": rows, "summary": summary}, indent=1) + "\n")
 
 
+def errors(args: argparse.Namespace) -> None:
+    """The joint rule's remaining errors per (gold, predicted) pair, over every dump; the
+    texts are printed with ``--show`` and never written (they are the data set's)."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    head_gold: list[float] = []
+    folds = []
+    for npz in sorted(args.dumps.glob("seed*_fold*.npz")):
+        meta = json.loads(npz.with_suffix(".json").read_text())
+        d = np.load(npz)
+        intents, tags = meta["intents"], meta["tags"]
+        arrays = CRFArrays.build(d["crf_start"], d["crf_transitions"], d["crf_end"])
+        mask = intent_tag_mask(intents, tags, meta["intent_slots"])
+        lens = d["lengths"]
+        chosen = joint_logits(d["logits"], d["emissions"], lens.tolist(), mask, 1.0, arrays)
+        chosen = chosen.argmax(axis=1)
+        gold = np.array([intents.index(g) for g in meta["gold_intents"]])
+        wrong = np.flatnonzero(chosen != gold)
+        folds.append({"seed": meta["seed"], "fold": meta["fold"], "wrong": len(wrong)})
+        for i in wrong:
+            pair = (intents[gold[i]], intents[chosen[i]])
+            pairs[pair] += 1
+            head_gold.append(float(d["head"][i, gold[i]]))
+            if args.show:
+                text = meta.get("texts", ["?"] * len(gold))[i]
+                print(f"{pair[0]:>22} -> {pair[1]:<22} p_head(gold) {head_gold[-1]:.3f}  {text}")
+    total = sum(pairs.values())
+    rows: list[dict[str, Any]] = []
+    for (gold_name, predicted), n in pairs.most_common():
+        rows.append({"gold": gold_name, "predicted": predicted, "count": n})
+        print(f"{n:4d} {n / total:6.1%}  {gold_name} -> {predicted}")
+    share = float(np.median(head_gold)) if head_gold else float("nan")
+    print(f"{total} errors over {len(folds)} folds; median head p(gold) {share:.3f}")
+    if args.out:
+        result = {"folds": folds, "pairs": rows, "median_head_p_gold": round(share, 4)}
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,8 +217,12 @@ def main() -> None:
     s = sub.add_parser("score", help="score the rules on dumped folds")
     s.add_argument("dumps", type=Path)
     s.add_argument("--out", type=Path, default=None, help="JSON result")
+    e = sub.add_parser("errors", help="the joint rule's remaining errors by intent pair")
+    e.add_argument("dumps", type=Path)
+    e.add_argument("--show", action="store_true", help="print each error's text")
+    e.add_argument("--out", type=Path, default=None, help="JSON result (counts, no texts)")
     args = parser.parse_args()
-    {"dump": dump, "score": score}[args.command](args)
+    {"dump": dump, "score": score, "errors": errors}[args.command](args)
 
 
 if __name__ == "__main__":
