@@ -335,15 +335,14 @@ class FoldTagger:
     tagger: SlotTaggerPredictor
 
 
-def fold_taggers(
-    data: Path, config: SlotTrainConfig, folds: int, only: Sequence[int] | None
-) -> Iterator[FoldTagger]:
-    """Train ``config``'s tagger on each fold (or on the folds in ``only``) of ``data``'s
-    pooled train + valid splits, as ``slotfill cv slots`` deals them, and calibrate it."""
-    from training.calibration import calibrate_tagger
+def fold_splits(
+    data: Path, folds: int, only: Sequence[int] | None
+) -> Iterator[tuple[int, TaggingSet, list[str], TaggingSet, TaggingSet, list[int]]]:
+    """Each fold (or each in ``only``) of ``data``'s pooled train + valid splits, as
+    ``slotfill cv slots`` deals them: its number, the pool, every pooled example's intent
+    label, the fold's training and stop parts, and its held-out indices into the pool."""
     from training.cv import make_folds, subset
     from training.formats import read_data
-    from training.loop import fit_tagger
     from training.tagging import tagging_set
 
     splits = read_data(data, None, False)
@@ -354,7 +353,19 @@ def fold_taggers(
             continue
         train = subset(pooled, fold.train, "cv train")
         stop = subset(pooled, fold.stop, "cv stop")
+        yield n, pooled, labels, train, stop, list(fold.test)
+
+
+def fold_taggers(
+    data: Path, config: SlotTrainConfig, folds: int, only: Sequence[int] | None
+) -> Iterator[FoldTagger]:
+    """Train ``config``'s tagger on each fold (or on the folds in ``only``) of ``data``'s
+    pooled train + valid splits, as ``slotfill cv slots`` deals them, and calibrate it."""
+    from training.calibration import calibrate_tagger
+    from training.loop import fit_tagger
+
+    for n, pooled, labels, train, stop, test in fold_splits(data, folds, only):
         tagger = fit_tagger(train, stop, config, show_progress=False).predictor
         assert isinstance(tagger, SlotTaggerPredictor)
         calibrate_tagger(tagger, stop)
-        yield FoldTagger(n, pooled, labels, train, stop, list(fold.test), tagger)
+        yield FoldTagger(n, pooled, labels, train, stop, test, tagger)

@@ -34,13 +34,26 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import fold_taggers
+from benchmarks.common import fold_splits, fold_taggers
+from models.calibration import scale_logits
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
 from models.joint import intent_slots_of, intent_tag_mask, joint_logits
 from training.config import SlotTrainConfig
 from training.metrics import slot_metrics
 
 LAMBDAS = (0.0, 0.25, 0.5, 1.0, 2.0)
+BLENDS = (0.5, 0.75)  # weights of the encoder's probabilities in a blend with the head's
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    out: np.ndarray = z / z.sum(axis=1, keepdims=True)
+    return out
+
+
+def tagger_dumps(folder: Path) -> list[Path]:
+    """The tagger dumps of ``folder`` (not the encoders' beside them), in order."""
+    return sorted(p for p in folder.glob("seed*_fold*.npz") if not p.stem.endswith("_encoder"))
 
 
 def dump(args: argparse.Namespace) -> None:
@@ -88,6 +101,33 @@ def dump(args: argparse.Namespace) -> None:
         started = time.process_time()
 
 
+def encoder(args: argparse.Namespace) -> None:
+    """Per fold, fine-tune ``--encoder`` on the fold's intents (``slotfill cv slots
+    --intent-encoder``'s encoder, trained on the same parts) and keep its calibrated
+    probabilities on the held-out fold, in the tagger dump's intent order."""
+    from models.predictor import SentimentPredictor
+    from training.intent_encoder import fit_intent_encoder
+
+    config = SlotTrainConfig(
+        seed=args.seed, threads=args.threads, device="cpu", intent_encoder=str(args.encoder)
+    )
+    started = time.process_time()
+    for n, pooled, _, train, stop, test in fold_splits(args.data, args.folds, args.only_folds):
+        stem = args.out / f"seed{args.seed}_fold{n}"
+        intents = json.loads(stem.with_suffix(".json").read_text())["intents"]
+        classifier = fit_intent_encoder(train, stop, config)[0].predictor
+        assert isinstance(classifier, SentimentPredictor)
+        texts = [" ".join(pooled.tokens[i]) for i in test]
+        out = np.zeros((len(texts), len(intents)))
+        for at in range(0, len(texts), 64):  # the calibrated probabilities a blend reads
+            for k, result in enumerate(classifier.classify(texts[at : at + 64])):
+                for j, name in enumerate(intents):
+                    out[at + k, j] = result.scores.get(name, 0.0)
+        np.savez_compressed(args.out / f"{stem.name}_encoder.npz", probs=out)
+        print(f"fold {n}: encoder, {time.process_time() - started:.1f} CPU s", file=sys.stderr)
+        started = time.process_time()
+
+
 def rule_scores(
     chosen: np.ndarray, meta: dict[str, Any], d: Any, mask: np.ndarray, arrays: CRFArrays
 ) -> dict[str, Any]:
@@ -127,6 +167,20 @@ def score_fold(npz: Path) -> dict[str, Any]:
             joint_logits(logits, emissions, lens.tolist(), mask, lam, arrays) if lam else logits
         )
         out[f"lam{lam}"] = rule_scores(joint[lam].argmax(axis=1), meta, d, mask, arrays)
+    enc_path = npz.with_name(f"{npz.stem}_encoder.npz")
+    if enc_path.exists():  # the blends with the fine-tuned encoder (``encoder``)
+        enc = np.load(enc_path)["probs"]
+        head = d["head"]  # calibrated, read apart
+        joint_head = softmax(scale_logits(joint[1.0], meta["intent_temperature"]))
+        for w in BLENDS:
+            apart = w * enc + (1 - w) * head
+            served = w * enc + (1 - w) * joint_head  # the shipped blend: the fit in the head
+            after = joint_logits(  # the fit on the blend
+                np.log(np.maximum(apart, 1e-300)), emissions, lens.tolist(), mask, 1.0, arrays
+            )
+            for name, probs in (("apart", apart), ("head_fit", served), ("blend_fit", after)):
+                chosen = probs.argmax(axis=1)
+                out[f"enc{w}_{name}"] = rule_scores(chosen, meta, d, mask, arrays)
     inside = np.arange(emissions.shape[1])[None] < lens[:, None]
     plain_paths = viterbi_arrays(emissions, inside, arrays)
     plain = slot_metrics(meta["gold_tags"], [[tags[j] for j in p] for p in plain_paths], None, [])
@@ -135,7 +189,7 @@ def score_fold(npz: Path) -> dict[str, Any]:
 
 
 def score(args: argparse.Namespace) -> None:
-    dumps = sorted(args.dumps.glob("seed*_fold*.npz"))
+    dumps = tagger_dumps(args.dumps)
     rows = [score_fold(p) for p in dumps]
     summary: dict[str, Any] = {}
     rules = [k for k in rows[0] if isinstance(rows[0][k], dict)]
@@ -172,7 +226,7 @@ def errors(args: argparse.Namespace) -> None:
     pairs: Counter[tuple[str, str]] = Counter()
     head_gold: list[float] = []
     folds = []
-    for npz in sorted(args.dumps.glob("seed*_fold*.npz")):
+    for npz in tagger_dumps(args.dumps):
         meta = json.loads(npz.with_suffix(".json").read_text())
         d = np.load(npz)
         intents, tags = meta["intents"], meta["tags"]
@@ -221,8 +275,17 @@ def main() -> None:
     e.add_argument("dumps", type=Path)
     e.add_argument("--show", action="store_true", help="print each error's text")
     e.add_argument("--out", type=Path, default=None, help="JSON result (counts, no texts)")
+    c = sub.add_parser("encoder", help="fine-tune an encoder per dumped fold, keep its intents")
+    c.add_argument("--data", type=Path, required=True, help="BIO folder: train/, valid/")
+    c.add_argument("--encoder", type=Path, required=True, help="pretrained encoder folder")
+    c.add_argument("--seed", type=int, default=13)
+    c.add_argument("--folds", type=int, default=5)
+    c.add_argument("--only-folds", type=int, nargs="+", default=None)
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--out", type=Path, required=True, help="the folder of the tagger dumps")
     args = parser.parse_args()
-    {"dump": dump, "score": score, "errors": errors}[args.command](args)
+    commands = {"dump": dump, "score": score, "errors": errors, "encoder": encoder}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
