@@ -38,6 +38,7 @@ from benchmarks.common import fold_splits, fold_taggers
 from models.calibration import scale_logits
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
 from models.joint import intent_slots_of, intent_tag_mask, joint_logits
+from training.calibration import expected_calibration_error
 from training.config import SlotTrainConfig
 from training.metrics import slot_metrics
 
@@ -104,7 +105,7 @@ def dump(args: argparse.Namespace) -> None:
 def encoder(args: argparse.Namespace) -> None:
     """Per fold, fine-tune ``--encoder`` on the fold's intents (``slotfill cv slots
     --intent-encoder``'s encoder, trained on the same parts) and keep its calibrated
-    probabilities on the held-out fold, in the tagger dump's intent order."""
+    probabilities on the held-out fold, with its label names."""
     from models.predictor import SentimentPredictor
     from training.intent_encoder import fit_intent_encoder
 
@@ -113,17 +114,16 @@ def encoder(args: argparse.Namespace) -> None:
     )
     started = time.process_time()
     for n, pooled, _, train, stop, test in fold_splits(args.data, args.folds, args.only_folds):
-        stem = args.out / f"seed{args.seed}_fold{n}"
-        intents = json.loads(stem.with_suffix(".json").read_text())["intents"]
         classifier = fit_intent_encoder(train, stop, config)[0].predictor
         assert isinstance(classifier, SentimentPredictor)
         texts = [" ".join(pooled.tokens[i]) for i in test]
-        out = np.zeros((len(texts), len(intents)))
+        labels = classifier.labels.labels
+        probs = np.zeros((len(texts), len(labels)))
         for at in range(0, len(texts), 64):  # the calibrated probabilities a blend reads
             for k, result in enumerate(classifier.classify(texts[at : at + 64])):
-                for j, name in enumerate(intents):
-                    out[at + k, j] = result.scores.get(name, 0.0)
-        np.savez_compressed(args.out / f"{stem.name}_encoder.npz", probs=out)
+                probs[at + k] = [result.scores[name] for name in labels]
+        stem = f"seed{args.seed}_fold{n}_encoder"
+        np.savez_compressed(args.out / f"{stem}.npz", probs=probs, labels=np.array(labels))
         print(f"fold {n}: encoder, {time.process_time() - started:.1f} CPU s", file=sys.stderr)
         started = time.process_time()
 
@@ -169,8 +169,14 @@ def score_fold(npz: Path) -> dict[str, Any]:
         out[f"lam{lam}"] = rule_scores(joint[lam].argmax(axis=1), meta, d, mask, arrays)
     enc_path = npz.with_name(f"{npz.stem}_encoder.npz")
     if enc_path.exists():  # the blends with the fine-tuned encoder (``encoder``)
-        enc = np.load(enc_path)["probs"]
+        saved = np.load(enc_path)
+        column = {str(name): j for j, name in enumerate(saved["labels"])}
+        enc = np.zeros_like(d["head"])  # in the tagger's intent order; one it lacks: 0
+        for j, name in enumerate(intents):
+            if name in column:
+                enc[:, j] = saved["probs"][:, column[name]]
         head = d["head"]  # calibrated, read apart
+        gold = np.array([intents.index(g) for g in meta["gold_intents"]])
         joint_head = softmax(scale_logits(joint[1.0], meta["intent_temperature"]))
         for w in BLENDS:
             apart = w * enc + (1 - w) * head
@@ -178,9 +184,12 @@ def score_fold(npz: Path) -> dict[str, Any]:
             after = joint_logits(  # the fit on the blend
                 np.log(np.maximum(apart, 1e-300)), emissions, lens.tolist(), mask, 1.0, arrays
             )
+            after = softmax(after)
             for name, probs in (("apart", apart), ("head_fit", served), ("blend_fit", after)):
                 chosen = probs.argmax(axis=1)
-                out[f"enc{w}_{name}"] = rule_scores(chosen, meta, d, mask, arrays)
+                row = rule_scores(chosen, meta, d, mask, arrays)
+                row["intent_ece"] = expected_calibration_error(probs.max(axis=1), chosen == gold)
+                out[f"enc{w}_{name}"] = row
     inside = np.arange(emissions.shape[1])[None] < lens[:, None]
     plain_paths = viterbi_arrays(emissions, inside, arrays)
     plain = slot_metrics(meta["gold_tags"], [[tags[j] for j in p] for p in plain_paths], None, [])
@@ -208,6 +217,8 @@ def score(args: argparse.Namespace) -> None:
                 "n": sum(r["test"] for r in mine),
                 "slot_f1_per_fold": f1s,
             }
+            if all("intent_ece" in r[rule] for r in mine):
+                entry["intent_ece_per_fold"] = [round(r[rule]["intent_ece"], 4) for r in mine]
             summary[f"seed{seed}/{rule}"] = entry
             print(
                 f"seed {seed} {rule:<28} acc {entry['accuracy_per_fold']} median "
