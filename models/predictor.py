@@ -255,14 +255,26 @@ class SlotTaggerPredictor:
         self._intent_columns = [index.get(name, -1) for name in self.intents.labels]
         self.intent_classifier, self.intent_classifier_weight = classifier, weight
 
-    def _served_intent_probs(self, logits: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        """The intent probabilities a parse reports: the head's (:meth:`_intent_probs`),
-        blended with the intent classifier's when one is attached."""
-        probs = self._intent_probs(logits)
+    def _served_intent_probs(
+        self,
+        logits: np.ndarray,
+        emissions: np.ndarray,
+        lengths: Sequence[int],
+        texts: Sequence[str],
+    ) -> np.ndarray:
+        """The intent probabilities a parse reports, from the head's raw ``logits``: the
+        head's calibrated probabilities with the slots' fit in its logits
+        (:meth:`joint_intent_logits`). With an intent classifier attached, the blend of its
+        probabilities and the head's read apart, the fit then weighed on the blend: inside the
+        head it would count only by the head's share of the blend."""
         if self.intent_classifier is None:
-            return probs
+            return self._intent_probs(self.joint_intent_logits(logits, emissions, lengths))
         w = self.intent_classifier_weight
-        return w * self._classifier_probs(texts) + (1.0 - w) * probs
+        blend = w * self._classifier_probs(texts) + (1.0 - w) * self._intent_probs(logits)
+        if self.joint_mask is None:
+            return blend
+        log_blend = np.log(np.maximum(blend, np.finfo(np.float64).tiny))
+        return _softmax(self.joint_intent_logits(log_blend, emissions, lengths))
 
     def _classifier_probs(self, texts: Sequence[str]) -> np.ndarray:
         """The intent classifier's calibrated probabilities ``(batch, num_intents)``."""
@@ -346,8 +358,8 @@ class SlotTaggerPredictor:
         batch = self.encode_arrays(sentences, requested)
         emissions, intent_logits = self.outputs(batch)
         lengths = [len(s) for s in sentences]
-        intent_logits = self.joint_intent_logits(intent_logits, emissions, lengths)
-        probs = self._served_intent_probs(intent_logits, [" ".join(s) for s in sentences])
+        texts = [" ".join(s) for s in sentences]
+        probs = self._served_intent_probs(intent_logits, emissions, lengths, texts)
         mask = self.joint_mask
         if mask is not None and probs.shape[1]:  # Viterbi within each row's intent's types
             allowed = mask[probs.argmax(axis=1)][:, None, :]
@@ -379,8 +391,7 @@ class SlotTaggerPredictor:
         batch = self.encode_arrays([[t.text for t in toks] for toks in token_lists], requested)
         emissions, intent_logits = self.outputs(batch)
         lengths = [len(toks) for toks in token_lists]
-        intent_logits = self.joint_intent_logits(intent_logits, emissions, lengths)
-        probs = self._served_intent_probs(intent_logits, texts)
+        probs = self._served_intent_probs(intent_logits, emissions, lengths, texts)
         paths, lattice = self._decode(emissions, lengths, probs)
         rankings = self._rank_probs(probs, top_k)
         chosen = self._chosen(probs)

@@ -15,6 +15,7 @@ from tiny_bert import write_encoder
 
 from models.artifact import INTENT_CLASSIFIER, load_artifact
 from models.errors import ArtifactError
+from models.joint import joint_logits
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.vocab import LabelSet
 from training.config import SlotTrainConfig
@@ -175,6 +176,31 @@ def test_a_blend_weighs_the_classifier_against_the_head(artifact: Path) -> None:
             assert ranking[name] == pytest.approx(0.75 * e[j] + 0.25 * h[j], abs=1e-9)
     with pytest.raises(ValueError, match=r"weight is in \(0, 1\]"):
         predictor.attach_intent_classifier(classifier, 0.0)
+
+
+def test_the_slots_fit_is_weighed_on_the_whole_blend(artifact: Path) -> None:
+    """With the joint reading on, a blend adds the slots' fit to its own log-probabilities
+    (``w * log F``, models.joint), where inside the head's logits the fit would count only
+    by the head's share of the blend."""
+    predictor = load_artifact(artifact).predictor
+    assert isinstance(predictor, SlotTaggerPredictor)
+    predictor.attach_intent_classifier(_classifier(predictor), 0.75)
+    # The tiny intents' slot types, as a tagger trained on more examples records them.
+    predictor.intent_slots = {"book_restaurant": ["date", "party_size", "time"], "greet": []}
+    mask = predictor.joint_mask
+    assert mask is not None and predictor.config.intent_slot_fit == 1.0
+    texts = [*TEXTS, "book a table for two at 7pm tomorrow", "a table in denver at 8pm"]
+    tokens = [t.split() for t in texts]
+    emissions, logits = predictor.outputs(predictor.encode_arrays(tokens))
+    lengths = [len(t) for t in tokens]
+    blend = 0.75 * predictor._classifier_probs(texts) + 0.25 * predictor._intent_probs(logits)
+    fitted = joint_logits(np.log(blend), emissions, lengths, mask, 1.0, predictor._crf_arrays())
+    assert np.abs(fitted - np.log(blend)).max() > 0.1  # some fit well below 1
+    expected = np.exp(fitted) / np.exp(fitted).sum(axis=1, keepdims=True)
+    for parse, want in zip(predictor.parse(texts), expected, strict=True):
+        ranking = dict(parse.intent_ranking)
+        for j, name in enumerate(predictor.intents.labels):
+            assert ranking[name] == pytest.approx(want[j], abs=1e-9)
 
 
 def test_the_weight_is_stored_and_loaded(tmp_path: Path, test_data_dir: Path) -> None:
