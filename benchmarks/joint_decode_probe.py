@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -37,7 +38,13 @@ import numpy as np
 from benchmarks.common import fold_splits, fold_taggers
 from models.calibration import scale_logits
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
-from models.joint import intent_slots_of, intent_tag_mask, joint_logits
+from models.joint import (
+    CANDIDATE_RATIO,
+    MAX_CANDIDATES,
+    intent_slots_of,
+    intent_tag_mask,
+    joint_logits,
+)
 from models.predictor import _softmax  # the served softmax
 from training.calibration import expected_calibration_error
 from training.config import SlotTrainConfig
@@ -231,6 +238,7 @@ def errors(args: argparse.Namespace) -> None:
     texts are printed with ``--show`` and never written (they are the data set's)."""
     pairs: Counter[tuple[str, str]] = Counter()
     head_gold: list[float] = []
+    weighed = 0  # errors whose gold intent was among the intents the rule weighs
     folds = []
     for npz in tagger_dumps(args.dumps):
         meta = json.loads(npz.with_suffix(".json").read_text())
@@ -239,15 +247,21 @@ def errors(args: argparse.Namespace) -> None:
         arrays = CRFArrays.build(d["crf_start"], d["crf_transitions"], d["crf_end"])
         mask = intent_tag_mask(intents, tags, meta["intent_slots"])
         lens = d["lengths"]
-        chosen = joint_logits(d["logits"], d["emissions"], lens.tolist(), mask, 1.0, arrays)
+        logits = d["logits"]
+        chosen = joint_logits(logits, d["emissions"], lens.tolist(), mask, 1.0, arrays)
         chosen = chosen.argmax(axis=1)
         gold = np.array([intents.index(g) for g in meta["gold_intents"]])
+        gold_logit = logits[np.arange(len(gold)), gold]
+        rank = (logits > gold_logit[:, None]).sum(axis=1)
+        near = gold_logit >= logits.max(axis=1) + math.log(CANDIDATE_RATIO)
+        in_window = near & (rank < MAX_CANDIDATES)
         wrong = np.flatnonzero(chosen != gold)
         folds.append({"seed": meta["seed"], "fold": meta["fold"], "wrong": len(wrong)})
         for i in wrong:
             pair = (intents[gold[i]], intents[chosen[i]])
             pairs[pair] += 1
             head_gold.append(float(d["head"][i, gold[i]]))
+            weighed += bool(in_window[i])
             if args.show:
                 text = meta.get("texts", ["?"] * len(gold))[i]
                 print(f"{pair[0]:>22} -> {pair[1]:<22} p_head(gold) {head_gold[-1]:.3f}  {text}")
@@ -257,9 +271,17 @@ def errors(args: argparse.Namespace) -> None:
         rows.append({"gold": gold_name, "predicted": predicted, "count": n})
         print(f"{n:4d} {n / total:6.1%}  {gold_name} -> {predicted}")
     share = float(np.median(head_gold)) if head_gold else float("nan")
-    print(f"{total} errors over {len(folds)} folds; median head p(gold) {share:.3f}")
+    print(
+        f"{total} errors over {len(folds)} folds; median head p(gold) {share:.3f}; "
+        f"gold intent weighed by the rule in {weighed}"
+    )
     if args.out:
-        result = {"folds": folds, "pairs": rows, "median_head_p_gold": round(share, 4)}
+        result = {
+            "folds": folds,
+            "pairs": rows,
+            "median_head_p_gold": round(share, 4),
+            "gold_weighed": weighed,
+        }
         args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
