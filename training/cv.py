@@ -29,6 +29,7 @@ from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, TextDataset, read_tsv
 from training.evaluate import evaluate_sentiment
 from training.formats import read_data
+from training.formats.answers import with_bare_answers
 from training.intent_encoder import fit_intent_encoder
 from training.loop import fit_sentiment, fit_tagger
 from training.pipeline import split_paths
@@ -214,7 +215,8 @@ class Pooled:
 
 def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> Pooled:
     splits = read_data(data, data_format, config.intent_mode == "multi_label")
-    pooled = tagging_set([*splits.train, *splits.valid], f"{data} (train + valid)")
+    examples = [*splits.train, *splits.valid]
+    pooled = tagging_set(examples, f"{data} (train + valid)")
     multi = config.intent_mode == "multi_label" or (
         config.intent_mode == "auto" and pooled.multi_intent
     )
@@ -224,6 +226,8 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
     def run_fold(fold: Fold, cfg: TrainConfig) -> tuple[dict[str, Any], list[str], int]:
         assert isinstance(cfg, SlotTrainConfig)
         train = subset(pooled, fold.train, "cv train")
+        if cfg.bare_answers:  # as `slotfill train` does, from the training folds alone
+            train = tagging_set(with_bare_answers([examples[i] for i in fold.train]), "cv train")
         stop = subset(pooled, fold.stop, "cv stop")
         test = subset(pooled, fold.test, "cv test")
         fit = fit_tagger(train, stop, cfg, show_progress=False, synonyms=splits.synonyms)

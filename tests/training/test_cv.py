@@ -193,3 +193,58 @@ def test_some_folds_only(test_data_dir: Path) -> None:
     assert sum(r["n"] for r in result["per_class"].values()) == held_out  # that fold's only
     with pytest.raises(DataError, match="numbered 1 to 4"):
         cross_validate("sentiment", data, config, folds=4, only_folds=[5])
+
+
+def _dstc8_split(path: Path, cities: list[str]) -> None:
+    """Each city once as a sentence that answers ``from_location``, once with no context."""
+    rows = []
+    for city in cities:
+        text = f"I leave from {city}"
+        span = {"startIndex": 13, "endIndex": 13 + len(city)}
+        label = {"slot": "from_location", "valueSpan": span}
+        rows.append(
+            {
+                "userInput": {"text": text},
+                "context": {"requestedSlots": ["from_location"]},
+                "labels": [label],
+            }
+        )
+        rows.append({"userInput": {"text": f"a bus from {city}"}, "context": {}, "labels": []})
+    path.write_text(json.dumps(rows))
+
+
+def test_cv_trains_on_the_bare_answers_of_the_training_folds_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bare_answers`` holds in cv as in ``slotfill train``: each fold's training set gets
+    the bare answers of its own examples, never one of the held-out fold's."""
+    _dstc8_split(tmp_path / "train.json", ["Fresno", "Reno", "Boise", "Tulsa", "Omaha"])
+    _dstc8_split(tmp_path / "valid.json", ["Austin", "Dallas", "Denver"])
+    import training.cv as cv_module
+
+    seen: list[list[str]] = []
+    real_fit = cv_module.fit_tagger
+
+    def spy(train: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append([" ".join(tokens) for tokens in train.tokens])
+        return real_fit(train, *args, **kwargs)
+
+    monkeypatch.setattr(cv_module, "fit_tagger", spy)
+    for bare in (False, True):
+        seen.clear()
+        result = cross_validate(
+            "slots",
+            tmp_path,
+            SlotTrainConfig(**{**FAST, "bare_answers": bare}),
+            folds=2,
+            stop_fraction=0.2,
+        )
+        assert len(seen) == 2
+        for run, trained in zip(result["runs"], seen, strict=True):
+            answers = [t for t in trained if len(t.split()) == 1]
+            sentences = [t for t in trained if t.startswith("I leave from")]
+            assert len(trained) == run["train"] + len(answers)
+            if bare:  # one bare answer per answering sentence the fold trains on
+                assert sorted(answers) == sorted(s.split()[-1] for s in sentences)
+            else:
+                assert answers == []
