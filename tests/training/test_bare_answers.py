@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks.dialogue_context import bare_answer_file
+from benchmarks.dialogue_context_cv import summarise
 from training.formats.answers import bare_answer, bare_answers, with_bare_answers
 from training.formats.example import Example, SlotSpan
 from training.formats.spanjson import read_json_examples
@@ -75,3 +78,26 @@ def test_benchmark_writes_the_valid_answers_as_json_lines(tmp_path: Path) -> Non
     assert answer.text == "Las Vegas"
     assert answer.requested_slots == ("from_location",)
     assert answer.spans == (SlotSpan(0, 9, "from_location"),)
+
+
+def test_cv_benchmark_pairs_each_variant_with_without_on_the_same_fold_and_seed() -> None:
+    def rows(*requested: float) -> list[dict[str, object]]:
+        folds = [(13, 1), (13, 2), (1, 1)]
+        return [
+            {"seed": s, "fold": f, "slot_f1": 0.9, "slot_f1_requested": r}
+            for (s, f), r in zip(folds, requested, strict=True)
+        ]
+
+    table, verdicts = summarise(
+        "Buses_1",
+        {"context": rows(0.95, 0.90, 0.97), "without": rows(0.93, 0.91, 0.95)},
+    )
+    (verdict,) = verdicts
+    assert verdict["paired_gains"] == pytest.approx([0.02, -0.01, 0.02])
+    assert verdict["median_gain"] == pytest.approx(0.02)
+    assert (verdict["ahead"], verdict["behind"]) == (2, 1)
+    assert verdict["requested_pass"]  # a median gain of two points against one
+    assert [row[1] for row in table] == ["context", "without"]
+    shuffled = rows(0.95, 0.90, 0.97)[::-1]
+    with pytest.raises(SystemExit, match="not the folds and seeds"):
+        summarise("Buses_1", {"context": shuffled, "without": rows(0.93, 0.91, 0.95)})
