@@ -6,7 +6,7 @@ effect (README: "Span formats, several intents, dialogue context"). This pools e
 service's train + valid and runs ``slotfill cv slots`` for each variant of
 :mod:`benchmarks.dialogue_context` ("context": the defaults, "without": no context input,
 "answers": also trained on bare answers), every variant on the same folds and seeds. Each
-fold scores about a fifth of the service (300-530 utterances, 95-110 with a requested slot).
+fold scores a fifth of the service (240-531 utterances, 57-109 with a requested slot).
 
 The gain is paired: a variant's ``slot_f1_requested`` minus "without"'s on the same fold and
 seed. Reported per service: the median of each score over folds x seeds, the median paired
