@@ -13,17 +13,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import gc
 import http.client
 import json
 import os
-import re
 import socket
 import threading
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +125,6 @@ class Load:
     timeout_s: float = 30.0
     outcomes: list[Outcome] = field(default_factory=list)
     completed: int = 0
-    # Client sockets the HTTP library dropped without closing (see ``run``); 0 on a clean run.
-    leaked_client_transports: int = 0
 
     def request_for(self, i: int) -> tuple[str, dict[str, Any]]:
         text = TEXTS[i % len(TEXTS)]
@@ -185,39 +180,6 @@ class Load:
                 outcome.error = response.text[:200]
         outcome.done_at = time.monotonic()
         return outcome
-
-
-_UNCLOSED = re.compile(r"^unclosed (?:transport )?<\w*[Ss]ocket\S* fd=(?P<fd>\d+)")
-
-
-def run_load(load: Load, main: Coroutine[Any, Any, Any]) -> Any:
-    """``asyncio.run(main)`` for a coroutine that drives ``load``, counting (in
-    ``load.leaked_client_transports``) the client sockets httpx dropped without closing.
-
-    When a worker is killed or reset mid-request, httpcore now and then loses a socket of this
-    client (seen once in CI: ``unclosed transport``). Its ``ResourceWarning`` fires whenever
-    the garbage collector reaches it, in whichever test runs then, and pytest makes it an
-    error there. It is the test client's socket, not the server's: the collection is forced
-    here, once the loop is closed, and the count goes to the figures. Other warnings pass on.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        try:
-            result = asyncio.run(main)
-        finally:
-            gc.collect()
-    leaked_fds: set[str] = set()
-    for warning in caught:
-        # The transport's warning, or its socket's, whichever the collector reaches first.
-        dropped = _UNCLOSED.search(str(warning.message))
-        if issubclass(warning.category, ResourceWarning) and dropped:
-            leaked_fds.add(dropped["fd"])
-        else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-    load.leaked_client_transports += len(leaked_fds)
-    return result
 
 
 def tally(outcomes: list[Outcome]) -> Counter[str]:

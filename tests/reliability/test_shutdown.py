@@ -15,16 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import (
-    Load,
-    Server,
-    log_rows,
-    run_load,
-    serve,
-    server_env,
-    sleep_until,
-    tally,
-)
+from reliability_support import Load, Server, log_rows, serve, server_env, sleep_until, tally
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -60,7 +51,7 @@ def test_sigterm_under_load_loses_no_row(
         # until the supervisor exits; they are not served either way.
         load = Load(server.base_url, total, concurrency, batch_every=2, rasa_every=0)
         load.timeout_s = 60
-        term_at = run_load(load, _load_then_sigterm(server, load))
+        term_at = asyncio.run(_load_then_sigterm(server, load))
         exit_code = server.wait(90)
     server_log = server.log()
     rows = log_rows(pg_log_url)
@@ -78,7 +69,6 @@ def test_sigterm_under_load_loses_no_row(
         not_served_by_error={k: n for k, n in statuses.items() if k != "200"},
         rows_logged=len(rows),
         rows_lost=len(answered - logged),
-        leaked_client_transports=load.leaked_client_transports,
         rows_without_answer=len(logged - answered),
         exit_code=exit_code,
     )
