@@ -10,9 +10,11 @@ prints them as a table, and ``build/reliability-figures.json`` keeps them.
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,16 @@ from app_support import build_store, migrate  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIGURES_FILE = REPO_ROOT / "build" / "reliability-figures.json"
 _FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+@pytest.fixture(autouse=True)
+def _collect_what_the_test_left() -> Iterator[None]:
+    """Collect garbage as each test ends. A socket or transport a test (or the in-process
+    server it runs) leaves open warns when it is collected, and pytest makes that an error
+    of whichever test is running then: collected here, it is the error of the test that
+    left it (CI at b0086fa blamed the next test, in another file)."""
+    yield
+    gc.collect()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -76,6 +76,19 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+def _get(address: tuple[str, int]) -> bytes:
+    """One request on a new connection, read to the server's close. Served, not just
+    connected: a connection the server never got to handle would be left open, and its
+    ResourceWarning would surface in whichever later test the garbage collector runs in."""
+    with socket.create_connection(address, 0.5) as client:
+        client.settimeout(10)
+        client.sendall(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(4096):
+            answer += chunk
+        return answer
+
+
 async def _connects_after_refusing(workers: int, reuse_port: bool) -> bool:
     """Whether a new connection still completes once a worker's server has begun to refuse
     new handshakes (the first step of its shutdown)."""
@@ -93,11 +106,10 @@ async def _connects_after_refusing(workers: int, reuse_port: bool) -> bool:
         server._refuse_new_handshakes()
         address = listener.getsockname()
         try:
-            client = await asyncio.to_thread(socket.create_connection, address, 0.5)
+            answer = await asyncio.to_thread(_get, address)
         except TimeoutError:
             return False
-        client.close()
-        return True
+        return answer.startswith(b"HTTP/1.1 200")
     finally:
         await server.shutdown(sockets=[listener])
         listener.close()
