@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import fold_splits, fold_taggers
-from models.calibration import scale_logits
+from models.calibration import scale_logits, softmax
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
 from models.joint import (
     CANDIDATE_RATIO,
@@ -45,7 +45,6 @@ from models.joint import (
     intent_tag_mask,
     joint_logits,
 )
-from models.predictor import _softmax  # the served softmax
 from training.calibration import expected_calibration_error
 from training.config import SlotTrainConfig
 from training.metrics import slot_metrics
@@ -179,14 +178,14 @@ def score_fold(npz: Path) -> dict[str, Any]:
                 enc[:, j] = saved["probs"][:, column[name]]
         head = d["head"]  # calibrated, read apart
         gold = np.array([intents.index(g) for g in meta["gold_intents"]])
-        joint_head = _softmax(scale_logits(joint[1.0], meta["intent_temperature"]))
+        joint_head = softmax(scale_logits(joint[1.0], meta["intent_temperature"]))
         for w in BLENDS:
             apart = w * enc + (1 - w) * head
             served = w * enc + (1 - w) * joint_head  # the shipped blend: the fit in the head
             after = joint_logits(  # the fit on the blend
                 np.log(np.maximum(apart, 1e-300)), emissions, lens.tolist(), mask, 1.0, arrays
             )
-            after = _softmax(after)
+            after = softmax(after)
             for name, probs in (("apart", apart), ("head_fit", served), ("blend_fit", after)):
                 chosen = probs.argmax(axis=1)
                 row = rule_scores(chosen, meta, d, mask, arrays)

@@ -63,6 +63,15 @@ class Temperatures:
         return {k: v for k, v in vars(self).items() if v != 1.0}
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis: what a parse reports from (scaled) logits."""
+    if x.shape[-1] == 0:  # a tagger without intents (DSTC8 spans): nothing to normalise
+        return x.copy()
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
 def scale_logits(logits: Scores, temperature: float) -> Scores:
     """``logits / temperature``: apply before the softmax (or sigmoids) that gives the
     served probabilities."""

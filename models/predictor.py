@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from models.calibration import Temperatures, scale_crf_arrays, scale_logits
+from models.calibration import Temperatures, scale_crf_arrays, scale_logits, softmax
 from models.crf import (
     FORBIDDEN,
     CRFArrays,
@@ -67,14 +67,6 @@ def is_transformer(config: object) -> bool:
     """Whether a sentiment model config (or the manifest's view of one) is a pretrained
     transformer's (models.transformer) rather than the LSTM's."""
     return getattr(config, "architecture", "lstm") == "transformer"
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    if x.shape[-1] == 0:  # a tagger without intents (DSTC8 spans): nothing to normalise
-        return x.copy()
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
-    return out
 
 
 def _no_torch_model(name: str) -> RuntimeError:
@@ -274,7 +266,7 @@ class SlotTaggerPredictor:
         if self.joint_mask is None:
             return blend
         log_blend = np.log(np.maximum(blend, np.finfo(np.float64).tiny))
-        return _softmax(self.joint_intent_logits(log_blend, emissions, lengths))
+        return softmax(self.joint_intent_logits(log_blend, emissions, lengths))
 
     def _classifier_probs(self, texts: Sequence[str]) -> np.ndarray:
         """The intent classifier's calibrated probabilities ``(batch, num_intents)``."""
@@ -284,7 +276,7 @@ class SlotTaggerPredictor:
         # is read as one unknown piece: the tagger still answers for it.
         pieces = [row or [UNK] for row in classifier.inputs(texts)]
         logits = classifier.logits(classifier.encode(pieces))
-        probs = _softmax(scale_logits(logits.astype(np.float64), classifier.temperatures.labels))
+        probs = softmax(scale_logits(logits.astype(np.float64), classifier.temperatures.labels))
         out = np.zeros((len(texts), len(self.intents)), dtype=np.float64)
         for j, column in enumerate(self._intent_columns):
             if column >= 0:
@@ -549,7 +541,7 @@ class SlotTaggerPredictor:
         if self.config.multi_label:
             out: np.ndarray = 1.0 / (1.0 + np.exp(-scaled))
             return out
-        return _softmax(scaled)
+        return softmax(scaled)
 
     def _chosen(self, probs: np.ndarray) -> list[tuple[tuple[str, float], ...]]:
         """The intents that hold per sentence (see :attr:`Parse.intents`)."""
@@ -648,7 +640,7 @@ class SentimentPredictor:
         """Classify pre-tokenised sentences in one batch."""
         logits = self.logits(self.encode(sentences))
         scaled = scale_logits(logits.astype(np.float64), self.temperatures.labels)
-        probs = _softmax(scaled).tolist()
+        probs = softmax(scaled).tolist()
         results = []
         for row in probs:
             best = max(range(len(row)), key=row.__getitem__)

@@ -34,6 +34,7 @@ from models.calibration import (
     MIN_TEMPERATURE,
     Temperatures,
     scale_crf_arrays,
+    softmax,
 )
 from models.crf import CRFArrays, forward_backward_arrays, viterbi_decode
 from models.features import encode_tokens
@@ -162,11 +163,6 @@ def binary_nll(confidences: np.ndarray, correct: np.ndarray) -> float:
     return float(-(correct * np.log(p) + (1.0 - correct) * np.log(1.0 - p)).mean())
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    out: np.ndarray = np.exp(_log_softmax(z))
-    return out
-
-
 @dataclass(frozen=True)
 class IntentTargets:
     """Gold intents in the model's label order: ``ids`` (single-label; -1 for an intent the
@@ -206,7 +202,7 @@ def intent_outcomes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best intent's probability and whether it is (one of) the gold intent(s)."""
     z = logits / temperature
-    probs = 1.0 / (1.0 + np.exp(-z)) if targets.multi_label else _softmax(z)
+    probs = 1.0 / (1.0 + np.exp(-z)) if targets.multi_label else softmax(z)
     best = probs.argmax(axis=1)
     right = np.array([labels[int(j)] in g for j, g in zip(best, targets.gold, strict=True)])
     return probs.max(axis=1), right.astype(np.float64)
@@ -436,7 +432,7 @@ def _fit_labels(logits: np.ndarray, ids: np.ndarray) -> float:
 
 
 def _label_outcomes(logits: np.ndarray, ids: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-    probs = _softmax(logits / t)
+    probs = softmax(logits / t)
     return probs.max(axis=1), (probs.argmax(axis=1) == ids).astype(np.float64)
 
 
