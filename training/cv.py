@@ -225,9 +225,10 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
 
     def run_fold(fold: Fold, cfg: TrainConfig) -> tuple[dict[str, Any], list[str], int]:
         assert isinstance(cfg, SlotTrainConfig)
-        train = subset(pooled, fold.train, "cv train")
         if cfg.bare_answers:  # as `slotfill train` does, from the training folds alone
             train = tagging_set(with_bare_answers([examples[i] for i in fold.train]), "cv train")
+        else:
+            train = subset(pooled, fold.train, "cv train")
         stop = subset(pooled, fold.stop, "cv stop")
         test = subset(pooled, fold.test, "cv test")
         fit = fit_tagger(train, stop, cfg, show_progress=False, synonyms=splits.synonyms)
