@@ -76,7 +76,13 @@ def test_sigterm_under_load_loses_no_row(
     assert exit_code == 0, server_log[-3000:]
     assert "Application shutdown complete" in server_log
     # Only answered (200) or refused at connect: no 5xx, no request reset half-way.
-    assert set(statuses) <= {"200", "ConnectError"}, statuses
+    unexpected = [
+        f"#{o.index} {o.route} sent {o.started_at - term_at:+.3f}s, "
+        f"ended {o.done_at - term_at:+.3f}s after SIGTERM: {o.detail or o.status}"
+        for o in load.outcomes
+        if o.status != 200 and o.error != "ConnectError"
+    ]
+    assert set(statuses) <= {"200", "ConnectError"}, (statuses, unexpected, server_log[-3000:])
     assert len(after_term) > 0, "nothing was in flight at the signal"
     assert len(rows) == len(logged) == len(answered)
     assert logged == answered  # nothing lost, nothing logged that was not answered
