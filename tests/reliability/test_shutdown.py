@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ async def _load_then_sigterm(server: Server, load: Load) -> float:
     async def terminate() -> float:
         assert await sleep_until(lambda: load.completed >= load.total // 2, 300)
         server.sigterm()
-        return time.monotonic()
+        sent_at = time.monotonic()
+        print(f"SIGTERM sent at {datetime.now(UTC).isoformat()}")  # to align with the log
+        return sent_at
 
     _, sent_at = await asyncio.gather(load.run(), terminate())
     return sent_at
@@ -82,7 +85,9 @@ def test_sigterm_under_load_loses_no_row(
         for o in load.outcomes
         if o.status != 200 and o.error != "ConnectError"
     ]
-    assert set(statuses) <= {"200", "ConnectError"}, (statuses, unexpected, server_log[-3000:])
+    if unexpected:  # in full on stdout: an assertion message is cut short
+        print(*unexpected, server_log[-6000:], sep="\n")
+    assert set(statuses) <= {"200", "ConnectError"}, (statuses, unexpected)
     assert len(after_term) > 0, "nothing was in flight at the signal"
     assert len(rows) == len(logged) == len(answered)
     assert logged == answered  # nothing lost, nothing logged that was not answered
