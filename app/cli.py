@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,  # every request is already in request_log
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=settings.keep_alive_seconds,
         # A worker busy with model loading or a burst on a starved 2-core box must not be
         # killed (and lose its queued log rows) by the supervisor's 5 s default.
         timeout_worker_healthcheck=30,

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(
         10.0, gt=0, description="Longest wait for a whole request head (or a first byte) before 408"
     )
+    keep_alive_seconds: int = Field(
+        75,
+        ge=1,
+        description="How long an idle keep-alive connection stays open: longer than the idle "
+        "timeouts of the proxies and clients that reuse connections (nginx upstream 60 s, "
+        "httpx 5 s), so that they close it first; a server closing a connection a client is "
+        "reusing at that moment resets the request",
+    )
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
     quantize: Literal["none", "int8"] = Field(
         "none",

@@ -31,9 +31,14 @@
   worker's own socket has one copy; the client has already sent its request by then), and
   a connection the worker accepted but whose request has not arrived yet gets a moment to
   send it (and is served, with ``Connection: close``) instead of being dropped. A keep-alive
-  connection between requests is not closed by the stop (a client may be reusing it that
-  instant): its next request is served with ``Connection: close``, or the keep-alive
-  timeout or the client closes it.
+  connection between requests is not closed at once (a client may be reusing it that
+  instant): its next request is served with ``Connection: close``, or the client closes it,
+  or the keep-alive timeout, cut to ``STOP_IDLE_S``, does.
+* Keep-alive: idle connections stay open ``SLOTFILL_KEEP_ALIVE_SECONDS`` (75 s; uvicorn's
+  default is 5 s), longer than the proxy's and the clients' own idle timeouts, so that they
+  close an idle connection first. A server that closes one first races a client reusing it,
+  and the client's request is reset (uvicorn's 5 s against httpx's 5 s expiry: a load
+  test's ``ReadError`` once the load ran longer than 5 s).
 * Before that, a worker stops taking new handshakes and lets those in flight finish: a
   socket filter drops each new SYN on its own listening socket (Linux; a socket shared
   with other workers is left alone) for ``HANDSHAKE_GRACE_S``,
@@ -72,6 +77,7 @@ PROTOCOL = "app.http_server:GuardedHttpToolsProtocol"
 LINGER_S = 5.0  # how long a refused connection is read from before it is closed
 LINGER_BYTES = 1 << 20  # and how much of it
 STOP_GRACE_S = 1.0  # a new connection's time to send its first request after SIGTERM
+STOP_IDLE_S = 5  # a stopping worker's keep-alive timeout (the setting's, if shorter)
 HANDSHAKE_GRACE_S = 0.25  # time for handshakes in flight to complete before a listener closes
 SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>
 # Classic BPF on a TCP socket sees the TCP header at offset 0; byte 13 holds the flags.
@@ -134,6 +140,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        # uvicorn cancels its keep-alive timer only on a clean close: after a reset the timer
+        # would hold this protocol (and its last request) for the whole keep-alive timeout.
+        self._unset_keepalive_if_required()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -241,20 +250,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Called once the worker stopped accepting; every request from now on is answered
         with ``Connection: close``, and so is the one in progress if its head is yet to go.
 
-        Stopping adds no close of its own to a connection that has served a request: the
-        client may be sending its next one on it at that very moment, and closing a socket
-        that has unread data (or gets some after) resets it, the request lost (the 1 s close
-        this replaces reset 2 of 200 requests sent on idle connections within 80 ms of it).
-        Its next request is served and then closes it, or the client closes it, or the
-        keep-alive timeout does, as at any other time. A connection still to send its first
-        request gets ``STOP_GRACE_S``, a half-read head its head timer."""
+        A connection between two requests is not closed at once: the client may be sending
+        its next one on it at that very moment, and closing a socket that has unread data (or
+        gets some after) resets it, the request lost (a 1 s close reset 2 of 200 requests
+        sent on idle connections within 80 ms of it). Its next request is served and closes
+        it; if none comes, the keep-alive timeout, cut to ``STOP_IDLE_S`` by the stop, closes
+        it (a client whose own idle expiry is that or shorter, httpx's, has dropped it by
+        then). A connection still to send its first request gets ``STOP_GRACE_S``, a half-read
+        head its head timer."""
         self.stopping = True
+        self.timeout_keep_alive = min(self.timeout_keep_alive, STOP_IDLE_S)
         cycle = self.cycle
         if cycle is None:
             self.loop.call_later(STOP_GRACE_S, self._close_if_unused)
-        elif not cycle.response_complete and not cycle.response_started:
-            cycle.keep_alive = False
-        # A head already sent said keep-alive: that promise is kept (see above).
+        elif not cycle.response_complete:
+            if not cycle.response_started:
+                cycle.keep_alive = False
+            # else its head promised keep-alive: the shortened timer starts when it completes.
+        elif self.timeout_keep_alive_task is not None:  # idle between two requests
+            due = min(self.timeout_keep_alive_task.when(), self.loop.time() + STOP_IDLE_S)
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = self.loop.call_at(due, self.timeout_keep_alive_handler)
 
     def _close_if_unused(self) -> None:
         if self.cycle is None and self.head_bytes == 0 and not self.transport.is_closing():

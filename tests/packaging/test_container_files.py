@@ -218,6 +218,9 @@ def test_proxy_holds_the_limits_of_the_api() -> None:
     assert setting("proxy_request_buffering") == ["on"]  # a stalled body never reaches the API
     assert _seconds(setting("client_body_timeout")[0]) == defaults.body_timeout_seconds
     assert _seconds(setting("client_header_timeout")[0]) == defaults.header_timeout_seconds
+    # The proxy closes an idle upstream connection before the API would.
+    upstream_idle = _one(nginx, "http", "upstream", "keepalive_timeout")
+    assert _seconds(upstream_idle[0]) < defaults.keep_alive_seconds
     count, size = setting("large_client_header_buffers")
     assert int(count) * _size(size) <= defaults.max_header_bytes
     assert _size(setting("client_header_buffer_size")[0]) <= defaults.max_header_bytes

@@ -1,8 +1,10 @@
 """SIGTERM and keep-alive connections between requests: a stopping worker must not close one
 under a client that is reusing it, for the request on its way would be reset. Its next
 request is served with ``Connection: close`` instead, however late it comes within the
-keep-alive timeout, and so is the next request after a response whose head had already
-promised keep-alive when the stop began. uvicorn's own protocol is the "before" case.
+stop's keep-alive timeout (``STOP_IDLE_S``), and so is the next request after a response
+whose head had already promised keep-alive when the stop began; a connection no request
+comes on is closed at that timeout, however long the server's keep-alive setting, so the
+stop ends. uvicorn's own protocol is the "before" case.
 
 Checked in-process on one listening socket, as ``test_backlog_drain.py`` does.
 """
@@ -17,6 +19,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app import http_server
 from app.http_server import PROTOCOL, STOP_GRACE_S, DrainingServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,20 +68,29 @@ async def _served(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     return reader, writer
 
 
-async def _late_request(protocol: str | type[HttpToolsProtocol], hold_head: bool) -> str:
-    """Start a stop with one keep-alive connection between requests (or, ``hold_head``, in
-    the middle of a response whose head is out); send its next request ``LATE_S`` later."""
+async def _started(
+    app: _App, protocol: str | type[HttpToolsProtocol], keep_alive_s: int = 5
+) -> tuple[DrainingServer, socket.socket]:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    port = listener.getsockname()[1]
-    app = _App()
-    config = uvicorn.Config(app, http=protocol, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app, http=protocol, lifespan="off", log_level="warning", timeout_keep_alive=keep_alive_s
+    )
     config.load()
     server = DrainingServer(config)
     server.lifespan = config.lifespan_class(config)
     await server.startup(sockets=[listener])
+    return server, listener
+
+
+async def _late_request(protocol: str | type[HttpToolsProtocol], hold_head: bool) -> str:
+    """Start a stop with one keep-alive connection between requests (or, ``hold_head``, in
+    the middle of a response whose head is out); send its next request ``LATE_S`` later."""
+    app = _App()
+    server, listener = await _started(app, protocol)
+    port = listener.getsockname()[1]
     try:
         if hold_head:
             app.hold = True
@@ -119,3 +131,22 @@ def test_uvicorn_alone_closes_the_connection_under_it() -> None:
     """The "before" case: uvicorn closes an idle connection as the stop begins."""
     answer = asyncio.run(_late_request(HttpToolsProtocol, hold_head=False))
     assert answer in {"closed", "reset"}
+
+
+async def _idle_through_the_stop() -> str:
+    """A keep-alive connection on a server whose keep-alive timeout is long, left idle
+    through a stop: how it ends, once the stop has ended."""
+    server, listener = await _started(_App(), PROTOCOL, keep_alive_s=3600)
+    try:
+        reader, writer = await _served(listener.getsockname()[1])
+        await asyncio.wait_for(server.shutdown(sockets=[listener]), 30)
+        answer = await _response(reader)
+        writer.close()
+        return answer
+    finally:
+        listener.close()
+
+
+def test_an_idle_connection_ends_with_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_server, "STOP_IDLE_S", 2)
+    assert asyncio.run(_idle_through_the_stop()) == "closed"  # a FIN, not a reset
