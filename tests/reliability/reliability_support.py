@@ -27,9 +27,11 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import select
 
 from app.db import RequestLog, make_engine, make_session_factory
+from app.http_server import PROTOCOL, DrainingServer
 from benchmarks import servers
 from benchmarks.servers import HOST, Server
 from benchmarks.servers import REPO_ROOT as REPO_ROOT  # the tests import it from here
@@ -86,6 +88,25 @@ def serve(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[Ser
         yield server
     finally:
         servers.stop(server, timeout=60)
+
+
+async def start_in_process(
+    app: Any, protocol: Any = PROTOCOL, *, keep_alive_s: int = 5, backlog: int = 8
+) -> tuple[DrainingServer, socket.socket]:
+    """A :class:`DrainingServer` serving ``app`` on this event loop, on a listening socket of
+    a free loopback port (returned, for the caller to close after the server's shutdown)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((HOST, 0))
+    listener.listen(backlog)
+    config = uvicorn.Config(
+        app, http=protocol, lifespan="off", log_level="warning", timeout_keep_alive=keep_alive_s
+    )
+    config.load()
+    server = DrainingServer(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[listener])
+    return server, listener
 
 
 # --------------------------------------------------------------------------- load

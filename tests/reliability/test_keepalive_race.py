@@ -12,17 +12,15 @@ uvicorn's default is the "before" case (stress only: it counts resets, which nee
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from reliability_support import start_in_process
 
 from app.config import Settings
-from app.http_server import PROTOCOL, DrainingServer
 
 pytestmark = pytest.mark.timeout(120)
 HTTPX_EXPIRY_S = httpx.Limits().keepalive_expiry or 0.0  # 5 s
@@ -37,16 +35,7 @@ async def _ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def _reuse_near_expiry(keep_alive_s: int) -> Counter[str]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(512)
-    config = uvicorn.Config(
-        _ok, http=PROTOCOL, lifespan="off", log_level="warning", timeout_keep_alive=keep_alive_s
-    )
-    config.load()
-    server = DrainingServer(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[listener])
+    server, listener = await start_in_process(_ok, keep_alive_s=keep_alive_s, backlog=512)
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
 
     async def busy() -> None:  # 4 ms of work per loop turn, as a worker under load

@@ -12,15 +12,14 @@ Checked in-process on one listening socket, as ``test_backlog_drain.py`` does.
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import pytest
-import uvicorn
+from reliability_support import start_in_process
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app import http_server
-from app.http_server import PROTOCOL, STOP_GRACE_S, DrainingServer
+from app.http_server import PROTOCOL, STOP_GRACE_S
 
 pytestmark = pytest.mark.timeout(60)
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -68,28 +67,11 @@ async def _served(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     return reader, writer
 
 
-async def _started(
-    app: _App, protocol: str | type[HttpToolsProtocol], keep_alive_s: int = 5
-) -> tuple[DrainingServer, socket.socket]:
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    config = uvicorn.Config(
-        app, http=protocol, lifespan="off", log_level="warning", timeout_keep_alive=keep_alive_s
-    )
-    config.load()
-    server = DrainingServer(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[listener])
-    return server, listener
-
-
 async def _late_request(protocol: str | type[HttpToolsProtocol], hold_head: bool) -> str:
     """Start a stop with one keep-alive connection between requests (or, ``hold_head``, in
     the middle of a response whose head is out); send its next request ``LATE_S`` later."""
     app = _App()
-    server, listener = await _started(app, protocol)
+    server, listener = await start_in_process(app, protocol)
     port = listener.getsockname()[1]
     try:
         if hold_head:
@@ -136,7 +118,7 @@ def test_uvicorn_alone_closes_the_connection_under_it() -> None:
 async def _idle_through_the_stop() -> str:
     """A keep-alive connection on a server whose keep-alive timeout is long, left idle
     through a stop: how it ends, once the stop has ended."""
-    server, listener = await _started(_App(), PROTOCOL, keep_alive_s=3600)
+    server, listener = await start_in_process(_App(), keep_alive_s=3600)
     try:
         reader, writer = await _served(listener.getsockname()[1])
         await asyncio.wait_for(server.shutdown(sockets=[listener]), 30)
