@@ -90,20 +90,35 @@ def serve(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[Ser
         servers.stop(server, timeout=60)
 
 
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The smallest ASGI app: ``200 ok`` to every request."""
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
 async def start_in_process(
-    app: Any, protocol: Any = PROTOCOL, *, keep_alive_s: int = 5, backlog: int = 8
-) -> tuple[DrainingServer, socket.socket]:
-    """A :class:`DrainingServer` serving ``app`` on this event loop, on a listening socket of
-    a free loopback port (returned, for the caller to close after the server's shutdown)."""
+    app: Any = hello,
+    *,
+    server_class: type[uvicorn.Server] = DrainingServer,
+    backlog: int = 8,
+    reuse_port: bool = False,
+    **options: Any,
+) -> tuple[Any, socket.socket]:
+    """A server (``server_class``) serving ``app`` on this event loop through the guarded
+    protocol, on a listening socket of a free loopback port, returned for the caller to
+    close after the server's shutdown. ``options`` go to ``uvicorn.Config``."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((HOST, 0))
     listener.listen(backlog)
     config = uvicorn.Config(
-        app, http=protocol, lifespan="off", log_level="warning", timeout_keep_alive=keep_alive_s
+        app, **({"http": PROTOCOL, "lifespan": "off", "log_level": "warning"} | options)
     )
     config.load()
-    server = DrainingServer(config)
+    server = server_class(config)
     server.lifespan = config.lifespan_class(config)
     await server.startup(sockets=[listener])
     return server, listener

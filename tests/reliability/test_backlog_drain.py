@@ -10,21 +10,15 @@ from __future__ import annotations
 import asyncio
 import http.client
 import socket
-from typing import Any
 
 import pytest
 import uvicorn
+from reliability_support import start_in_process
 
-from app.http_server import PROTOCOL, DrainingServer
+from app.http_server import DrainingServer
 
 WAITING = 5
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-
-
-async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    assert scope["type"] == "http"
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 def _answer(sock: socket.socket) -> str:
@@ -39,15 +33,7 @@ def _answer(sock: socket.socket) -> str:
 
 
 async def _shutdown_with_backlog(server_class: type[uvicorn.Server]) -> list[str]:
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    config = uvicorn.Config(_hello, http=PROTOCOL, lifespan="off", log_level="warning")
-    config.load()
-    server = server_class(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[listener])
+    server, listener = await start_in_process(server_class=server_class, backlog=64)
     # Stop the event loop from accepting, as if it were busy: clients connect (the kernel
     # completes the handshakes) and send their requests into the backlog.
     loop = asyncio.get_running_loop()

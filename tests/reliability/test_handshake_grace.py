@@ -13,12 +13,11 @@ import select
 import socket
 import struct
 import sys
-from typing import Any
 
 import pytest
-import uvicorn
+from reliability_support import start_in_process
 
-from app.http_server import PROTOCOL, SO_ATTACH_FILTER, DrainingServer, drop_new_syns
+from app.http_server import SO_ATTACH_FILTER, drop_new_syns
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -71,11 +70,6 @@ def test_a_handshake_in_flight_completes_under_the_filter() -> None:
             assert conn.recv(64) == b"request"
 
 
-async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-
 def _get(address: tuple[str, int]) -> bytes | None:
     """One request on a new connection, read to the server's close; None when the
     handshake does not complete. Served, not just connected: a connection the server never
@@ -96,16 +90,7 @@ def _get(address: tuple[str, int]) -> bytes | None:
 async def _connects_after_refusing(workers: int, reuse_port: bool) -> bool:
     """Whether a new connection still completes once a worker's server has begun to refuse
     new handshakes (the first step of its shutdown)."""
-    listener = socket.socket()
-    if reuse_port:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    config = uvicorn.Config(_hello, http=PROTOCOL, lifespan="off", workers=workers)
-    config.load()
-    server = DrainingServer(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[listener])
+    server, listener = await start_in_process(reuse_port=reuse_port, workers=workers)
     try:
         server._refuse_new_handshakes()
         address = listener.getsockname()

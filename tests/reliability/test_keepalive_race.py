@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Any
 
 import httpx
 import pytest
@@ -27,15 +26,8 @@ HTTPX_EXPIRY_S = httpx.Limits().keepalive_expiry or 0.0  # 5 s
 OFFSETS = [HTTPX_EXPIRY_S - 0.1 + 0.0005 * i for i in range(240)]  # the last 0.1 s, and on
 
 
-async def _ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    assert scope["type"] == "http"
-    headers = [(b"content-length", b"2")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"ok"})
-
-
 async def _reuse_near_expiry(keep_alive_s: int) -> Counter[str]:
-    server, listener = await start_in_process(_ok, keep_alive_s=keep_alive_s, backlog=512)
+    server, listener = await start_in_process(timeout_keep_alive=keep_alive_s, backlog=512)
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
 
     async def busy() -> None:  # 4 ms of work per loop turn, as a worker under load

@@ -71,7 +71,7 @@ async def _late_request(protocol: str | type[HttpToolsProtocol], hold_head: bool
     """Start a stop with one keep-alive connection between requests (or, ``hold_head``, in
     the middle of a response whose head is out); send its next request ``LATE_S`` later."""
     app = _App()
-    server, listener = await start_in_process(app, protocol)
+    server, listener = await start_in_process(app, http=protocol)
     port = listener.getsockname()[1]
     try:
         if hold_head:
@@ -118,7 +118,7 @@ def test_uvicorn_alone_closes_the_connection_under_it() -> None:
 async def _idle_through_the_stop() -> str:
     """A keep-alive connection on a server whose keep-alive timeout is long, left idle
     through a stop: how it ends, once the stop has ended."""
-    server, listener = await start_in_process(_App(), keep_alive_s=3600)
+    server, listener = await start_in_process(_App(), timeout_keep_alive=3600)
     try:
         reader, writer = await _served(listener.getsockname()[1])
         await asyncio.wait_for(server.shutdown(sockets=[listener]), 30)
