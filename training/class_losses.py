@@ -49,11 +49,16 @@ def logit_offsets(counts: Tensor, tau: float) -> Tensor:
 
 
 def adjusted_cross_entropy(
-    counts: Tensor, *, weight_power: float = 0.0, tau: float = 0.0, smoothing: float = 0.0
+    counts: Tensor,
+    *,
+    weight_power: float = 0.0,
+    tau: float = 0.0,
+    smoothing: float = 0.0,
+    per_row: bool = False,
 ) -> Loss:
     """Cross-entropy over classes with training ``counts``: weighted by ``counts **
     -weight_power``, taken of ``logits + tau * log(prior)``, with label smoothing; plain
-    cross-entropy when all three are 0."""
+    cross-entropy when all three are 0; the batch mean, or with ``per_row`` each row's loss."""
     weight = class_weights(counts, weight_power) if weight_power else None
     offset = logit_offsets(counts, tau) if tau else None
 
@@ -61,18 +66,30 @@ def adjusted_cross_entropy(
         if offset is not None:
             logits = logits + offset.to(device=logits.device, dtype=logits.dtype)
         w = None if weight is None else weight.to(device=logits.device, dtype=logits.dtype)
-        return nn.functional.cross_entropy(logits, target, weight=w, label_smoothing=smoothing)
+        return nn.functional.cross_entropy(
+            logits,
+            target,
+            weight=w,
+            label_smoothing=smoothing,
+            reduction="none" if per_row else "mean",
+        )
 
     return loss
 
 
-def sentiment_loss(config: SentimentTrainConfig, label_ids: Sequence[int], num_labels: int) -> Loss:
+def sentiment_loss(
+    config: SentimentTrainConfig,
+    label_ids: Sequence[int],
+    num_labels: int,
+    per_row: bool = False,
+) -> Loss:
     """The training loss the config asks for; plain cross-entropy when every option is 0."""
     return adjusted_cross_entropy(
         label_counts(label_ids, num_labels),
         weight_power=config.class_weight_power,
         tau=config.logit_adjustment,
         smoothing=config.label_smoothing,
+        per_row=per_row,
     )
 
 

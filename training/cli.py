@@ -45,6 +45,11 @@ PRETRAINED_ENCODER_HELP = (
     "fine-tune this pretrained uncased BERT-family encoder folder (config.json, vocab.txt, "
     "model.safetensors; e.g. all-MiniLM-L6-v2) instead of training the LSTM"
 )
+DISTILL_HELP = (
+    "also learn the probabilities of this trained sentiment artifact (same labels; e.g. one "
+    "trained with --pretrained-encoder) on the training texts and changed copies of them: "
+    "knowledge distillation (distill_copies, distill_weight, distill_temperature)"
+)
 INTENT_ENCODER_HELP = (
     "also fine-tune this pretrained uncased BERT-family encoder folder for the intents and "
     "blend its intent probabilities with the tagger head's (intent_encoder_weight; "
@@ -108,6 +113,7 @@ def add_train_parser(sub: Any) -> None:
             p.add_argument("--intent-encoder", metavar="DIR", help=INTENT_ENCODER_HELP)
         else:
             p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
+            p.add_argument("--distill-from", metavar="DIR", help=DISTILL_HELP)
         p.add_argument(
             "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"
         )
@@ -326,7 +332,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not isinstance(loaded, dict):
             raise DataError(f"{args.config}: expected a JSON object of hyper-parameters")
         values.update(loaded)
-    for name in [*_CONFIG_FLAGS, "device", "cell", "pretrained_encoder", "intent_encoder"]:
+    flags = ["device", "cell", "pretrained_encoder", "intent_encoder", "distill_from"]
+    for name in [*_CONFIG_FLAGS, *flags]:
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
     cls = SlotTrainConfig if args.task == "slots" else SentimentTrainConfig

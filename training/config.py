@@ -296,3 +296,27 @@ class SentimentTrainConfig(TrainConfig):
         description="Add a linear bag-of-n-grams term to the logits: a weight per word and per "
         "hashed word bigram, this many buckets (0: none)",
     )
+    # Knowledge distillation (training/distill.py, README: Distilling the encoder).
+    distill_from: str | None = Field(
+        None,
+        description="A trained sentiment artifact with the same labels (e.g. one fine-tuned "
+        "with pretrained_encoder) whose probabilities the model learns beside the gold "
+        "labels, on the training texts and changed copies of them (knowledge distillation)",
+    )
+    distill_copies: int = Field(
+        4,
+        ge=0,
+        le=100,
+        description="Changed copies of each training text (words dropped, or an n-gram cut "
+        "out) that the teacher labels for distillation",
+    )
+    distill_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the teacher's term in the loss of a training text (a copy has "
+        "only the teacher's)",
+    )
+    distill_temperature: float = Field(
+        1.0, gt=0, le=20, description="Softmax temperature of teacher and student in distillation"
+    )

@@ -258,6 +258,11 @@ def _sentiment_pool(data: Path) -> Pooled:
 
     def run_fold(fold: Fold, cfg: TrainConfig) -> tuple[dict[str, Any], list[str], int]:
         assert isinstance(cfg, SentimentTrainConfig)
+        if cfg.distill_from:
+            raise DataError(
+                "distill_from: a teacher trained on this data has seen every held-out fold; "
+                "cross-validate distillation with one teacher per fold (README: Distilling)"
+            )
         train = text_subset(pooled, fold.train, "cv train")
         stop = text_subset(pooled, fold.stop, "cv stop")
         test = text_subset(pooled, fold.test, "cv test")

@@ -27,6 +27,7 @@ from training import distributed
 from training.class_losses import intent_loss, sentiment_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
+from training.distill import Teacher, augment, distilled_loss, teacher_record
 from training.ema import WeightAverage
 from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
 from training.tagging import TaggingSet, as_tagging
@@ -58,6 +59,8 @@ class FitResult:
     seconds_to_best: float
     # Where pretrained weights came from (training.pretrained_encoder: path, SHA-256).
     pretrained: dict[str, str] | None = None
+    # The teacher of a distilled model (training.distill.teacher_record).
+    teacher: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, predictor: SlotTaggerPredictor | SentimentPredictor, run: EpochsRun) -> FitResult:
@@ -468,16 +471,34 @@ def _fit_classifier(
     model = predictor.model
     model.to(device)
     net = distributed.wrap(model)
-    train_tokens = sentiment_inputs(train.texts, predictor)
-    valid_tokens = sentiment_inputs(valid.texts, predictor)
+    texts = list(train.texts)
     labels = predictor.labels
     label_ids = [labels.index_of[y] for y in train.labels]
-    loss = sentiment_loss(config, label_ids, len(labels))
+    loss = sentiment_loss(config, label_ids, len(labels), per_row=bool(config.distill_from))
+    teacher, soft = None, None
+    if config.distill_from:
+        teacher = Teacher.load(Path(config.distill_from), labels.labels)
+        texts += augment(train.texts, config.distill_copies, config.seed)
+        label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
+        soft = torch.from_numpy(teacher.probabilities(texts, config.distill_temperature))
+    train_tokens = sentiment_inputs(texts, predictor)
+    valid_tokens = sentiment_inputs(valid.texts, predictor)
 
     def step_loss(chunk: list[int]) -> Tensor:
         batch = predictor.encode([train_tokens[i] for i in chunk]).tensors().to(device)
         target = torch.tensor([label_ids[i] for i in chunk], device=device)
-        return loss(net(batch), target)
+        logits = net(batch)
+        if soft is None:
+            return loss(logits, target)
+        original = torch.tensor([i < len(train.texts) for i in chunk], device=device)
+        return distilled_loss(
+            logits,
+            loss(logits, target),
+            soft[chunk].to(device),
+            original,
+            config.distill_weight,
+            config.distill_temperature,
+        )
 
     def evaluate() -> dict[str, Any]:  # on the training device
         return evaluate_sentiment_tokens(predictor, valid_tokens, valid.labels)[0]
@@ -493,4 +514,10 @@ def _fit_classifier(
         show_progress,
     )
     model.cpu().eval()
-    return FitResult.of(predictor, run)
+    fitted = FitResult.of(predictor, run)
+    if teacher is None:
+        return fitted
+    record = teacher_record(
+        teacher, config.distill_copies, config.distill_weight, config.distill_temperature
+    )
+    return replace(fitted, teacher=record)

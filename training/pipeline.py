@@ -191,7 +191,8 @@ def save_fit(
             "best_epoch": result.best_epoch,
             "seconds_to_best": result.seconds_to_best,
         }
-        | ({"pretrained_encoder": result.pretrained} if result.pretrained else {}),
+        | ({"pretrained_encoder": result.pretrained} if result.pretrained else {})
+        | ({"distilled_from": result.teacher} if result.teacher else {}),
         metrics={"valid": result.metrics} | ({"calibration": calibration} if calibration else {}),
         history=result.history,
         data=data,

@@ -1,0 +1,178 @@
+"""Knowledge distillation of a sentiment classifier (training/distill.py): the copies, the
+loss, the teacher's checks, and a student that learns what its teacher says."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from models.artifact import load_artifact
+from models.predictor import SentimentPredictor
+from training.config import SentimentTrainConfig
+from training.data import DataError, read_tsv
+from training.distill import Teacher, augment, distilled_loss, soft_cross_entropy
+from training.pipeline import train_folder
+
+TEXTS = [
+    "my flight to denver was cancelled again",
+    "thanks for the great service",
+    "ok",
+    "where is my bag",
+]
+
+
+def _is_subsequence(part: list[str], whole: list[str]) -> bool:
+    it = iter(whole)
+    return all(word in it for word in part)
+
+
+def test_copies_are_parts_of_their_text_in_order_and_repeat_with_the_seed() -> None:
+    copies = augment(TEXTS, 5, seed=3)
+    assert len(copies) == 5 * len(TEXTS)
+    for i, text in enumerate(TEXTS):
+        for copy in copies[5 * i : 5 * i + 5]:
+            assert copy, "a copy is never empty"
+            assert _is_subsequence(copy.split(), text.split())
+    # A text of several words gets copies that differ from it; a one-word text stays itself.
+    assert all(c != TEXTS[0] for c in copies[:5])
+    assert copies[10:15] == ["ok"] * 5
+    assert augment(TEXTS, 5, seed=3) == copies
+    assert augment(TEXTS, 5, seed=4) != copies
+    assert augment(TEXTS, 0, seed=3) == []
+
+
+def test_soft_cross_entropy_of_one_hot_targets_is_cross_entropy() -> None:
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.3, -0.2]])
+    target = torch.tensor([0, 2])
+    one_hot = torch.nn.functional.one_hot(target, 3).float()
+    expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    assert torch.allclose(soft_cross_entropy(logits, one_hot, 1.0), expected)
+    # At temperature T the logits are divided by T and the loss scaled by T**2.
+    hot = torch.nn.functional.cross_entropy(logits / 2, target, reduction="none") * 4
+    assert torch.allclose(soft_cross_entropy(logits, one_hot, 2.0), hot)
+
+
+def test_an_original_text_mixes_gold_and_teacher_a_copy_has_the_teacher_alone() -> None:
+    logits = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    soft_target = torch.tensor([[0.5, 0.5], [0.9, 0.1]])
+    hard = torch.tensor([10.0, 10.0])  # per-row gold losses
+    soft = soft_cross_entropy(logits, soft_target, 1.0)
+    original = torch.tensor([True, False])
+    got = distilled_loss(logits, hard, soft_target, original, 0.25, 1.0)
+    want = ((0.75 * 10.0 + 0.25 * soft[0]) + soft[1]) / 2
+    assert torch.isclose(got, want)
+
+
+def test_a_teacher_must_be_a_sentiment_artifact_with_the_same_labels(
+    tiny_sentiment_dir: Path, tiny_tagger_dir: Path, tmp_path: Path
+) -> None:
+    teacher = Teacher.load(tiny_sentiment_dir, ["negative", "neutral", "positive"])
+    probs = teacher.probabilities(TEXTS, 1.0)
+    assert probs.shape == (len(TEXTS), 3)
+    assert probs.sum(axis=1) == pytest.approx([1.0] * len(TEXTS), abs=1e-5)
+    # A higher temperature flattens the distribution.
+    assert (teacher.probabilities(TEXTS, 4.0).max(axis=1) < probs.max(axis=1)).all()
+    assert len(teacher.source["weights_sha256"]) == 64
+    with pytest.raises(DataError, match="labels"):
+        Teacher.load(tiny_sentiment_dir, ["negative", "positive"])
+    with pytest.raises(DataError, match="not a tagger"):
+        Teacher.load(tiny_tagger_dir, ["negative", "neutral", "positive"])
+    with pytest.raises(DataError, match="teacher"):
+        Teacher.load(tmp_path / "missing", ["negative", "neutral", "positive"])
+
+
+def _flipped(src: Path, dst: Path) -> Path:
+    """A copy of a sentiment folder with positive and negative swapped in both splits."""
+    dst.mkdir()
+    swap = {"positive": "negative", "negative": "positive"}
+    for name in ("train.tsv", "valid.tsv"):
+        rows = read_tsv(src / name)
+        with (dst / name).open("w", encoding="utf-8", newline="") as f:
+            out = csv.writer(f, delimiter="\t", lineterminator="\n")
+            out.writerow(["text", "label"])
+            for text, label in zip(rows.texts, rows.labels, strict=True):
+                out.writerow([text, swap.get(label, label)])
+    return dst
+
+
+def _agreement(a: SentimentPredictor, b: SentimentPredictor, texts: list[str]) -> float:
+    ours = [r.label for r in a.classify(texts)]
+    theirs = [r.label for r in b.classify(texts)]
+    return sum(x == y for x, y in zip(ours, theirs, strict=True)) / len(texts)
+
+
+def test_a_student_learns_what_its_teacher_says_not_only_the_gold_labels(
+    test_data_dir: Path, tiny_train_config: dict[str, Any], tmp_path: Path
+) -> None:
+    # The teacher learnt the sentiment backwards; a student taught by it alone (weight 1)
+    # says what the teacher says on the training texts, against its own gold labels.
+    data = test_data_dir / "tiny_sentiment"
+    config = {**tiny_train_config, "epochs": 8}
+    teacher_dir = train_folder(
+        "sentiment", _flipped(data, tmp_path / "flipped"), SentimentTrainConfig(**config),
+        tmp_path / "teacher",
+    ).artifact  # fmt: skip
+    assert teacher_dir is not None
+    student = SentimentTrainConfig(
+        **config, distill_from=str(teacher_dir), distill_weight=1.0, distill_copies=2
+    )
+    fit = train_folder("sentiment", data, student, tmp_path / "student")
+    assert fit.artifact is not None
+    teacher = load_artifact(teacher_dir).predictor
+    learnt = load_artifact(fit.artifact).predictor
+    assert isinstance(teacher, SentimentPredictor) and isinstance(learnt, SentimentPredictor)
+    texts = list(read_tsv(data / "train.tsv").texts)
+    assert _agreement(teacher, teacher, texts) == 1.0
+    assert _agreement(learnt, teacher, texts) >= 0.8
+    plain = train_folder("sentiment", data, SentimentTrainConfig(**config), tmp_path / "plain")
+    assert plain.artifact is not None
+    alone = load_artifact(plain.artifact).predictor
+    assert isinstance(alone, SentimentPredictor)
+    assert _agreement(alone, teacher, texts) <= 0.5
+    manifest = json.loads((fit.artifact / "manifest.json").read_text())
+    record = manifest["training"]["distilled_from"]
+    assert record["path"] == str(teacher_dir)
+    assert record["copies"] == 2 and record["weight"] == 1.0
+    assert len(record["weights_sha256"]) == 64
+
+
+def _slotfill(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "slotfill.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_missing_teacher_is_a_one_line_error_and_nothing_is_written(
+    test_data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "student"
+    run = _slotfill(
+        "train", "sentiment", "--data", str(test_data_dir / "tiny_sentiment"), "--out",
+        str(out), "--distill-from", str(tmp_path / "nowhere"), "--epochs", "1", "--threads", "1",
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "teacher" in run.stderr and "Traceback" not in run.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_cross_validation_refuses_one_teacher_for_every_fold(
+    test_data_dir: Path, tiny_sentiment_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(test_data_dir / "tiny_sentiment", data)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"distill_from": str(tiny_sentiment_dir), "epochs": 1}))
+    run = _slotfill(
+        "cv", "sentiment", "--data", str(data), "--folds", "2", "--config", str(config),
+        "--threads", "1",
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "held-out fold" in run.stderr and "Traceback" not in run.stderr
