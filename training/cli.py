@@ -40,6 +40,15 @@ _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
     "max_minutes": (float, "stop after this many minutes of training"),
 }
 
+# Flags with their own help text (a choice or a folder), also onto TrainConfig fields.
+_CHOICE_FLAGS = (
+    "device",
+    "cell",
+    "pretrained_encoder",
+    "intent_encoder",
+    "distill_from",
+    "distill_encoder",
+)
 
 PRETRAINED_ENCODER_HELP = (
     "fine-tune this pretrained uncased BERT-family encoder folder (config.json, vocab.txt, "
@@ -49,6 +58,11 @@ DISTILL_HELP = (
     "also learn the probabilities of this trained sentiment artifact (same labels; e.g. one "
     "trained with --pretrained-encoder) on the training texts and changed copies of them: "
     "knowledge distillation (distill_copies, distill_weight, distill_temperature)"
+)
+DISTILL_ENCODER_HELP = (
+    "fine-tune this pretrained encoder folder (as --pretrained-encoder) on the same training "
+    "data first and distill it into the LSTM, as --distill-from does with a trained one "
+    "(cross-validation: one teacher per fold)"
 )
 INTENT_ENCODER_HELP = (
     "also fine-tune this pretrained uncased BERT-family encoder folder for the intents and "
@@ -114,6 +128,7 @@ def add_train_parser(sub: Any) -> None:
         else:
             p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
             p.add_argument("--distill-from", metavar="DIR", help=DISTILL_HELP)
+            p.add_argument("--distill-encoder", metavar="DIR", help=DISTILL_ENCODER_HELP)
         p.add_argument(
             "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"
         )
@@ -202,6 +217,7 @@ def add_cv_parser(sub: Any) -> None:
             p.add_argument("--intent-encoder", metavar="DIR", help=INTENT_ENCODER_HELP)
         else:
             p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
+            p.add_argument("--distill-encoder", metavar="DIR", help=DISTILL_ENCODER_HELP)
         p.add_argument(
             "--device", choices=["auto", "cpu", "cuda"], help="where to train (default: auto)"
         )
@@ -332,8 +348,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not isinstance(loaded, dict):
             raise DataError(f"{args.config}: expected a JSON object of hyper-parameters")
         values.update(loaded)
-    flags = ["device", "cell", "pretrained_encoder", "intent_encoder", "distill_from"]
-    for name in [*_CONFIG_FLAGS, *flags]:
+    for name in [*_CONFIG_FLAGS, *_CHOICE_FLAGS]:
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
     cls = SlotTrainConfig if args.task == "slots" else SentimentTrainConfig

@@ -241,6 +241,12 @@ class SentimentTrainConfig(TrainConfig):
             return {**FINE_TUNING_DEFAULTS, **data}
         return data
 
+    @model_validator(mode="after")
+    def _one_teacher(self) -> SentimentTrainConfig:
+        if self.distill_from and self.distill_encoder:
+            raise ValueError("distill_from and distill_encoder each name a teacher: set one")
+        return self
+
     pretrained_encoder: str | None = Field(
         None,
         description="Folder of a pretrained uncased BERT-family encoder (config.json, "
@@ -302,6 +308,13 @@ class SentimentTrainConfig(TrainConfig):
         description="A trained sentiment artifact with the same labels (e.g. one fine-tuned "
         "with pretrained_encoder) whose probabilities the model learns beside the gold "
         "labels, on the training texts and changed copies of them (knowledge distillation)",
+    )
+    distill_encoder: str | None = Field(
+        None,
+        description="Folder of a pretrained encoder (as pretrained_encoder) to fine-tune on "
+        "the same training data first, with its fine-tuning defaults, and distill into this "
+        "model: the teacher of distill_from trained in the same run (cross-validation "
+        "trains one per fold)",
     )
     distill_copies: int = Field(
         4,

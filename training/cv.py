@@ -261,7 +261,7 @@ def _sentiment_pool(data: Path) -> Pooled:
         if cfg.distill_from:
             raise DataError(
                 "distill_from: a teacher trained on this data has seen every held-out fold; "
-                "cross-validate distillation with one teacher per fold (README: Distilling)"
+                "distill_encoder trains one teacher per fold (README: Distilling the encoder)"
             )
         train = text_subset(pooled, fold.train, "cv train")
         stop = text_subset(pooled, fold.stop, "cv stop")

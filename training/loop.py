@@ -458,6 +458,26 @@ def _fit_transformer(
     return replace(fitted, pretrained=encoder.source)
 
 
+def _teacher(
+    train: TextDataset, valid: TextDataset, config: SentimentTrainConfig, labels: LabelSet
+) -> Teacher:
+    """``distill_from``'s artifact, or ``distill_encoder`` fine-tuned on ``train`` (early-
+    stopped on ``valid``, as the student is) with the fine-tuning defaults."""
+    if config.distill_from:
+        return Teacher.load(Path(config.distill_from), labels.labels)
+    teacher_config = SentimentTrainConfig(
+        pretrained_encoder=config.distill_encoder,
+        seed=config.seed,
+        threads=config.threads,
+        device=config.device,
+        max_minutes=config.max_minutes,
+    )
+    fitted = fit_sentiment(train, valid, teacher_config, show_progress=False)
+    if not isinstance(fitted.predictor, SentimentPredictor):
+        raise TypeError("a fine-tuned encoder gave no text classifier")
+    return Teacher(fitted.predictor, fitted.pretrained or {})
+
+
 def _fit_classifier(
     predictor: SentimentPredictor,
     train: TextDataset,
@@ -474,10 +494,11 @@ def _fit_classifier(
     texts = list(train.texts)
     labels = predictor.labels
     label_ids = [labels.index_of[y] for y in train.labels]
-    loss = sentiment_loss(config, label_ids, len(labels), per_row=bool(config.distill_from))
+    distilled = bool(config.distill_from or config.distill_encoder)
+    loss = sentiment_loss(config, label_ids, len(labels), per_row=distilled)
     teacher, soft = None, None
-    if config.distill_from:
-        teacher = Teacher.load(Path(config.distill_from), labels.labels)
+    if config.distill_from or config.distill_encoder:
+        teacher = _teacher(train, valid, config, labels)
         texts += augment(train.texts, config.distill_copies, config.seed)
         label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
         soft = torch.from_numpy(teacher.probabilities(texts, config.distill_temperature))

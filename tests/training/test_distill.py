@@ -176,3 +176,49 @@ def test_cross_validation_refuses_one_teacher_for_every_fold(
     )  # fmt: skip
     assert run.returncode == 2, run.stderr
     assert "held-out fold" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
+    test_data_dir: Path, tiny_train_config: dict[str, Any], tmp_path: Path
+) -> None:
+    # distill_encoder trains the teacher in the run: in cross-validation one per fold, on
+    # that fold's training part only, so no teacher has read the fold it is scored on.
+    from tiny_bert import write_encoder
+
+    from training import loop
+    from training.cv import cross_validate
+
+    write_encoder(tmp_path / "encoder")
+    taught: list[set[str]] = []
+    real = loop._teacher
+
+    def spy(train: Any, valid: Any, config: Any, labels: Any) -> Teacher:
+        taught.append(set(train.texts))
+        return real(train, valid, config, labels)
+
+    config = SentimentTrainConfig(
+        **{**tiny_train_config, "epochs": 2}, distill_encoder=str(tmp_path / "encoder")
+    )
+    data = test_data_dir / "tiny_sentiment"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "_teacher", spy)
+        result = cross_validate("sentiment", data, config, folds=2, seeds=[13])
+    assert len(result["runs"]) == 2 and len(taught) == 2
+    pooled = [*read_tsv(data / "train.tsv").texts, *read_tsv(data / "valid.tsv").texts]
+    for run, texts in zip(result["runs"], taught, strict=True):
+        assert 0 <= run["macro_f1"] <= 1
+        assert len(texts) < len(pooled) / 2 + 5  # a training part, not the whole pool
+    assert taught[0].isdisjoint(taught[1])  # with two folds, each trains on the other
+
+    fit = train_folder("sentiment", data, config, tmp_path / "student")
+    assert fit.artifact is not None
+    manifest = json.loads((fit.artifact / "manifest.json").read_text())
+    record = manifest["training"]["distilled_from"]
+    assert record["path"] == str(tmp_path / "encoder") and record["copies"] == 4
+    # The served model is the LSTM, not the encoder.
+    assert manifest["model_config"].get("hidden_size") == tiny_train_config["hidden_size"]
+
+
+def test_a_model_has_at_most_one_teacher(tiny_sentiment_dir: Path) -> None:
+    with pytest.raises(ValueError, match="set one"):
+        SentimentTrainConfig(distill_from=str(tiny_sentiment_dir), distill_encoder="enc")
