@@ -245,6 +245,8 @@ class SentimentTrainConfig(TrainConfig):
     def _one_teacher(self) -> SentimentTrainConfig:
         if self.distill_from and self.distill_encoder:
             raise ValueError("distill_from and distill_encoder each name a teacher: set one")
+        if self.distill_texts and not (self.distill_from or self.distill_encoder):
+            raise ValueError("distill_texts needs a teacher: distill_from or distill_encoder")
         return self
 
     pretrained_encoder: str | None = Field(
@@ -315,6 +317,12 @@ class SentimentTrainConfig(TrainConfig):
         "the same training data first, with its fine-tuning defaults, and distill into this "
         "model: the teacher of distill_from trained in the same run (cross-validation "
         "trains one per fold)",
+    )
+    distill_texts: str | None = Field(
+        None,
+        description="File of unlabelled texts (a text<TAB>label TSV, labels not read, or one "
+        "text a line) that the teacher labels too, and whose words join the vocabulary: "
+        "words and phrases the training set lacks (e.g. SST-2's sentences for the airline set)",
     )
     distill_copies: int = Field(
         4,

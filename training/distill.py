@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from models.artifact import WEIGHTS, file_sha256, load_artifact
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor
-from training.data import DataError
+from training.data import DataError, read_tsv
 
 DROP_P = 0.1  # each word of a copy dropped with this probability
 NGRAM_P = 0.25  # share of copies that are one n-gram of the text instead
@@ -51,6 +51,22 @@ def augment(texts: Sequence[str], copies: int, seed: int) -> list[str]:
                     break
             out.append(copy or text)
     return out
+
+
+def read_transfer_texts(path: Path) -> list[str]:
+    """Unlabelled texts for the teacher to label: a ``text<TAB>label`` file's texts (its
+    labels are not read) or a plain file, one text a line; blank lines skipped."""
+    path = Path(path)
+    if path.suffix == ".tsv":
+        return list(read_tsv(path).texts)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the texts to distil on: {err}") from None
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise DataError(f"{path}: no texts to distil on")
+    return texts
 
 
 def _changed(words: list[str], rng: random.Random) -> str:

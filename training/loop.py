@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from models.artifact import file_sha256
 from models.joint import intent_slots_of
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
@@ -27,7 +28,13 @@ from training import distributed
 from training.class_losses import intent_loss, sentiment_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
-from training.distill import Teacher, augment, distilled_loss, teacher_record
+from training.distill import (
+    Teacher,
+    augment,
+    distilled_loss,
+    read_transfer_texts,
+    teacher_record,
+)
 from training.ema import WeightAverage
 from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
 from training.tagging import TaggingSet, as_tagging
@@ -420,7 +427,9 @@ def fit_sentiment(
     if config.pretrained_encoder:
         return _fit_transformer(train, valid, config, device, on_epoch, show_progress)
     scheme = config.text_scheme
-    vocabs = build_vocabs(sentiment_inputs(train.texts, scheme), config)
+    # Texts only a distillation teacher labels bring words of their own.
+    transfer = read_transfer_texts(Path(config.distill_texts)) if config.distill_texts else []
+    vocabs = build_vocabs(sentiment_inputs([*train.texts, *transfer], scheme), config)
     words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
@@ -500,6 +509,10 @@ def _fit_classifier(
     if config.distill_from or config.distill_encoder:
         teacher = _teacher(train, valid, config, labels)
         texts += augment(train.texts, config.distill_copies, config.seed)
+        if config.distill_texts:
+            seen = set(texts)
+            extra = read_transfer_texts(Path(config.distill_texts))
+            texts += [t for t in dict.fromkeys(extra) if t not in seen]
         label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
         soft = torch.from_numpy(teacher.probabilities(texts, config.distill_temperature))
     train_tokens = sentiment_inputs(texts, predictor)
@@ -541,4 +554,7 @@ def _fit_classifier(
     record = teacher_record(
         teacher, config.distill_copies, config.distill_weight, config.distill_temperature
     )
+    if config.distill_texts:
+        path = Path(config.distill_texts)
+        record["texts"] = {"path": str(path), "sha256": file_sha256(path)}
     return replace(fitted, teacher=record)

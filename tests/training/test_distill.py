@@ -222,3 +222,53 @@ def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
 def test_a_model_has_at_most_one_teacher(tiny_sentiment_dir: Path) -> None:
     with pytest.raises(ValueError, match="set one"):
         SentimentTrainConfig(distill_from=str(tiny_sentiment_dir), distill_encoder="enc")
+
+
+def _words(predictor: SentimentPredictor) -> list[str]:
+    return [w for w in ("zeppelin", "quixotic", "crew") if w in predictor.words]
+
+
+def test_texts_to_distil_on_come_from_a_tsv_or_a_plain_file(tmp_path: Path) -> None:
+    from training.distill import read_transfer_texts
+
+    tsv = tmp_path / "more.tsv"
+    tsv.write_text("text\tlabel\na gripping film\tpositive\ndull and slow\tnegative\n")
+    assert read_transfer_texts(tsv) == ["a gripping film", "dull and slow"]
+    plain = tmp_path / "more.txt"
+    plain.write_text("  lovely crew \n\nseat was broken\n")
+    assert read_transfer_texts(plain) == ["lovely crew", "seat was broken"]
+    (tmp_path / "empty.txt").write_text("\n \n")
+    with pytest.raises(DataError, match="no texts"):
+        read_transfer_texts(tmp_path / "empty.txt")
+    with pytest.raises(DataError, match="cannot read"):
+        read_transfer_texts(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="needs a teacher"):
+        SentimentTrainConfig(distill_texts=str(plain))
+
+
+def test_the_teachers_texts_bring_their_words_into_the_students_vocabulary(
+    test_data_dir: Path,
+    tiny_train_config: dict[str, Any],
+    tiny_sentiment_dir: Path,
+    tmp_path: Path,
+) -> None:
+    extra = tmp_path / "extra.txt"
+    extra.write_text("the zeppelin was magnificent\nquixotic refund policy\n")
+    config = SentimentTrainConfig(
+        **tiny_train_config, distill_from=str(tiny_sentiment_dir), distill_texts=str(extra)
+    )
+    fit = train_folder("sentiment", test_data_dir / "tiny_sentiment", config, tmp_path / "s")
+    assert fit.artifact is not None
+    predictor = load_artifact(fit.artifact).predictor
+    assert isinstance(predictor, SentimentPredictor)
+    assert {"zeppelin", "quixotic"} <= set(_words(predictor))
+    record = json.loads((fit.artifact / "manifest.json").read_text())["training"]
+    assert record["distilled_from"]["texts"]["path"] == str(extra)
+    plain = train_folder(
+        "sentiment", test_data_dir / "tiny_sentiment", SentimentTrainConfig(**tiny_train_config),
+        tmp_path / "p",
+    ).artifact  # fmt: skip
+    assert plain is not None
+    alone = load_artifact(plain).predictor
+    assert isinstance(alone, SentimentPredictor)
+    assert "zeppelin" not in set(_words(alone))
