@@ -272,3 +272,16 @@ def test_the_teachers_texts_bring_their_words_into_the_students_vocabulary(
     alone = load_artifact(plain).predictor
     assert isinstance(alone, SentimentPredictor)
     assert "zeppelin" not in set(_words(alone))
+
+
+def test_distillation_defaults_apply_to_what_the_config_leaves_unset() -> None:
+    plain = SentimentTrainConfig()
+    taught = SentimentTrainConfig(distill_from="teacher")
+    assert (taught.lr, taught.distill_temperature, taught.distill_copies) == (1e-3, 2.0, 4)
+    assert plain.lr == 2e-3  # the LSTM alone keeps its own
+    with_texts = SentimentTrainConfig(distill_encoder="enc", distill_texts="more.tsv")
+    assert with_texts.distill_copies == 0
+    mine = SentimentTrainConfig(
+        distill_from="teacher", distill_texts="t.txt", distill_copies=3, lr=0.01
+    )
+    assert (mine.lr, mine.distill_copies) == (0.01, 3)
