@@ -33,8 +33,9 @@ class FromRow(BaseModel):
 class Hyperparameters(BaseModel):
     """What a training job may set; bounds as in ``training.config.TrainConfig`` (a test keeps
     them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``), and so are
-    ``pretrained_encoder`` and ``intent_encoder``, folders on the training machine: the API
-    takes no paths."""
+    ``pretrained_encoder``, ``intent_encoder`` and the ``distill_from``, ``distill_encoder``
+    and ``distill_texts`` of distillation, paths on the training machine: the API takes no
+    paths."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -134,6 +135,26 @@ class Hyperparameters(BaseModel):
     )
     label_smoothing: float | None = Field(
         None, ge=0, lt=1, description="Sentiment only: label smoothing of the loss"
+    )
+    distill_copies: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Sentiment with a distillation teacher (the operator's) only: changed "
+        "copies of each training text the teacher labels",
+    )
+    distill_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Sentiment with a distillation teacher only: the teacher's share of a "
+        "training text's loss",
+    )
+    distill_temperature: float | None = Field(
+        None,
+        gt=0,
+        le=20,
+        description="Sentiment with a distillation teacher only: softmax temperature",
     )
     lr_schedule: Literal["constant", "linear"] | None = Field(
         None, description="linear: warm up over warmup_fraction of the steps, then decay to 0"

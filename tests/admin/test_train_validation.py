@@ -165,14 +165,24 @@ def test_a_valid_request_is_queued(client: TestClient) -> None:
     assert job["hyperparameters"] == {"epochs": 1}
 
 
+# Folders and files on the training machine: the operator's, not the API's.
+PATHS = [
+    "pretrained_encoder",
+    "intent_encoder",
+    "distill_from",
+    "distill_encoder",
+    "distill_texts",
+]
+
+
 def test_every_trainer_setting_but_threads_device_and_paths_is_exposed() -> None:
     trainer = set(SlotTrainConfig.model_fields) | set(SentimentTrainConfig.model_fields)
     # The machine's, not the API's.
-    operators = {"threads", "device", "pretrained_encoder", "intent_encoder"}
+    operators = {"threads", "device", *PATHS}
     assert set(Hyperparameters.model_fields) == trainer - operators
 
 
-@pytest.mark.parametrize("name", ["pretrained_encoder", "intent_encoder"])
+@pytest.mark.parametrize("name", PATHS)
 def test_a_path_is_not_a_hyperparameter(client: TestClient, name: str) -> None:
     body = GOOD | {"hyperparameters": {name: "/etc"}}
     assert client.post("/v1/admin/train", json=body).status_code == 422
