@@ -3,14 +3,16 @@
 A fine-tuned pretrained encoder reads airline tweets better than the LSTM (valid macro-F1
 0.81 against 0.78) but costs 7-8 ms of CPU a parse against 0.9 ms. Distillation keeps the
 LSTM at serving time and teaches it the encoder's judgement: the student learns the
-teacher's probabilities on the training texts and on copies of them changed by the rules of
-Tang et al., "Distilling Task-Specific Knowledge from BERT into Simple Neural Networks"
-(2019): each word dropped with probability ``DROP_P``, or, for a ``NGRAM_P`` share of the
-copies, an n-gram of 1-5 words cut out of the text. The teacher labels every copy, so the
-copies carry what the encoder knows about parts of a text, which the gold labels cannot.
+teacher's probabilities beside the gold labels, on the training texts, on copies of them
+changed by the rules of Tang et al., "Distilling Task-Specific Knowledge from BERT into
+Simple Neural Networks" (2019) (each word dropped with probability ``DROP_P``, or, for a
+``NGRAM_P`` share of the copies, an n-gram of 1-5 words cut out of the text), and on
+unlabelled texts (``distill_texts``) whose words the training set lacks. The teacher labels
+each of them, which the gold labels cannot.
 
-The teacher is any trained sentiment artifact with the same labels (usually one trained with
-``pretrained_encoder``); it runs once, before training, on the NumPy engine.
+The teacher is a trained sentiment artifact with the same labels (``distill_from``, run on
+the NumPy engine) or an encoder fine-tuned in the same run (``distill_encoder``); either
+reads every text once, before the student's first epoch.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import torch
 from torch import Tensor, nn
 
 from models.artifact import WEIGHTS, file_sha256, load_artifact
+from models.calibration import softmax
 from models.errors import ArtifactError
 from models.predictor import SentimentPredictor
 from training.data import DataError, read_tsv
+from training.evaluate import sentiment_inputs
 
 DROP_P = 0.1  # each word of a copy dropped with this probability
 NGRAM_P = 0.25  # share of copies that are one n-gram of the text instead
@@ -53,20 +57,29 @@ def augment(texts: Sequence[str], copies: int, seed: int) -> list[str]:
     return out
 
 
-def read_transfer_texts(path: Path) -> list[str]:
-    """Unlabelled texts for the teacher to label: a ``text<TAB>label`` file's texts (its
-    labels are not read) or a plain file, one text a line; blank lines skipped."""
+@dataclass(frozen=True)
+class TransferTexts:
+    """Unlabelled texts for the teacher to label, and the manifest's record of their file."""
+
+    texts: list[str]
+    record: dict[str, str]
+
+
+def read_transfer_texts(path: Path) -> TransferTexts:
+    """A ``text<TAB>label`` file's texts (its labels are not read) or a plain file's, one
+    text a line, blank lines skipped; read once, with the SHA-256 of what was read."""
     path = Path(path)
     if path.suffix == ".tsv":
-        return list(read_tsv(path).texts)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read the texts to distil on: {err}") from None
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
-        raise DataError(f"{path}: no texts to distil on")
-    return texts
+        texts = list(read_tsv(path).texts)
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise DataError(f"{path}: cannot read the texts to distil on: {err}") from None
+        texts = [line.strip() for line in lines if line.strip()]
+        if not texts:
+            raise DataError(f"{path}: no texts to distil on")
+    return TransferTexts(texts, {"path": str(path), "sha256": file_sha256(path)})
 
 
 def _changed(words: list[str], rng: random.Random) -> str:
@@ -115,16 +128,12 @@ class Teacher:
         new = list(dict.fromkeys(t for t in texts if t not in self.seen))
         for i in range(0, len(new), TEACHER_BATCH):
             chunk = new[i : i + TEACHER_BATCH]
-            tokens = [t or ["<empty>"] for t in p.inputs(chunk)]
-            for text, row in zip(chunk, p.logits(p.encode(tokens)), strict=True):
-                self.seen[text] = row
+            logits = p.logits(p.encode(sentiment_inputs(chunk, p)))
+            self.seen.update(zip(chunk, logits, strict=True))
         if not texts:
             return np.zeros((0, len(p.labels)), dtype=np.float32)
-        logits = np.stack([self.seen[t] for t in texts]).astype(np.float64) / temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        probs: np.ndarray = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return probs.astype(np.float32)
+        scaled = np.stack([self.seen[t] for t in texts]).astype(np.float64) / temperature
+        return softmax(scaled).astype(np.float32)
 
 
 _LOADED: dict[tuple[str, str], Teacher] = {}
@@ -161,7 +170,12 @@ def distilled_loss(
 
 
 def teacher_record(
-    teacher: Teacher, copies: int, weight: float, temperature: float
+    teacher: Teacher,
+    copies: int,
+    weight: float,
+    temperature: float,
+    transfer: TransferTexts | None,
 ) -> dict[str, Any]:
     """What the manifest's ``training.distilled_from`` records."""
-    return {**teacher.source, "copies": copies, "weight": weight, "temperature": temperature}
+    record = {**teacher.source, "copies": copies, "weight": weight, "temperature": temperature}
+    return record | ({"texts": transfer.record} if transfer else {})

@@ -17,7 +17,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.artifact import file_sha256
 from models.joint import intent_slots_of
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.sentiment import LSTMSentimentClassifier, SentimentConfig
@@ -30,6 +29,7 @@ from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import SlotDataset, TextDataset
 from training.distill import (
     Teacher,
+    TransferTexts,
     augment,
     distilled_loss,
     read_transfer_texts,
@@ -424,12 +424,13 @@ def fit_sentiment(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = distributed.rank_device(resolve_device(config.device))
+    # Texts only a distillation teacher labels: read once, they bring words of their own.
+    transfer = read_transfer_texts(Path(config.distill_texts)) if config.distill_texts else None
     if config.pretrained_encoder:
-        return _fit_transformer(train, valid, config, device, on_epoch, show_progress)
+        return _fit_transformer(train, valid, config, device, on_epoch, show_progress, transfer)
     scheme = config.text_scheme
-    # Texts only a distillation teacher labels bring words of their own.
-    transfer = read_transfer_texts(Path(config.distill_texts)) if config.distill_texts else []
-    vocabs = build_vocabs(sentiment_inputs([*train.texts, *transfer], scheme), config)
+    extra = transfer.texts if transfer else []
+    vocabs = build_vocabs(sentiment_inputs([*train.texts, *extra], scheme), config)
     words, chars = vocabs.words, vocabs.chars
     labels = LabelSet(sorted(set(train.labels)))
     model_config = SentimentConfig(
@@ -443,7 +444,9 @@ def fit_sentiment(
     model = LSTMSentimentClassifier(model_config)
     vocabs.install(model, config.word_dropout)
     predictor = SentimentPredictor(model, words, chars, labels)
-    return _fit_classifier(predictor, train, valid, config, device, on_epoch, show_progress)
+    return _fit_classifier(
+        predictor, train, valid, config, device, on_epoch, show_progress, transfer
+    )
 
 
 def _fit_transformer(
@@ -453,6 +456,7 @@ def _fit_transformer(
     device: torch.device,
     on_epoch: EpochCallback | None,
     show_progress: bool,
+    transfer: TransferTexts | None = None,
 ) -> FitResult:
     """Fine-tune ``config.pretrained_encoder`` (training.pretrained_encoder) with a new linear
     head on the labels; the same epoch loop, loss and early stopping as the LSTM."""
@@ -463,7 +467,9 @@ def _fit_transformer(
     model = encoder.build(len(labels), config.dropout, config.max_wordpieces)
     distributed.init_from_env(device)
     predictor = SentimentPredictor(model, encoder.words, Vocab([]), labels)
-    fitted = _fit_classifier(predictor, train, valid, config, device, on_epoch, show_progress)
+    fitted = _fit_classifier(
+        predictor, train, valid, config, device, on_epoch, show_progress, transfer
+    )
     return replace(fitted, pretrained=encoder.source)
 
 
@@ -495,6 +501,7 @@ def _fit_classifier(
     device: torch.device,
     on_epoch: EpochCallback | None,
     show_progress: bool,
+    transfer: TransferTexts | None = None,
 ) -> FitResult:
     """Train ``predictor``'s model on what it reads of the texts; early-stop on macro-F1."""
     model = predictor.model
@@ -506,13 +513,12 @@ def _fit_classifier(
     distilled = bool(config.distill_from or config.distill_encoder)
     loss = sentiment_loss(config, label_ids, len(labels), per_row=distilled)
     teacher, soft = None, None
-    if config.distill_from or config.distill_encoder:
+    if distilled:
         teacher = _teacher(train, valid, config, labels)
         texts += augment(train.texts, config.distill_copies, config.seed)
-        if config.distill_texts:
+        if transfer is not None:
             seen = set(texts)
-            extra = read_transfer_texts(Path(config.distill_texts))
-            texts += [t for t in dict.fromkeys(extra) if t not in seen]
+            texts += [t for t in dict.fromkeys(transfer.texts) if t not in seen]
         label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
         soft = torch.from_numpy(teacher.probabilities(texts, config.distill_temperature))
     train_tokens = sentiment_inputs(texts, predictor)
@@ -552,9 +558,10 @@ def _fit_classifier(
     if teacher is None:
         return fitted
     record = teacher_record(
-        teacher, config.distill_copies, config.distill_weight, config.distill_temperature
+        teacher,
+        config.distill_copies,
+        config.distill_weight,
+        config.distill_temperature,
+        transfer,
     )
-    if config.distill_texts:
-        path = Path(config.distill_texts)
-        record["texts"] = {"path": str(path), "sha256": file_sha256(path)}
     return replace(fitted, teacher=record)

@@ -233,10 +233,12 @@ def test_texts_to_distil_on_come_from_a_tsv_or_a_plain_file(tmp_path: Path) -> N
 
     tsv = tmp_path / "more.tsv"
     tsv.write_text("text\tlabel\na gripping film\tpositive\ndull and slow\tnegative\n")
-    assert read_transfer_texts(tsv) == ["a gripping film", "dull and slow"]
+    read = read_transfer_texts(tsv)
+    assert read.texts == ["a gripping film", "dull and slow"]
+    assert read.record["path"] == str(tsv) and len(read.record["sha256"]) == 64
     plain = tmp_path / "more.txt"
     plain.write_text("  lovely crew \n\nseat was broken\n")
-    assert read_transfer_texts(plain) == ["lovely crew", "seat was broken"]
+    assert read_transfer_texts(plain).texts == ["lovely crew", "seat was broken"]
     (tmp_path / "empty.txt").write_text("\n \n")
     with pytest.raises(DataError, match="no texts"):
         read_transfer_texts(tmp_path / "empty.txt")
