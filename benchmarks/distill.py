@@ -60,7 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.distill", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--data", type=Path, required=True, help="sentiment folder (TSV)")
-    parser.add_argument("--teacher", type=Path, required=True, help="teacher artifact folder")
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="teacher artifact folder (several: their probabilities averaged)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[13, 1, 2])
     parser.add_argument(
         "--variants",
@@ -77,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     variants: dict[str, dict[str, Any]] = {} if args.no_baseline else {"lstm": {}}
     for text in args.variants:
         overrides = json.loads(text)
-        variants[f"distilled {text}"] = {"distill_from": str(args.teacher), **overrides}
+        variants[f"distilled {text}"] = {
+            "distill_from": [str(t) for t in args.teacher],
+            **overrides,
+        }
     runs: list[dict[str, Any]] = []
     for name, overrides in variants.items():
         for seed in args.seeds:
@@ -99,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, median in medians.items()
     ]
     print(format_table(["variant", "median macro-F1", "target", "verdict"], verdicts))
-    payload = {"teacher": str(args.teacher), "runs": runs, "medians": medians, "target": TARGET}
+    payload = {
+        "teachers": [str(t) for t in args.teacher],
+        "runs": runs,
+        "medians": medians,
+        "target": TARGET,
+    }
     print(f"wrote {write_results('distill', args, started, payload)}")
     return 0
 

@@ -57,7 +57,8 @@ PRETRAINED_ENCODER_HELP = (
 DISTILL_HELP = (
     "also learn the probabilities of this trained sentiment artifact (same labels; e.g. one "
     "trained with --pretrained-encoder) on the training texts and changed copies of them: "
-    "knowledge distillation (distill_copies, distill_weight, distill_temperature)"
+    "knowledge distillation (distill_copies, distill_weight, distill_temperature); several "
+    "folders: their probabilities averaged (an ensemble teacher)"
 )
 DISTILL_ENCODER_HELP = (
     "fine-tune this pretrained encoder folder (as --pretrained-encoder) on the same training "
@@ -127,7 +128,7 @@ def add_train_parser(sub: Any) -> None:
             p.add_argument("--intent-encoder", metavar="DIR", help=INTENT_ENCODER_HELP)
         else:
             p.add_argument("--pretrained-encoder", metavar="DIR", help=PRETRAINED_ENCODER_HELP)
-            p.add_argument("--distill-from", metavar="DIR", help=DISTILL_HELP)
+            p.add_argument("--distill-from", metavar="DIR", nargs="+", help=DISTILL_HELP)
             p.add_argument("--distill-encoder", metavar="DIR", help=DISTILL_ENCODER_HELP)
         p.add_argument(
             "--cell", choices=["lstm", "gru", "irnn"], help="recurrent cell (default: lstm)"

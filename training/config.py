@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The frozen word-vector tables a model may read (training.vectors), or none.
 PretrainedVectors = Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"]
@@ -314,12 +314,20 @@ class SentimentTrainConfig(TrainConfig):
         "hashed word bigram, this many buckets (0: none)",
     )
     # Knowledge distillation (training/distill.py, README: Distilling the encoder).
-    distill_from: str | None = Field(
+    distill_from: list[str] | None = Field(
         None,
-        description="A trained sentiment artifact with the same labels (e.g. one fine-tuned "
+        min_length=1,
+        description="Trained sentiment artifacts with the same labels (e.g. ones fine-tuned "
         "with pretrained_encoder) whose probabilities the model learns beside the gold "
-        "labels, on the training texts and changed copies of them (knowledge distillation)",
+        "labels, on the training texts and changed copies of them (knowledge distillation); "
+        "several teachers' probabilities are averaged (one path: that teacher alone)",
     )
+
+    @field_validator("distill_from", mode="before")
+    @classmethod
+    def _teachers(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
     distill_encoder: str | None = Field(
         None,
         description="Folder of a pretrained encoder (as pretrained_encoder) to fine-tune on "

@@ -11,8 +11,9 @@ unlabelled texts (``distill_texts``) whose words the training set lacks. The tea
 each of them, which the gold labels cannot.
 
 The teacher is a trained sentiment artifact with the same labels (``distill_from``, run on
-the NumPy engine) or an encoder fine-tuned in the same run (``distill_encoder``); either
-reads every text once, before the student's first epoch.
+the NumPy engine), several of them (their probabilities averaged: an ensemble teacher, as
+Hinton et al. distil an ensemble), or an encoder fine-tuned in the same run
+(``distill_encoder``); each reads every text once, before the student's first epoch.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ DROP_P = 0.1  # each word of a copy dropped with this probability
 NGRAM_P = 0.25  # share of copies that are one n-gram of the text instead
 MAX_NGRAM = 5
 TEACHER_BATCH = 64
+MAX_LOADED = 8  # teachers kept loaded per process (with their logits)
 
 
 def augment(texts: Sequence[str], copies: int, seed: int) -> list[str]:
@@ -117,7 +119,8 @@ class Teacher:
             raise DataError(
                 f"teacher {path}: its labels {have} are not the training data's {list(labels)}"
             )
-        _LOADED.clear()  # keep one: a process rarely meets two teachers
+        if len(_LOADED) >= MAX_LOADED:  # a process meets one ensemble's teachers at most
+            _LOADED.clear()
         _LOADED[(str(path), sha)] = teacher
         return teacher
 
@@ -137,6 +140,16 @@ class Teacher:
 
 
 _LOADED: dict[tuple[str, str], Teacher] = {}
+
+
+def ensemble_probabilities(
+    teachers: Sequence[Teacher], texts: Sequence[str], temperature: float
+) -> np.ndarray:
+    """The mean of the teachers' probabilities at ``temperature`` ``(len(texts), labels)``."""
+    total = teachers[0].probabilities(texts, temperature)
+    for teacher in teachers[1:]:
+        total += teacher.probabilities(texts, temperature)
+    return total / np.float32(len(teachers))
 
 
 def _sentiment_predictor(path: Path) -> SentimentPredictor:
@@ -170,12 +183,18 @@ def distilled_loss(
 
 
 def teacher_record(
-    teacher: Teacher,
+    teachers: Sequence[Teacher],
     copies: int,
     weight: float,
     temperature: float,
     transfer: TransferTexts | None,
 ) -> dict[str, Any]:
-    """What the manifest's ``training.distilled_from`` records."""
-    record = {**teacher.source, "copies": copies, "weight": weight, "temperature": temperature}
+    """What the manifest's ``training.distilled_from`` records: each teacher's folder and
+    weights' SHA-256, and how it was distilled."""
+    record = {
+        "teachers": [t.source for t in teachers],
+        "copies": copies,
+        "weight": weight,
+        "temperature": temperature,
+    }
     return record | ({"texts": transfer.record} if transfer else {})

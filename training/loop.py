@@ -32,6 +32,7 @@ from training.distill import (
     TransferTexts,
     augment,
     distilled_loss,
+    ensemble_probabilities,
     read_transfer_texts,
     teacher_record,
 )
@@ -473,13 +474,13 @@ def _fit_transformer(
     return replace(fitted, pretrained=encoder.source)
 
 
-def _teacher(
+def _teachers(
     train: TextDataset, valid: TextDataset, config: SentimentTrainConfig, labels: LabelSet
-) -> Teacher:
-    """``distill_from``'s artifact, or ``distill_encoder`` fine-tuned on ``train`` (early-
+) -> list[Teacher]:
+    """``distill_from``'s artifacts, or ``distill_encoder`` fine-tuned on ``train`` (early-
     stopped on ``valid``, as the student is) with the fine-tuning defaults."""
     if config.distill_from:
-        return Teacher.load(Path(config.distill_from), labels.labels)
+        return [Teacher.load(Path(path), labels.labels) for path in config.distill_from]
     teacher_config = SentimentTrainConfig(
         pretrained_encoder=config.distill_encoder,
         seed=config.seed,
@@ -490,7 +491,7 @@ def _teacher(
     fitted = fit_sentiment(train, valid, teacher_config, show_progress=False)
     if not isinstance(fitted.predictor, SentimentPredictor):
         raise TypeError("a fine-tuned encoder gave no text classifier")
-    return Teacher(fitted.predictor, fitted.pretrained or {})
+    return [Teacher(fitted.predictor, fitted.pretrained or {})]
 
 
 def _fit_classifier(
@@ -512,15 +513,17 @@ def _fit_classifier(
     label_ids = [labels.index_of[y] for y in train.labels]
     distilled = bool(config.distill_from or config.distill_encoder)
     loss = sentiment_loss(config, label_ids, len(labels), per_row=distilled)
-    teacher, soft = None, None
+    teachers: list[Teacher] = []
+    soft = None
     if distilled:
-        teacher = _teacher(train, valid, config, labels)
+        teachers = _teachers(train, valid, config, labels)
         texts += augment(train.texts, config.distill_copies, config.seed)
         if transfer is not None:
             seen = set(texts)
             texts += [t for t in dict.fromkeys(transfer.texts) if t not in seen]
         label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
-        soft = torch.from_numpy(teacher.probabilities(texts, config.distill_temperature))
+        probabilities = ensemble_probabilities(teachers, texts, config.distill_temperature)
+        soft = torch.from_numpy(probabilities)
     train_tokens = sentiment_inputs(texts, predictor)
     valid_tokens = sentiment_inputs(valid.texts, predictor)
 
@@ -555,10 +558,10 @@ def _fit_classifier(
     )
     model.cpu().eval()
     fitted = FitResult.of(predictor, run)
-    if teacher is None:
+    if not teachers:
         return fitted
     record = teacher_record(
-        teacher,
+        teachers,
         config.distill_copies,
         config.distill_weight,
         config.distill_temperature,

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,7 +19,13 @@ from models.artifact import load_artifact
 from models.predictor import SentimentPredictor
 from training.config import SentimentTrainConfig
 from training.data import DataError, read_tsv
-from training.distill import Teacher, augment, distilled_loss, soft_cross_entropy
+from training.distill import (
+    Teacher,
+    augment,
+    distilled_loss,
+    ensemble_probabilities,
+    soft_cross_entropy,
+)
 from training.pipeline import train_folder
 
 TEXTS = [
@@ -139,9 +146,45 @@ def test_a_student_learns_what_its_teacher_says_not_only_the_gold_labels(
     assert _agreement(alone, teacher, texts) <= 0.5
     manifest = json.loads((fit.artifact / "manifest.json").read_text())
     record = manifest["training"]["distilled_from"]
-    assert record["path"] == str(teacher_dir)
+    [source] = record["teachers"]
+    assert source["path"] == str(teacher_dir) and len(source["weights_sha256"]) == 64
     assert record["copies"] == 2 and record["weight"] == 1.0
-    assert len(record["weights_sha256"]) == 64
+
+
+def test_several_teachers_teach_their_mean_probabilities(
+    test_data_dir: Path,
+    tiny_train_config: dict[str, Any],
+    tiny_sentiment_dir: Path,
+    tmp_path: Path,
+) -> None:
+    # Two teachers that disagree (one learnt the sentiment backwards): the soft targets are
+    # the mean of their probabilities, and the manifest names both.
+    data = test_data_dir / "tiny_sentiment"
+    flipped = train_folder(
+        "sentiment", _flipped(data, tmp_path / "flipped"),
+        SentimentTrainConfig(**{**tiny_train_config, "epochs": 4}), tmp_path / "teacher",
+    ).artifact  # fmt: skip
+    assert flipped is not None
+    labels = read_tsv(data / "train.tsv").labels
+    teachers = [Teacher.load(p, sorted(set(labels))) for p in (tiny_sentiment_dir, flipped)]
+    texts = list(read_tsv(data / "valid.tsv").texts)
+    each = [t.probabilities(texts, 2.0) for t in teachers]
+    assert not np.allclose(each[0], each[1], atol=0.05)
+    mean = ensemble_probabilities(teachers, texts, 2.0)
+    assert np.allclose(mean, (each[0] + each[1]) / 2, atol=1e-6)
+    assert np.allclose(mean.sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(ensemble_probabilities(teachers[:1], texts, 2.0), each[0])
+
+    config = SentimentTrainConfig(
+        **tiny_train_config, distill_from=[str(tiny_sentiment_dir), str(flipped)]
+    )
+    fit = train_folder("sentiment", data, config, tmp_path / "student")
+    assert fit.artifact is not None
+    record = json.loads((fit.artifact / "manifest.json").read_text())["training"]
+    paths = [t["path"] for t in record["distilled_from"]["teachers"]]
+    assert paths == [str(tiny_sentiment_dir), str(flipped)]
+    # One path, in a config file or on the command line, is a list of one teacher.
+    assert SentimentTrainConfig(distill_from="t").distill_from == ["t"]
 
 
 def _slotfill(*args: str) -> subprocess.CompletedProcess[str]:
@@ -190,9 +233,9 @@ def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
 
     write_encoder(tmp_path / "encoder")
     taught: list[set[str]] = []
-    real = loop._teacher
+    real = loop._teachers
 
-    def spy(train: Any, valid: Any, config: Any, labels: Any) -> Teacher:
+    def spy(train: Any, valid: Any, config: Any, labels: Any) -> list[Teacher]:
         taught.append(set(train.texts))
         return real(train, valid, config, labels)
 
@@ -201,7 +244,7 @@ def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
     )
     data = test_data_dir / "tiny_sentiment"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop, "_teacher", spy)
+        patch.setattr(loop, "_teachers", spy)
         result = cross_validate("sentiment", data, config, folds=2, seeds=[13])
     assert len(result["runs"]) == 2 and len(taught) == 2
     pooled = [*read_tsv(data / "train.tsv").texts, *read_tsv(data / "valid.tsv").texts]
@@ -214,7 +257,7 @@ def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
     assert fit.artifact is not None
     manifest = json.loads((fit.artifact / "manifest.json").read_text())
     record = manifest["training"]["distilled_from"]
-    assert record["path"] == str(tmp_path / "encoder") and record["copies"] == 4
+    assert record["teachers"][0]["path"] == str(tmp_path / "encoder") and record["copies"] == 4
     # The served model is the LSTM, not the encoder.
     assert manifest["model_config"].get("hidden_size") == tiny_train_config["hidden_size"]
 
