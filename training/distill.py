@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from models.artifact import WEIGHTS, file_sha256, load_artifact
 from models.calibration import softmax
@@ -124,12 +125,17 @@ class Teacher:
         _LOADED[(str(path), sha)] = teacher
         return teacher
 
-    def probabilities(self, texts: Sequence[str], temperature: float) -> np.ndarray:
+    def probabilities(
+        self, texts: Sequence[str], temperature: float, progress: str | None = None
+    ) -> np.ndarray:
         """``(len(texts), labels)`` float32: softmax of the raw logits over ``temperature``
-        (the artifact's calibration is not applied: the temperature is the distillation's)."""
+        (the artifact's calibration is not applied: the temperature is the distillation's).
+        ``progress``: a progress bar's caption (a large text file takes the teacher minutes)."""
         p = self.predictor
         new = list(dict.fromkeys(t for t in texts if t not in self.seen))
-        for i in range(0, len(new), TEACHER_BATCH):
+        starts = range(0, len(new), TEACHER_BATCH)
+        bar = tqdm(starts, desc=progress, unit="batch", leave=False, disable=progress is None)
+        for i in bar:
             chunk = new[i : i + TEACHER_BATCH]
             logits = p.logits(p.encode(sentiment_inputs(chunk, p)))
             self.seen.update(zip(chunk, logits, strict=True))
@@ -143,12 +149,13 @@ _LOADED: dict[tuple[str, str], Teacher] = {}
 
 
 def ensemble_probabilities(
-    teachers: Sequence[Teacher], texts: Sequence[str], temperature: float
+    teachers: Sequence[Teacher], texts: Sequence[str], temperature: float, progress: bool = False
 ) -> np.ndarray:
     """The mean of the teachers' probabilities at ``temperature`` ``(len(texts), labels)``."""
-    total = teachers[0].probabilities(texts, temperature)
-    for teacher in teachers[1:]:
-        total += teacher.probabilities(texts, temperature)
+    total = np.zeros((len(texts), len(teachers[0].predictor.labels)), dtype=np.float32)
+    for i, teacher in enumerate(teachers, start=1):
+        caption = f"teacher {i}/{len(teachers)} labels" if progress else None
+        total += teacher.probabilities(texts, temperature, caption)
     return total / np.float32(len(teachers))
 
 

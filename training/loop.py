@@ -522,7 +522,9 @@ def _fit_classifier(
             seen = set(texts)
             texts += [t for t in dict.fromkeys(transfer.texts) if t not in seen]
         label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
-        probabilities = ensemble_probabilities(teachers, texts, config.distill_temperature)
+        probabilities = ensemble_probabilities(
+            teachers, texts, config.distill_temperature, show_progress
+        )
         soft = torch.from_numpy(probabilities)
     train_tokens = sentiment_inputs(texts, predictor)
     valid_tokens = sentiment_inputs(valid.texts, predictor)

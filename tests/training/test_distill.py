@@ -206,6 +206,21 @@ def test_a_missing_teacher_is_a_one_line_error_and_nothing_is_written(
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_the_command_line_takes_several_teachers_and_shows_their_labelling(
+    test_data_dir: Path, tiny_sentiment_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "student"
+    run = _slotfill(
+        "train", "sentiment", "--data", str(test_data_dir / "tiny_sentiment"), "--out",
+        str(out), "--distill-from", str(tiny_sentiment_dir), str(tiny_sentiment_dir),
+        "--epochs", "1", "--threads", "1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "teacher 1/2 labels" in run.stderr and "teacher 2/2 labels" in run.stderr
+    record = json.loads((out / "manifest.json").read_text())["training"]["distilled_from"]
+    assert [t["path"] for t in record["teachers"]] == [str(tiny_sentiment_dir)] * 2
+
+
 def test_cross_validation_refuses_one_teacher_for_every_fold(
     test_data_dir: Path, tiny_sentiment_dir: Path, tmp_path: Path
 ) -> None:
