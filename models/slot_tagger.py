@@ -106,8 +106,15 @@ class BiLSTMCRFTagger(nn.Module):
         self.crf = CRF(config.num_tags, batch_first=True)
         if self.tags is not None and len(self.tags) != config.num_tags:
             raise ValueError(f"expected {config.num_tags} tags, got {len(self.tags)}")
-        # Computed once: building the masks costs O(num_tags^2) Python work.
-        self.allowed = bio_constraints(self.tags) if self.tags is not None else None
+        # Computed once: building the masks costs O(num_tags^2) Python work. Buffers, so that
+        # ``.to(device)`` moves them with the parameters (training on CUDA masks CUDA scores);
+        # not persistent: the artifact's weights stay as they were.
+        self.allowed_start: Tensor
+        self.allowed_transitions: Tensor
+        if self.tags is not None:
+            allowed_start, allowed_transitions = bio_constraints(self.tags)
+            self.register_buffer("allowed_start", allowed_start, persistent=False)
+            self.register_buffer("allowed_transitions", allowed_transitions, persistent=False)
 
     def forward(self, batch: TokenBatch) -> tuple[Tensor, Tensor]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, num_intents)``."""
@@ -204,13 +211,20 @@ class BiLSTMCRFTagger(nn.Module):
                 intent_loss = intent_loss + self.token_vote_loss(mask, intent_ids)
         return nll + intent_weight * intent_loss
 
+    def bio_allowed(self) -> tuple[Tensor, Tensor] | None:
+        """The BIO masks (allowed first tags, allowed transitions) on the model's device, or
+        None for a model built without tag names."""
+        if self.tags is None:
+            return None
+        return self.allowed_start, self.allowed_transitions
+
     def crf_params(self, constrained: bool = True) -> CRFParams:
         """The CRF scores, with BIO constraints unless ``constrained`` is false."""
         return CRFParams.constrained(
             self.crf.start_transitions,
             self.crf.transitions,
             self.crf.end_transitions,
-            self.allowed if constrained else None,
+            self.bio_allowed() if constrained else None,
         )
 
     def decode(self, batch: TokenBatch) -> tuple[list[list[int]], Tensor]:

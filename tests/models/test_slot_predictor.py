@@ -153,3 +153,21 @@ def test_sentiment_predictor(tiny_sentiment_dir: Path) -> None:
         assert alone.confidence == pytest.approx(result.confidence, abs=1e-5)
     with pytest.raises(ValueError, match="at least one token"):
         predictor.classify([" "])
+
+
+def test_bio_masks_move_with_the_model_and_stay_out_of_its_weights() -> None:
+    """Training on CUDA masks CUDA scores: ``.to(device)`` must move the BIO masks with the
+    parameters (they stayed on the CPU once, and the first CUDA step failed). The meta device
+    stands in for a GPU here; the artifact's weights keep their keys."""
+    config = TaggerConfig(
+        vocab_size=4, char_vocab_size=4, num_tags=len(TAGS), num_intents=2,
+        word_dim=4, char_dim=4, char_filters=4, shape_dim=2, hidden_size=4,
+    )  # fmt: skip
+    model = BiLSTMCRFTagger(config, TAGS)
+    keys = set(model.state_dict())
+    assert not any(k.startswith("allowed") for k in keys)
+    model.to(torch.device("meta"))
+    params = model.crf_params()
+    assert params.start.device.type == params.transitions.device.type == "meta"
+    assert {b.device.type for b in model.buffers()} == {"meta"}
+    assert set(model.state_dict()) == keys
