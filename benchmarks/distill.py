@@ -43,7 +43,18 @@ def run(
         overrides = {"epochs": 2, **overrides}
     config = SentimentTrainConfig(**overrides, seed=seed, threads=threads, device="cpu")
     started = time.process_time()
-    fit = fit_sentiment(train, valid, config, show_progress=False)
+    # One line an epoch: a distilled run trains for half an hour, and the teacher's labelling
+    # before the first epoch takes minutes more.
+    fit = fit_sentiment(
+        train,
+        valid,
+        config,
+        on_epoch=lambda r: log(
+            f"seed {seed} epoch {r['epoch']}: loss {r['loss']:.4f}, valid macro-F1 "
+            f"{r['valid']['macro_f1']:.4f}, best epoch {r['best_epoch']}, {r['seconds']:.0f} s"
+        ),
+        show_progress=False,
+    )
     assert isinstance(fit.predictor, SentimentPredictor)
     scores = evaluate_sentiment(fit.predictor, valid)[0]
     return {
