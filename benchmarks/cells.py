@@ -31,6 +31,7 @@ from benchmarks.common import (
     DATASETS,
     add_common_args,
     elapsed,
+    epoch_logger,
     format_table,
     load_split,
     log,
@@ -54,14 +55,8 @@ def run_one(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train one tagger; its summary row and per-epoch history."""
 
-    def report(record: dict[str, Any]) -> None:
-        log(
-            f"  {label} epoch {record['epoch']}: loss {record['loss']:.3f}  "
-            f"slot_f1 {record['valid']['slot_f1']:.4f}  best {record['best_epoch']}  "
-            f"{record['seconds']:.0f}s"
-        )
-
     start = time.perf_counter()
+    report = epoch_logger(label, "slot_f1")
     result = fit_tagger(train, valid, config, on_epoch=report, show_progress=False)
     total = elapsed(start)
     history = [

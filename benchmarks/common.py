@@ -116,6 +116,20 @@ def log(message: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def epoch_logger(label: str, metric: str) -> Callable[[dict[str, Any]], None]:
+    """An ``on_epoch`` callback for ``fit_tagger``/``fit_sentiment``: one line an epoch on
+    stderr (``label``, the loss, the valid ``metric``, the best epoch so far, seconds)."""
+
+    def report(record: dict[str, Any]) -> None:
+        log(
+            f"  {label} epoch {record['epoch']}: loss {record['loss']:.3f}  "
+            f"{metric} {record['valid'][metric]:.4f}  best {record['best_epoch']}  "
+            f"{record['seconds']:.0f}s"
+        )
+
+    return report
+
+
 def _git_revision() -> str | None:
     try:
         head = subprocess.run(

@@ -22,7 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import add_common_args, format_table, log, write_results
+from benchmarks.common import (
+    add_common_args,
+    epoch_logger,
+    format_table,
+    log,
+    write_results,
+)
 from models.predictor import SentimentPredictor
 from training.config import SentimentTrainConfig
 from training.data import read_tsv
@@ -45,16 +51,8 @@ def run(
     started = time.process_time()
     # One line an epoch: a distilled run trains for half an hour, and the teacher's labelling
     # before the first epoch takes minutes more.
-    fit = fit_sentiment(
-        train,
-        valid,
-        config,
-        on_epoch=lambda r: log(
-            f"seed {seed} epoch {r['epoch']}: loss {r['loss']:.4f}, valid macro-F1 "
-            f"{r['valid']['macro_f1']:.4f}, best epoch {r['best_epoch']}, {r['seconds']:.0f} s"
-        ),
-        show_progress=False,
-    )
+    report = epoch_logger(f"seed {seed}", "macro_f1")
+    fit = fit_sentiment(train, valid, config, on_epoch=report, show_progress=False)
     assert isinstance(fit.predictor, SentimentPredictor)
     scores = evaluate_sentiment(fit.predictor, valid)[0]
     return {

@@ -32,6 +32,7 @@ from benchmarks.common import (
     DATASETS,
     add_common_args,
     elapsed,
+    epoch_logger,
     format_table,
     latency_summary,
     limited_threads,
@@ -256,7 +257,8 @@ def run_slotfill(
             overrides["threads"] = args.train_threads
         config = SlotTrainConfig(**overrides)
         start = time.perf_counter()
-        result = fit_tagger(train, valid, config, show_progress=False, on_epoch=_epoch_logger())
+        report = epoch_logger("slotfill", "slot_f1")
+        result = fit_tagger(train, valid, config, show_progress=False, on_epoch=report)
         train_seconds = elapsed(start)
         fitted = result.predictor
         assert isinstance(fitted, SlotTaggerPredictor)
@@ -295,17 +297,6 @@ def run_slotfill(
         **_scores(metrics),
         **timing,
     }
-
-
-def _epoch_logger() -> Any:
-    def report(record: dict[str, Any]) -> None:
-        valid = record["valid"]
-        log(
-            f"  slotfill epoch {record['epoch']}: loss {record['loss']:.3f}  "
-            f"slot_f1 {valid['slot_f1']:.4f}  best {record['best_epoch']}  {record['seconds']:.0f}s"
-        )
-
-    return report
 
 
 # --------------------------------------------------------------------------- shared
