@@ -335,12 +335,19 @@ class SentimentTrainConfig(TrainConfig):
         "model: the teacher of distill_from trained in the same run (cross-validation "
         "trains one per fold)",
     )
-    distill_texts: str | None = Field(
+    distill_texts: list[str] | None = Field(
         None,
-        description="File of unlabelled texts (a text<TAB>label TSV, labels not read, or one "
-        "text a line) that the teacher labels too, and whose words join the vocabulary: "
+        min_length=1,
+        description="Files of unlabelled texts (each a text<TAB>label TSV, labels not read, or "
+        "one text a line) that the teacher labels too, and whose words join the vocabulary: "
         "words and phrases the training set lacks (e.g. SST-2's sentences for the airline set)",
     )
+
+    @field_validator("distill_texts", mode="before")
+    @classmethod
+    def _text_files(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
     distill_copies: int = Field(
         4,
         ge=0,

@@ -62,27 +62,35 @@ def augment(texts: Sequence[str], copies: int, seed: int) -> list[str]:
 
 @dataclass(frozen=True)
 class TransferTexts:
-    """Unlabelled texts for the teacher to label, and the manifest's record of their file."""
+    """Unlabelled texts for the teacher to label, and the manifest's record of their files."""
 
     texts: list[str]
-    record: dict[str, str]
+    record: list[dict[str, str]]
 
 
-def read_transfer_texts(path: Path) -> TransferTexts:
-    """A ``text<TAB>label`` file's texts (its labels are not read) or a plain file's, one
-    text a line, blank lines skipped; read once, with the SHA-256 of what was read."""
-    path = Path(path)
+def read_transfer_texts(paths: Sequence[str | Path]) -> TransferTexts:
+    """Each file's texts in order: a ``text<TAB>label`` file's texts (its labels are not
+    read) or a plain file's, one text a line, blank lines skipped; each file read once, with
+    the SHA-256 of what was read."""
+    texts: list[str] = []
+    record: list[dict[str, str]] = []
+    for path in map(Path, paths):
+        texts += _file_texts(path)
+        record.append({"path": str(path), "sha256": file_sha256(path)})
+    return TransferTexts(texts, record)
+
+
+def _file_texts(path: Path) -> list[str]:
     if path.suffix == ".tsv":
-        texts = list(read_tsv(path).texts)
-    else:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as err:
-            raise DataError(f"{path}: cannot read the texts to distil on: {err}") from None
-        texts = [line.strip() for line in lines if line.strip()]
-        if not texts:
-            raise DataError(f"{path}: no texts to distil on")
-    return TransferTexts(texts, {"path": str(path), "sha256": file_sha256(path)})
+        return list(read_tsv(path).texts)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the texts to distil on: {err}") from None
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise DataError(f"{path}: no texts to distil on")
+    return texts
 
 
 def _changed(words: list[str], rng: random.Random) -> str:

@@ -426,7 +426,7 @@ def fit_sentiment(
         torch.set_num_threads(config.threads)
     device = distributed.rank_device(resolve_device(config.device))
     # Texts only a distillation teacher labels: read once, they bring words of their own.
-    transfer = read_transfer_texts(Path(config.distill_texts)) if config.distill_texts else None
+    transfer = read_transfer_texts(config.distill_texts) if config.distill_texts else None
     if config.pretrained_encoder:
         return _fit_transformer(train, valid, config, device, on_epoch, show_progress, transfer)
     scheme = config.text_scheme

@@ -291,19 +291,28 @@ def test_texts_to_distil_on_come_from_a_tsv_or_a_plain_file(tmp_path: Path) -> N
 
     tsv = tmp_path / "more.tsv"
     tsv.write_text("text\tlabel\na gripping film\tpositive\ndull and slow\tnegative\n")
-    read = read_transfer_texts(tsv)
+    read = read_transfer_texts([tsv])
     assert read.texts == ["a gripping film", "dull and slow"]
-    assert read.record["path"] == str(tsv) and len(read.record["sha256"]) == 64
+    [record] = read.record
+    assert record["path"] == str(tsv) and len(record["sha256"]) == 64
     plain = tmp_path / "more.txt"
     plain.write_text("  lovely crew \n\nseat was broken\n")
-    assert read_transfer_texts(plain).texts == ["lovely crew", "seat was broken"]
+    assert read_transfer_texts([plain]).texts == ["lovely crew", "seat was broken"]
+    both = read_transfer_texts([plain, tsv])  # in the order given, each file recorded
+    assert both.texts == ["lovely crew", "seat was broken", "a gripping film", "dull and slow"]
+    assert [r["path"] for r in both.record] == [str(plain), str(tsv)]
+    assert both.record[0]["sha256"] != both.record[1]["sha256"]
     (tmp_path / "empty.txt").write_text("\n \n")
-    with pytest.raises(DataError, match="no texts"):
-        read_transfer_texts(tmp_path / "empty.txt")
-    with pytest.raises(DataError, match="cannot read"):
-        read_transfer_texts(tmp_path / "missing.txt")
+    with pytest.raises(DataError, match=r"empty\.txt: no texts"):
+        read_transfer_texts([plain, tmp_path / "empty.txt"])
+    with pytest.raises(DataError, match=r"missing\.txt: cannot read"):
+        read_transfer_texts([tsv, tmp_path / "missing.txt"])
     with pytest.raises(ValueError, match="needs a teacher"):
         SentimentTrainConfig(distill_texts=str(plain))
+    one = SentimentTrainConfig(distill_from="t", distill_texts=str(plain))
+    assert one.distill_texts == [str(plain)]  # one path stands for a list of one
+    with pytest.raises(ValueError, match="at least 1"):
+        SentimentTrainConfig(distill_from="t", distill_texts=[])
 
 
 def test_the_teachers_texts_bring_their_words_into_the_students_vocabulary(
@@ -313,9 +322,13 @@ def test_the_teachers_texts_bring_their_words_into_the_students_vocabulary(
     tmp_path: Path,
 ) -> None:
     extra = tmp_path / "extra.txt"
-    extra.write_text("the zeppelin was magnificent\nquixotic refund policy\n")
+    extra.write_text("the zeppelin was magnificent\n")
+    more = tmp_path / "more.txt"
+    more.write_text("quixotic refund policy\n")
     config = SentimentTrainConfig(
-        **tiny_train_config, distill_from=str(tiny_sentiment_dir), distill_texts=str(extra)
+        **tiny_train_config,
+        distill_from=str(tiny_sentiment_dir),
+        distill_texts=[str(extra), str(more)],
     )
     fit = train_folder("sentiment", test_data_dir / "tiny_sentiment", config, tmp_path / "s")
     assert fit.artifact is not None
@@ -323,7 +336,8 @@ def test_the_teachers_texts_bring_their_words_into_the_students_vocabulary(
     assert isinstance(predictor, SentimentPredictor)
     assert {"zeppelin", "quixotic"} <= set(_words(predictor))
     record = json.loads((fit.artifact / "manifest.json").read_text())["training"]
-    assert record["distilled_from"]["texts"]["path"] == str(extra)
+    texts = record["distilled_from"]["texts"]
+    assert [t["path"] for t in texts] == [str(extra), str(more)]
     plain = train_folder(
         "sentiment", test_data_dir / "tiny_sentiment", SentimentTrainConfig(**tiny_train_config),
         tmp_path / "p",
