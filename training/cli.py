@@ -34,7 +34,7 @@ _CONFIG_FLAGS: dict[str, tuple[type, str]] = {
     "word_dropout": (float, "probability of replacing a training token's embedding by <unk>'s"),
     "clip_norm": (float, "gradient-norm clipping threshold"),
     "seed": (int, "random seed"),
-    "threads": (int, "torch CPU threads (default: all cores)"),
+    "threads": (int, "CPU threads of torch and of NumPy's BLAS (default: all cores)"),
     "hidden_size": (int, "recurrent units per direction"),
     "num_layers": (int, "stacked recurrent layers"),
     "max_minutes": (float, "stop after this many minutes of training"),

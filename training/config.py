@@ -33,7 +33,9 @@ class TrainConfig(BaseModel):
     )
     seed: int = Field(13, ge=0, le=2**32 - 1, description="Seed of every random number generator")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available")
-    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads of torch and of NumPy's BLAS (default: all cores)"
+    )
     cell: Literal["lstm", "gru", "irnn"] = Field("lstm", description="Recurrent cell")
     hidden_size: int = Field(128, ge=4, le=4096, description="Units per direction")
     num_layers: int = Field(1, ge=1, le=4, description="Stacked recurrent layers")

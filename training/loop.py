@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -74,6 +75,14 @@ class FitResult:
     def of(cls, predictor: SlotTaggerPredictor | SentimentPredictor, run: EpochsRun) -> FitResult:
         """The predictor whose model the epoch loop trained, with what the loop recorded."""
         return cls(predictor, run.metrics, run.history, run.best_epoch, run.seconds_to_best)
+
+
+def limit_threads(threads: int | None) -> None:
+    """Hold the run to ``threads`` CPU threads: torch's and NumPy's BLAS (a teacher or any
+    NumPy-engine model reads texts through it, with a thread per core otherwise)."""
+    if threads:
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)
 
 
 def architecture(config: TrainConfig) -> dict[str, Any]:
@@ -285,8 +294,7 @@ def fit_tagger(
     """
     train, valid = as_tagging(train), as_tagging(valid)
     seed_everything(config.seed)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    limit_threads(config.threads)
     device = distributed.rank_device(resolve_device(config.device))
     vocabs = build_vocabs(train.tokens, config)
     words, chars = vocabs.words, vocabs.chars
@@ -422,8 +430,7 @@ def fit_sentiment(
     """Train an utterance-level sentiment classifier: the LSTM, or a pretrained encoder
     fine-tuned when the config names one."""
     seed_everything(config.seed)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    limit_threads(config.threads)
     device = distributed.rank_device(resolve_device(config.device))
     # Texts only a distillation teacher labels: read once, they bring words of their own.
     transfer = read_transfer_texts(config.distill_texts) if config.distill_texts else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from models.artifact import load_artifact
 from models.predictor import SentimentPredictor
@@ -359,3 +361,29 @@ def test_distillation_defaults_apply_to_what_the_config_leaves_unset() -> None:
         distill_from="teacher", distill_texts="t.txt", distill_copies=3, lr=0.01
     )
     assert (mine.lr, mine.distill_copies) == (0.01, 3)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS has one thread anyway")
+def test_the_teacher_reads_on_the_threads_the_run_is_given(
+    test_data_dir: Path,
+    tiny_train_config: dict[str, Any],
+    tiny_sentiment_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A NumPy-engine teacher labels through NumPy's BLAS, which otherwise takes a thread per
+    # core: `--threads 1` runs, two at a time on two cores, each ran two threads.
+    seen: list[int] = []
+    probabilities = Teacher.probabilities
+
+    def counted(self: Teacher, *args: Any, **kwargs: Any) -> np.ndarray:
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+        return probabilities(self, *args, **kwargs)
+
+    monkeypatch.setattr(Teacher, "probabilities", counted)
+    config = SentimentTrainConfig(**tiny_train_config, distill_from=str(tiny_sentiment_dir))
+    assert config.threads == 1
+    with threadpool_limits(2):  # as a fresh process on two cores starts
+        fit = train_folder("sentiment", test_data_dir / "tiny_sentiment", config, tmp_path / "s")
+    assert fit.artifact is not None
+    assert seen and set(seen) == {1}
