@@ -602,23 +602,32 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to within 1.5e-7 (Abramowitz and Stegun 7.1.26); NumPy has none of its own."""
+    """erf to within 1.5e-7 (Abramowitz and Stegun 7.1.26); NumPy has none of its own, and
+    SciPy's float32 erf took twice as long. In place, on two buffers: the expression form
+    allocated a temporary per operation, and GELU was a quarter of an encoder's time."""
     a = np.abs(x)
-    t = 1.0 / (1.0 + F32(0.3275911) * a)
-    poly = t * (
-        F32(0.254829592)
-        + t
-        * (
-            F32(-0.284496736)
-            + t * (F32(1.421413741) + t * (F32(-1.453152027) + t * F32(1.061405429)))
-        )
-    )
-    out: np.ndarray = np.sign(x) * (1.0 - poly * np.exp(-a * a))
+    t = a * F32(0.3275911)
+    t += F32(1.0)
+    np.reciprocal(t, out=t)
+    poly = t * F32(1.061405429)  # Horner's rule, innermost coefficient first
+    for coefficient in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += F32(coefficient)
+        poly *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(F32(1.0), poly, out=poly)
+    out: np.ndarray = np.copysign(poly, x, out=poly)
     return out
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = _HALF * x * (1.0 + _erf(x * F32(0.7071067811865476)))
+    """GELU with the exact erf, as BERT's; ``x`` is left as it was."""
+    out = _erf(x * F32(0.7071067811865476))
+    out += F32(1.0)
+    out *= x
+    out *= _HALF
     return out
 
 

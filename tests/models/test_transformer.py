@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 from tiny_bert import PIECES, write_encoder
 
 from models.artifact import load_artifact
-from models.engine import NumpyTransformerSentiment
+from models.engine import NumpyTransformerSentiment, _erf, _gelu
 from models.wordpiece import WordPieces, piece_arrays
 from training.config import FINE_TUNING_DEFAULTS, SentimentTrainConfig
 from training.data import DataError
@@ -85,6 +85,19 @@ def test_numpy_engine_matches_torch_and_padding_changes_nothing(encoder_dir: Pat
     for i, sentence in enumerate(sentences):  # alone, without padding
         alone = piece_arrays([sentence], words)
         assert np.abs(engine.arrays(alone)[0] - expected[i]).max() < 1e-5
+
+
+def test_the_engines_gelu_is_torchs_exact_one_and_leaves_its_input_alone() -> None:
+    x = np.concatenate(
+        [np.array([0.0, -0.0, 1e-30, 6.0, -6.0, 40.0], np.float32), np.linspace(-5, 5, 2001)]
+    ).astype(np.float32)
+    before = x.copy()
+    exact = torch.erf(torch.from_numpy(x).double()).numpy()
+    assert np.abs(_erf(x) - exact).max() < 5e-7 and _erf(x).dtype == np.float32
+    expected = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    assert np.abs(_gelu(x) - expected).max() < 1e-6
+    assert _gelu(x[:2]).tolist() == [0.0, 0.0]
+    assert np.array_equal(x, before)
 
 
 def test_fine_tuning_defaults_apply_only_to_what_the_config_leaves_unset() -> None:
