@@ -70,8 +70,8 @@ class TransferTexts:
 
 def read_transfer_texts(paths: Sequence[str | Path]) -> TransferTexts:
     """Each file's texts in order: a ``text<TAB>label`` file's texts (its labels are not
-    read) or a plain file's, one text a line, blank lines skipped; each file read once, with
-    the SHA-256 of what was read."""
+    read) or a plain file's, one text a line, blank lines skipped; with each file's SHA-256
+    for the manifest."""
     texts: list[str] = []
     record: list[dict[str, str]] = []
     for path in map(Path, paths):
