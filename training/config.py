@@ -350,6 +350,12 @@ class SentimentTrainConfig(TrainConfig):
     def _text_files(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
+    distill_cache: str = Field(
+        "auto",
+        description="Folder where a distill_from teacher's logits are kept per text, so that "
+        "later runs on the same texts skip its labelling (auto: "
+        "$XDG_CACHE_HOME/slotfill/teacher-logits, else ~/.cache/...; off: no cache)",
+    )
     distill_copies: int = Field(
         4,
         ge=0,

@@ -35,6 +35,7 @@ from models.errors import ArtifactError
 from models.predictor import SentimentPredictor
 from training.data import DataError, read_tsv
 from training.evaluate import sentiment_inputs
+from training.teacher_cache import LogitCache, teacher_key
 
 DROP_P = 0.1  # each word of a copy dropped with this probability
 NGRAM_P = 0.25  # share of copies that are one n-gram of the text instead
@@ -107,6 +108,9 @@ class Teacher:
 
     predictor: SentimentPredictor
     source: dict[str, str]  # the manifest's record: folder and weights' SHA-256
+    # Its logits' key in a cache on disk (training/teacher_cache.py); None: not cached (a
+    # teacher fine-tuned in the run has no artifact to key it by).
+    cache_key: str | None = None
     # Raw logits per text already read: seeds and variants trained in one process
     # (benchmarks.distill) share the teacher's work, most of a distillation's cost.
     seen: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -120,7 +124,7 @@ class Teacher:
             teacher = _LOADED.get((str(path), sha))
             if teacher is None:
                 source = {"path": str(path), "weights_sha256": sha}
-                teacher = cls(_sentiment_predictor(path), source)
+                teacher = cls(_sentiment_predictor(path), source, teacher_key(Path(path), sha))
         except (ArtifactError, OSError) as err:
             raise DataError(f"teacher {path}: {err}") from None
         have = list(teacher.predictor.labels.labels)
@@ -134,19 +138,34 @@ class Teacher:
         return teacher
 
     def probabilities(
-        self, texts: Sequence[str], temperature: float, progress: str | None = None
+        self,
+        texts: Sequence[str],
+        temperature: float,
+        progress: str | None = None,
+        cache: Path | None = None,
     ) -> np.ndarray:
         """``(len(texts), labels)`` float32: softmax of the raw logits over ``temperature``
         (the artifact's calibration is not applied: the temperature is the distillation's).
-        ``progress``: a progress bar's caption (a large text file takes the teacher minutes)."""
+        ``progress``: a progress bar's caption (a large text file takes the teacher minutes).
+        ``cache``: a folder of logits kept by earlier runs (:mod:`training.teacher_cache`);
+        the texts found there are not read again, and the others are kept there."""
         p = self.predictor
         new = list(dict.fromkeys(t for t in texts if t not in self.seen))
+        kept = None
+        if cache is not None and self.cache_key is not None and new:
+            kept = LogitCache(cache, self.cache_key, len(p.labels))
+            self.seen.update(kept.get(new))
+            new = [t for t in new if t not in self.seen]
         starts = range(0, len(new), TEACHER_BATCH)
         bar = tqdm(starts, desc=progress, unit="batch", leave=False, disable=progress is None)
         for i in bar:
             chunk = new[i : i + TEACHER_BATCH]
             logits = p.logits(p.encode(sentiment_inputs(chunk, p)))
             self.seen.update(zip(chunk, logits, strict=True))
+            if kept is not None:
+                kept.put(zip(chunk, logits, strict=True))
+        if kept is not None:
+            kept.close()
         if not texts:
             return np.zeros((0, len(p.labels)), dtype=np.float32)
         scaled = np.stack([self.seen[t] for t in texts]).astype(np.float64) / temperature
@@ -157,13 +176,18 @@ _LOADED: dict[tuple[str, str], Teacher] = {}
 
 
 def ensemble_probabilities(
-    teachers: Sequence[Teacher], texts: Sequence[str], temperature: float, progress: bool = False
+    teachers: Sequence[Teacher],
+    texts: Sequence[str],
+    temperature: float,
+    progress: bool = False,
+    cache: Path | None = None,
 ) -> np.ndarray:
-    """The mean of the teachers' probabilities at ``temperature`` ``(len(texts), labels)``."""
+    """The mean of the teachers' probabilities at ``temperature`` ``(len(texts), labels)``;
+    ``cache`` as :meth:`Teacher.probabilities`."""
     total = np.zeros((len(texts), len(teachers[0].predictor.labels)), dtype=np.float32)
     for i, teacher in enumerate(teachers, start=1):
         caption = f"teacher {i}/{len(teachers)} labels" if progress else None
-        total += teacher.probabilities(texts, temperature, caption)
+        total += teacher.probabilities(texts, temperature, caption, cache)
     return total / np.float32(len(teachers))
 
 

@@ -41,6 +41,7 @@ from training.ema import WeightAverage
 from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
 from training.tagging import TaggingSet, as_tagging
 from training.tagging_eval import evaluate_tagging, tune_intent_threshold
+from training.teacher_cache import resolve_folder
 from training.vectors import extend_vocab, load_vectors
 
 # Called after every epoch with {"epoch", "loss", "valid": {...}, "best_epoch", "seconds"}.
@@ -530,7 +531,11 @@ def _fit_classifier(
             texts += [t for t in dict.fromkeys(transfer.texts) if t not in seen]
         label_ids += [0] * (len(texts) - len(label_ids))  # copies: the teacher's label only
         probabilities = ensemble_probabilities(
-            teachers, texts, config.distill_temperature, show_progress
+            teachers,
+            texts,
+            config.distill_temperature,
+            show_progress,
+            resolve_folder(config.distill_cache),
         )
         soft = torch.from_numpy(probabilities)
     train_tokens = sentiment_inputs(texts, predictor)

@@ -33,9 +33,9 @@ class FromRow(BaseModel):
 class Hyperparameters(BaseModel):
     """What a training job may set; bounds as in ``training.config.TrainConfig`` (a test keeps
     them equal). Threads and device are the operator's (``SLOTFILL_JOB_THREADS``), and so are
-    ``pretrained_encoder``, ``intent_encoder`` and the ``distill_from``, ``distill_encoder``
-    and ``distill_texts`` of distillation, paths on the training machine: the API takes no
-    paths."""
+    ``pretrained_encoder``, ``intent_encoder`` and the ``distill_from``, ``distill_encoder``,
+    ``distill_texts`` and ``distill_cache`` of distillation, paths on the training machine: the
+    API takes no paths."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

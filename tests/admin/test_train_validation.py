@@ -172,6 +172,7 @@ PATHS = [
     "distill_from",
     "distill_encoder",
     "distill_texts",
+    "distill_cache",
 ]
 
 

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from models.predictor import SentimentPredictor
 from training.config import SentimentTrainConfig
 from training.data import DataError, read_tsv
 from training.distill import (
+    _LOADED,
     Teacher,
     augment,
     distilled_loss,
@@ -29,6 +31,7 @@ from training.distill import (
     soft_cross_entropy,
 )
 from training.pipeline import train_folder
+from training.teacher_cache import LogitCache, default_folder, resolve_folder
 
 TEXTS = [
     "my flight to denver was cancelled again",
@@ -36,6 +39,13 @@ TEXTS = [
     "ok",
     "where is my bag",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default teacher cache (``auto``) in the test's folder, not the user's, for this
+    process and the commands it starts."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 def _is_subsequence(part: list[str], whole: list[str]) -> bool:
@@ -387,3 +397,115 @@ def test_the_teacher_reads_on_the_threads_the_run_is_given(
         fit = train_folder("sentiment", test_data_dir / "tiny_sentiment", config, tmp_path / "s")
     assert fit.artifact is not None
     assert seen and set(seen) == {1}
+
+
+def _sqlite_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.sqlite3")) if folder.exists() else []
+
+
+def test_a_teachers_logits_are_kept_on_disk_and_not_computed_again(
+    tiny_sentiment_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    labels = ["negative", "neutral", "positive"]
+    _LOADED.clear()  # a teacher that earlier tests loaded knows these texts already
+    first = Teacher.load(tiny_sentiment_dir, labels)
+    want = first.probabilities(TEXTS, 2.0, cache=cache)
+    [kept] = _sqlite_files(cache)
+    assert first.cache_key is not None and kept.stem == first.cache_key
+    # A new process's teacher (nothing in memory) reads the kept logits and labels only the
+    # texts it has not met.
+    _LOADED.clear()
+    again = Teacher.load(tiny_sentiment_dir, labels)
+    assert again is not first and not again.seen
+    read: list[str] = []
+    predictor = again.predictor
+    encode = predictor.encode
+    monkeypatch.setattr(predictor, "encode", lambda tokens: read.extend(tokens) or encode(tokens))
+    got = again.probabilities(TEXTS, 2.0, cache=cache)
+    assert read == [] and np.array_equal(got, want)
+    more = again.probabilities([*TEXTS, "lost my bag twice"], 2.0, cache=cache)
+    assert len(read) == 1 and np.array_equal(more[:-1], want)
+    # Without the cache the teacher labels again, and says the same.
+    _LOADED.clear()
+    fresh = Teacher.load(tiny_sentiment_dir, labels)
+    assert np.allclose(fresh.probabilities(TEXTS, 2.0), want, atol=1e-6)
+    # Rows that are not one logit per label are labelled again, not read.
+    cached = LogitCache(cache, first.cache_key, 3)
+    assert len(cached.get(TEXTS)) == len(TEXTS)
+    LogitCache(cache, first.cache_key, 2).put([(TEXTS[0], np.zeros(2, np.float32))])
+    assert len(LogitCache(cache, first.cache_key, 2).get(TEXTS)) == 0
+
+
+def test_the_teachers_key_is_its_weights_and_manifest(
+    tiny_sentiment_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(tiny_sentiment_dir, other)
+    labels = ["negative", "neutral", "positive"]
+    same = Teacher.load(other, labels).cache_key
+    assert same == Teacher.load(tiny_sentiment_dir, labels).cache_key  # a copy is the same
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["labels"] = manifest["labels"]  # rewritten: other bytes, another key
+    (other / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    _LOADED.clear()
+    assert Teacher.load(other, labels).cache_key != same
+
+
+def test_a_broken_cache_is_reported_and_the_teacher_labels_without_it(
+    tiny_sentiment_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _LOADED.clear()
+    teacher = Teacher.load(tiny_sentiment_dir, ["negative", "neutral", "positive"])
+    assert teacher.cache_key is not None
+    want = teacher.probabilities(TEXTS, 2.0)
+    teacher.seen.clear()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / f"{teacher.cache_key}.sqlite3").write_bytes(b"not a database " * 100)
+    assert np.allclose(teacher.probabilities(TEXTS, 2.0, cache=broken), want)
+    assert "teacher cache" in caplog.text and "labelling without it" in caplog.text
+    teacher.seen.clear()
+    caplog.clear()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where the folder would be")
+    assert np.allclose(teacher.probabilities(TEXTS, 2.0, cache=blocked), want)
+    assert "cannot open" in caplog.text
+
+
+def test_a_student_from_kept_logits_is_the_student_from_fresh_ones(
+    test_data_dir: Path,
+    tiny_train_config: dict[str, Any],
+    tiny_sentiment_dir: Path,
+    tmp_path: Path,
+) -> None:
+    data = test_data_dir / "tiny_sentiment"
+    cache = tmp_path / "cache"
+
+    def student(name: str, **settings: Any) -> str:
+        _LOADED.clear()  # as a new process: the teacher's logits only on disk
+        config = SentimentTrainConfig(
+            **tiny_train_config, distill_from=str(tiny_sentiment_dir), **settings
+        )
+        fit = train_folder("sentiment", data, config, tmp_path / name)
+        assert fit.artifact is not None
+        return str(json.loads((fit.artifact / "manifest.json").read_text())["weights_sha256"])
+
+    computed = student("computed", distill_cache=str(cache))
+    [kept] = _sqlite_files(cache)
+    assert student("read", distill_cache=str(cache)) == computed
+    assert student("off", distill_cache="off") == computed
+    # The second run read the file: with other logits in it, another student.
+    with sqlite3.connect(kept) as db:
+        db.execute("UPDATE logits SET logits = ?", (np.array([9, 0, -9], "<f4").tobytes(),))
+    db.close()
+    assert student("tampered", distill_cache=str(cache)) != computed
+    # By default the cache is the user's cache folder.
+    assert (
+        resolve_folder("auto")
+        == default_folder()
+        == tmp_path / "xdg-cache" / "slotfill" / ("teacher-logits")
+    )
+    assert resolve_folder("off") is None
+    student("default")
+    assert [p.name for p in _sqlite_files(default_folder())] == [kept.name]
