@@ -40,38 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from app.config import get_settings
-    from models.artifact import Task
-    from models.store import latest_version, new_version, version_dir
-    from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-    from training.pipeline import train_folder
+    from slotfill.bootstrap import bootstrap
 
-    settings = get_settings()
-    store, demo = settings.model_store, settings.demo_data_dir
-    jobs: list[tuple[str, Task]] = [(settings.default_model, "slots")]
-    if settings.sentiment_model:
-        jobs.append((settings.sentiment_model, "sentiment"))
-    for name, task in jobs:
-        if latest_version(store, name) and not args.force:
-            print(f"{name}: {latest_version(store, name)} already in {store}")
-            continue
-        out = version_dir(store, name, new_version())
-        print(f"{name}: training the demo {task} model from {demo} ...", flush=True)
-        config: TrainConfig
-        if task == "slots":
-            config, data = SlotTrainConfig(epochs=15, patience=4), demo
-        else:
-            # The demo set is small: the GloVe vectors give words it lacks ("love",
-            # "ridiculous") their mood. Hand-made check set (tests/data/
-            # demo_expectations.jsonl), same data, seed 13: accuracy 0.931 without (10 epochs),
-            # 0.956 with (12).
-            config = SentimentTrainConfig(epochs=12, patience=3, pretrained_vectors="glove-6b-50d")
-            data = demo / "sentiment"
-        trained = train_folder(task, data, config, out, name="demo", show_progress=True)
-        metrics = trained.result.metrics
-        scores = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
-        print(f"{name}: saved {out.name}, valid {scores}")
-    return 0
+    return bootstrap(force=args.force)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,6 +111,9 @@ class LogitCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=_TIMEOUT_S)
             db.execute("PRAGMA journal_mode=WAL")  # readers do not wait for a writer
+            # A commit per labelled batch: no sync each (a crash loses the last rows only,
+            # which the next run labels again; WAL keeps the file whole).
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS logits (text TEXT PRIMARY KEY, logits BLOB NOT NULL)"
             )

@@ -120,14 +120,18 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "SLOTFILL_DEFAULT_MODEL": "demo",
         "SLOTFILL_SENTIMENT_MODEL": "demo-sentiment",
     }
-    subprocess.run(
-        [sys.executable, "-m", "slotfill.cli", "bootstrap"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    command = [sys.executable, "-m", "slotfill.cli", "bootstrap"]
+    run = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    # Both models trained (side by side when there are two cores), each telling its epochs.
+    for name in ("demo", "demo-sentiment"):
+        assert f"{name}: training the demo" in run.stdout
+        assert f"{name}: epoch 1/" in run.stderr, run.stderr
+        assert f"{name}: saved " in run.stdout
+        assert len(list((store / name).iterdir())) == 1
+    again = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already in") == 2 and "epoch" not in again.stderr
     return store
 
 
