@@ -95,6 +95,12 @@ class SlotTrainConfig(TrainConfig):
         return self
 
     intent_weight: float = Field(1.0, ge=0, description="Weight of the intent loss")
+    stop_on: Literal["auto", "slots", "intents", "both"] = Field(
+        "auto",
+        description="What early stopping reads on valid: slots (slot F1), intents (intent "
+        "accuracy; micro-F1 if multi-label) or both (their mean); auto: slots for "
+        "single-label data with slots, intents for data without slots, both for multi-label",
+    )
     # Candidates for rare intents (issue 19), chosen by `slotfill cv`, not by valid.
     intent_label_smoothing: float = Field(
         0.0,

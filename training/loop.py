@@ -27,7 +27,7 @@ from models.vocab import LabelSet, Vocab
 from training import distributed
 from training.class_losses import intent_loss, sentiment_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
-from training.data import SlotDataset, TextDataset
+from training.data import DataError, SlotDataset, TextDataset
 from training.distill import (
     Teacher,
     TransferTexts,
@@ -375,19 +375,28 @@ def fit_tagger(
     # alone for data without slots; a multi-label model on the mean of slot F1 and intent
     # micro-F1 ("joint_f1"), since its intents are the harder half (NLU++).
     has_slots = any(t != "O" for row in valid.tags for t in row)
+    has_intents = bool(len(intents)) and valid.has_intents
     intent_key = "intent_f1" if multi else "intent_accuracy"
-    metric = "slot_f1"
-    if len(intents) and valid.has_intents and not has_slots:
-        metric = intent_key
-    elif multi and len(intents):
-        metric = "joint_f1"
+    stop_on = config.stop_on
+    if stop_on == "auto":
+        stop_on = "slots"
+        if has_intents and not has_slots:
+            stop_on = "intents"
+        elif multi and len(intents):
+            stop_on = "both"
+    else:  # asked for: the valid split must hold what it reads
+        if stop_on != "slots" and not has_intents:
+            raise DataError(f"stop_on {stop_on!r}: the valid split has no intents to read")
+        if stop_on != "intents" and not has_slots:
+            raise DataError(f"stop_on {stop_on!r}: the valid split has no slots to read")
+    metric = {"slots": "slot_f1", "intents": intent_key, "both": "joint_f1"}[stop_on]
 
     def evaluate() -> dict[str, Any]:  # on the training device: the predictor moves inputs
         if multi:
             tune_intent_threshold(predictor, valid)
         scores = evaluate_tagging(predictor, valid)[0]
-        if metric == "joint_f1":
-            scores["joint_f1"] = (scores["slot_f1"] + scores["intent_f1"]) / 2
+        if metric == "joint_f1":  # the mean of slot F1 and the intent score
+            scores["joint_f1"] = (scores["slot_f1"] + scores[intent_key]) / 2
         return scores
 
     run = _epoch_loop(

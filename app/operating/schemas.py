@@ -62,6 +62,9 @@ class Hyperparameters(BaseModel):
     lr_decay: float | None = Field(None, gt=0, le=1.0)
     lr_patience: int | None = Field(None, ge=1, le=1000)
     intent_weight: float | None = Field(None, ge=0, description="Slot taggers only")
+    stop_on: Literal["auto", "slots", "intents", "both"] | None = Field(
+        None, description="Slot taggers only: what early stopping reads on valid"
+    )
     ema_decay: float | None = Field(
         None, ge=0, lt=1, description="Weight averaging; 0 turns it off (taggers: 0.99)"
     )

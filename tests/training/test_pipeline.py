@@ -10,7 +10,7 @@ import pytest
 
 from models.artifact import load_artifact
 from training.config import SentimentTrainConfig, SlotTrainConfig
-from training.data import fingerprint
+from training.data import DataError, fingerprint
 from training.pipeline import train_folder
 
 
@@ -80,3 +80,40 @@ def test_a_name_replaces_the_folder_name_and_repairs_are_reported(
     repairs = [w for w in warnings if "seq.out:" in w]  # other warnings: slot type guesses
     assert len(repairs) == 1
     assert f"seq.out:{first + 1}: I-" in repairs[0] and "read as B-" in repairs[0]
+
+
+def _first_best(history: list[dict[str, Any]], score: Any) -> int:
+    """The epoch early stopping keeps when it reads ``score`` (the first of the best)."""
+    values = [score(record["valid"]) for record in history]
+    return int(history[values.index(max(values))]["epoch"])
+
+
+def test_early_stopping_reads_what_stop_on_names(
+    test_data_dir: Path, tiny_train_config: dict[str, Any], tmp_path: Path
+) -> None:
+    data = test_data_dir / "tiny_slots"
+    config = {**tiny_train_config, "epochs": 8, "patience": 8, "lr": 0.01}
+    reads = {
+        "slots": lambda v: v["slot_f1"],
+        "intents": lambda v: v["intent_accuracy"],
+        "both": lambda v: (v["slot_f1"] + v["intent_accuracy"]) / 2,
+    }
+    best = {}
+    for stop_on, score in reads.items():
+        fit = train_folder(
+            "slots", data, SlotTrainConfig(**config, stop_on=stop_on), tmp_path / stop_on
+        )
+        assert fit.artifact is not None
+        manifest = load_artifact(fit.artifact).manifest
+        best[stop_on] = manifest.training["best_epoch"]
+        assert best[stop_on] == _first_best(manifest.history, score), stop_on
+    # The same training each time (same seed): only the epoch kept differs.
+    assert best["slots"] != best["intents"]
+    # What it cannot read is refused before training.
+    no_intents = tmp_path / "no_intents"
+    shutil.copytree(data, no_intents)
+    (no_intents / "valid" / "label").unlink()
+    with pytest.raises(DataError, match="no intents"):
+        train_folder(
+            "slots", no_intents, SlotTrainConfig(**config, stop_on="intents"), tmp_path / "x"
+        )
