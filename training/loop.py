@@ -371,9 +371,9 @@ def fit_tagger(
         )
         return tag_loss + config.intent_weight * (custom_intent_loss(intent_logits, target) + votes)
 
-    # Early stopping: on slot F1, as ever, for single-label data with slots; on intents
-    # alone for data without slots; a multi-label model on the mean of slot F1 and intent
-    # micro-F1 ("joint_f1"), since its intents are the harder half (NLU++).
+    # Early stopping reads what stop_on names; auto: slot F1, as ever, for single-label data
+    # with slots; intents alone for data without slots; a multi-label model the mean of slot
+    # F1 and intent micro-F1 ("joint_f1"), since its intents are the harder half (NLU++).
     has_slots = any(t != "O" for row in valid.tags for t in row)
     has_intents = bool(len(intents)) and valid.has_intents
     intent_key = "intent_f1" if multi else "intent_accuracy"
