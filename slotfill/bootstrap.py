@@ -49,15 +49,15 @@ def bootstrap(force: bool = False) -> int:
         jobs.append(DemoJob(name, task, data, version_dir(store, name, new_version())))
     if not jobs:
         return 0
-    threads = max(1, (os.cpu_count() or 1) // len(jobs))
+    cores = os.cpu_count() or 1
     for job in jobs:
         print(f"{job.name}: training the demo {job.task} model from {job.data} ...", flush=True)
-    if len(jobs) == 1 or threads == (os.cpu_count() or 1):  # one model, or one core
-        lines = [train_demo(job, threads) for job in jobs]
+    if len(jobs) == 1 or cores == 1:  # one after the other, on every core
+        lines = [train_demo(job, cores) for job in jobs]
     else:
         # spawn: a fresh interpreter, not a fork of one whose torch may hold thread pools.
         with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
-            lines = list(pool.map(train_demo, jobs, [threads] * len(jobs)))
+            lines = list(pool.map(train_demo, jobs, [cores // len(jobs)] * len(jobs)))
     for line in lines:
         print(line)
     return 0

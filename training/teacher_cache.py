@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.artifact import MANIFEST, WEIGHTS, file_sha256
+from models.artifact import MANIFEST, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,11 @@ def resolve_folder(setting: str) -> Path | None:
     return default_folder() if setting == AUTO else Path(setting)
 
 
-def teacher_key(artifact: Path, weights_sha256: str | None = None) -> str:
-    """What a teacher's logits depend on: the SHA-256 of its weights (``weights_sha256`` when
-    the caller has it) and of its manifest (model config, vocabularies and labels; another
-    manifest only costs a miss)."""
-    weights = weights_sha256 or file_sha256(artifact / WEIGHTS)
-    parts = (weights, file_sha256(artifact / MANIFEST))
+def teacher_key(artifact: Path, weights_sha256: str) -> str:
+    """What a teacher's logits depend on: its weights' SHA-256 (which the caller has hashed
+    already) and its manifest's (model config, vocabularies and labels; another manifest only
+    costs a miss)."""
+    parts = (weights_sha256, file_sha256(artifact / MANIFEST))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
