@@ -33,6 +33,9 @@ AUTO = "auto"  # the user's cache folder (default_folder)
 OFF = "off"
 _IN_CHUNK = 500  # texts per SELECT ... IN (...): under SQLite's 999 bound parameters
 _TIMEOUT_S = 60.0  # how long a writer waits for another run's write lock
+# What SQLite says of a file's content, not of the moment (a lock, a full disk): a file
+# that answers so now will answer so every time.
+_DAMAGED = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 
 
 def default_folder() -> Path:
@@ -108,7 +111,22 @@ class LogitCache:
             return self._db
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=_TIMEOUT_S)
+            try:
+                db = self._open()
+            except sqlite3.DatabaseError as err:
+                if getattr(err, "sqlite_errorcode", None) not in _DAMAGED:
+                    raise
+                self._move_aside(err)
+                db = self._open()
+        except (OSError, sqlite3.Error) as err:
+            self._give_up("open", err)
+            return None
+        self._db = db
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=_TIMEOUT_S)
+        try:
             db.execute("PRAGMA journal_mode=WAL")  # readers do not wait for a writer
             # A commit per labelled batch: no sync each (a crash loses the last rows only,
             # which the next run labels again; WAL keeps the file whole).
@@ -116,11 +134,18 @@ class LogitCache:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS logits (text TEXT PRIMARY KEY, logits BLOB NOT NULL)"
             )
-        except (OSError, sqlite3.Error) as err:
-            self._give_up("open", err)
-            return None
-        self._db = db
+        except sqlite3.Error:
+            db.close()
+            raise
         return db
+
+    def _move_aside(self, err: Exception) -> None:
+        """Keep a damaged file for a look (one, the latest) and its WAL files out of the way."""
+        aside = self.path.with_name(self.path.name + ".damaged")
+        log.warning("teacher cache %s: damaged (%s); moved to %s", self.path, err, aside.name)
+        self.path.replace(aside)
+        for suffix in ("-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
     def _give_up(self, what: str, err: Exception) -> None:
         log.warning(
@@ -128,3 +153,8 @@ class LogitCache:
         )
         self.close()
         self._failed = True
+        if getattr(err, "sqlite_errorcode", None) in _DAMAGED:  # found damaged while reading
+            try:
+                self._move_aside(err)
+            except OSError as moving:
+                log.warning("teacher cache %s: cannot move it aside (%s)", self.path, moving)

@@ -460,11 +460,30 @@ def test_a_broken_cache_is_reported_and_the_teacher_labels_without_it(
     assert teacher.cache_key is not None
     want = teacher.probabilities(TEXTS, 2.0)
     teacher.seen.clear()
+    # A damaged file is moved aside and a new one kept in its place.
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / f"{teacher.cache_key}.sqlite3").write_bytes(b"not a database " * 100)
+    junk = b"not a database " * 100
+    (broken / f"{teacher.cache_key}.sqlite3").write_bytes(junk)
     assert np.allclose(teacher.probabilities(TEXTS, 2.0, cache=broken), want)
-    assert "teacher cache" in caplog.text and "labelling without it" in caplog.text
+    assert "damaged" in caplog.text and "labelling without it" not in caplog.text
+    assert (broken / f"{teacher.cache_key}.sqlite3.damaged").read_bytes() == junk
+    [fresh] = _sqlite_files(broken)
+    with sqlite3.connect(fresh) as db:
+        assert db.execute("SELECT COUNT(*) FROM logits").fetchone() == (len(set(TEXTS)),)
+    teacher.seen.clear()
+    caplog.clear()
+    # Damaged pages found only when read: this run labels without it, the next starts anew.
+    page = 4096
+    with sqlite3.connect(fresh) as db:
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(fresh.read_bytes())
+    data[page:] = b"\xff" * (len(data) - page)  # the header page whole, the rest garbage
+    fresh.write_bytes(bytes(data))
+    assert np.allclose(teacher.probabilities(TEXTS, 2.0, cache=broken), want)
+    assert "labelling without it" in caplog.text and "damaged" in caplog.text
+    assert not fresh.exists()
     teacher.seen.clear()
     caplog.clear()
     blocked = tmp_path / "a-file"
