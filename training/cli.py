@@ -142,7 +142,8 @@ def add_train_parser(sub: Any) -> None:
             "--progress",
             choices=["bar", "json", "none"],
             default="bar",
-            help="bar: a progress bar; json: one JSON line per epoch (for job runners)",
+            help="bar: a progress bar; json: one JSON line per epoch (for job runners; "
+            'the epochs of a --distill-encoder teacher carry "model": "teacher")',
         )
         p.set_defaults(func=_train)
 
@@ -177,7 +178,8 @@ def add_cv_parser(sub: Any) -> None:
                 "training early-stops on a stratified part of its own training folds "
                 "(--stop-fraction, from the classes with enough examples), never on the held-out "
                 "fold. The folds depend on --fold-seed only: seeds and hyper-parameters are "
-                "compared on the same folds. Reports, per fold on stderr and then as a table "
+                "compared on the same folds. Reports, per epoch and per fold on stderr (a "
+                "distilled fold's teacher too) and then as a table "
                 f"(median, min, max and std over folds x seeds): {scores}. The last line of "
                 "stdout is the whole result as JSON (summary, per_class, runs).",
                 width=88,
@@ -363,8 +365,9 @@ def _print_epoch(mode: str) -> Any:
         elif mode == "bar":
             valid = record["valid"]
             extra = "  ".join(f"{k}={v:.4f}" for k, v in valid.items() if isinstance(v, float))
+            model = "teacher " if record.get("model") == "teacher" else ""
             print(
-                f"epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {extra}  "
+                f"{model}epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {extra}  "
                 f"best={record['best_epoch']}  {record['seconds']:.0f}s",
                 file=sys.stderr,
                 flush=True,

@@ -31,7 +31,7 @@ from training.evaluate import evaluate_sentiment
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
 from training.intent_encoder import fit_intent_encoder
-from training.loop import fit_sentiment, fit_tagger
+from training.loop import EpochCallback, fit_sentiment, fit_tagger
 from training.pipeline import split_paths
 from training.tagging import TaggingSet, tagging_set
 from training.tagging_eval import evaluate_tagging
@@ -209,7 +209,7 @@ class Pooled:
 
     labels: list[str]
     macro_classes: list[str]  # the classes the macro-F1 averages
-    run_fold: Callable[[Fold, TrainConfig], tuple[dict[str, Any], list[str], int]]
+    run_fold: Callable[[Fold, TrainConfig, EpochCallback], tuple[dict[str, Any], list[str], int]]
     notes: list[str]
 
 
@@ -223,7 +223,9 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
     labels = [intent_label(i, multi) for i in pooled.intents]
     eligible = sorted(c for c, n in Counter(labels).items() if n >= MACRO_MIN_EXAMPLES and c)
 
-    def run_fold(fold: Fold, cfg: TrainConfig) -> tuple[dict[str, Any], list[str], int]:
+    def run_fold(
+        fold: Fold, cfg: TrainConfig, on_epoch: EpochCallback
+    ) -> tuple[dict[str, Any], list[str], int]:
         assert isinstance(cfg, SlotTrainConfig)
         if cfg.bare_answers:  # as `slotfill train` does, from the training folds alone
             train = tagging_set(with_bare_answers([examples[i] for i in fold.train]), "cv train")
@@ -231,7 +233,7 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
             train = subset(pooled, fold.train, "cv train")
         stop = subset(pooled, fold.stop, "cv stop")
         test = subset(pooled, fold.test, "cv test")
-        fit = fit_tagger(train, stop, cfg, show_progress=False, synonyms=splits.synonyms)
+        fit = fit_tagger(train, stop, cfg, on_epoch, show_progress=False, synonyms=splits.synonyms)
         assert isinstance(fit.predictor, SlotTaggerPredictor)
         if cfg.intent_encoder:  # the intents blended with a fine-tuned encoder's, as in train
             calibrate_tagger(fit.predictor, stop)  # the blend is of calibrated probabilities
@@ -256,7 +258,9 @@ def _sentiment_pool(data: Path) -> Pooled:
         [*train_rows.texts, *valid_rows.texts], [*train_rows.labels, *valid_rows.labels], str(data)
     )
 
-    def run_fold(fold: Fold, cfg: TrainConfig) -> tuple[dict[str, Any], list[str], int]:
+    def run_fold(
+        fold: Fold, cfg: TrainConfig, on_epoch: EpochCallback
+    ) -> tuple[dict[str, Any], list[str], int]:
         assert isinstance(cfg, SentimentTrainConfig)
         if cfg.distill_from:
             raise DataError(
@@ -266,12 +270,29 @@ def _sentiment_pool(data: Path) -> Pooled:
         train = text_subset(pooled, fold.train, "cv train")
         stop = text_subset(pooled, fold.stop, "cv stop")
         test = text_subset(pooled, fold.test, "cv test")
-        fit = fit_sentiment(train, stop, cfg, show_progress=False)
+        fit = fit_sentiment(train, stop, cfg, on_epoch, show_progress=False)
         assert isinstance(fit.predictor, SentimentPredictor)
         full, pred = evaluate_sentiment(fit.predictor, test)
         return {k: full[k] for k in ("accuracy", "macro_f1", "n")}, pred, fit.best_epoch
 
     return Pooled(list(pooled.labels), sorted(set(pooled.labels)), run_fold, [])
+
+
+def _epoch_line(say: Progress, seed: int, fold: int, folds: int) -> EpochCallback:
+    """One progress line per epoch of a fold's training: a fold trains for minutes (a
+    distilled one for half an hour), and the fold's own line comes only at its end."""
+
+    def report(record: dict[str, Any]) -> None:
+        model = "teacher " if record.get("model") == "teacher" else ""
+        scores = "  ".join(
+            f"{k}={v:.4f}" for k, v in record["valid"].items() if isinstance(v, float)
+        )
+        say(
+            f"seed {seed} fold {fold}/{folds}: {model}epoch {record['epoch']}  {scores}  "
+            f"best {record['best_epoch']}  {record['seconds']:.0f}s"
+        )
+
+    return report
 
 
 def cross_validate(
@@ -328,7 +349,7 @@ def cross_validate(
         for n in chosen:
             fold = plan[n - 1]
             started = time.process_time()
-            scores, pred, best_epoch = pool.run_fold(fold, cfg)
+            scores, pred, best_epoch = pool.run_fold(fold, cfg, _epoch_line(say, seed, n, folds))
             for i, p in zip(fold.test, pred, strict=True):
                 out_of_fold[i] = p
             row = {

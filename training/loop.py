@@ -492,10 +492,15 @@ def _fit_transformer(
 
 
 def _teachers(
-    train: TextDataset, valid: TextDataset, config: SentimentTrainConfig, labels: LabelSet
+    train: TextDataset,
+    valid: TextDataset,
+    config: SentimentTrainConfig,
+    labels: LabelSet,
+    on_epoch: EpochCallback | None = None,
 ) -> list[Teacher]:
     """``distill_from``'s artifacts, or ``distill_encoder`` fine-tuned on ``train`` (early-
-    stopped on ``valid``, as the student is) with the fine-tuning defaults."""
+    stopped on ``valid``, as the student is) with the fine-tuning defaults; its epochs go to
+    ``on_epoch`` with ``"model": "teacher"`` (it trains for a quarter of an hour or more)."""
     if config.distill_from:
         return [Teacher.load(Path(path), labels.labels) for path in config.distill_from]
     teacher_config = SentimentTrainConfig(
@@ -505,7 +510,12 @@ def _teachers(
         device=config.device,
         max_minutes=config.max_minutes,
     )
-    fitted = fit_sentiment(train, valid, teacher_config, show_progress=False)
+
+    def teacher_epoch(record: dict[str, Any]) -> None:
+        if on_epoch is not None:
+            on_epoch({**record, "model": "teacher"})
+
+    fitted = fit_sentiment(train, valid, teacher_config, teacher_epoch, show_progress=False)
     if not isinstance(fitted.predictor, SentimentPredictor):
         raise TypeError("a fine-tuned encoder gave no text classifier")
     return [Teacher(fitted.predictor, fitted.pretrained or {})]
@@ -533,7 +543,7 @@ def _fit_classifier(
     teachers: list[Teacher] = []
     soft = None
     if distilled:
-        teachers = _teachers(train, valid, config, labels)
+        teachers = _teachers(train, valid, config, labels, on_epoch)
         texts += augment(train.texts, config.distill_copies, config.seed)
         if transfer is not None:
             seen = set(texts)

@@ -122,7 +122,12 @@ def test_cross_validation_of_a_tiny_tagger(test_data_dir: Path) -> None:
     assert [(r["seed"], r["fold"]) for r in runs] == [(13, 1), (13, 2), (1, 1), (1, 2)]
     assert sum(r["test"] for r in runs if r["seed"] == 13) == 80  # each example scored once
     assert all(r["stop"] > 0 and r["train"] + r["stop"] + r["test"] == 80 for r in runs)
-    assert len(lines) == 4 and lines[0].startswith("seed 13 fold 1/2:")
+    # An epoch line each epoch, then the fold's line: one per seed and fold.
+    folds = [line for line in lines if ": epoch" not in line]
+    assert len(folds) == 4 and folds[0].startswith("seed 13 fold 1/2: train")
+    epochs = [line for line in lines if line.startswith("seed 13 fold 1/2: epoch")]
+    assert len(epochs) == FAST["epochs"]
+    assert "slot_f1=" in epochs[0] and lines.index(epochs[-1]) < lines.index(folds[0])
     for key in ("intent_accuracy", "intent_macro_f1", "slot_f1", "exact_match"):
         s = result["summary"][key]
         values = [r[key] for r in runs]

@@ -262,9 +262,9 @@ def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
     taught: list[set[str]] = []
     real = loop._teachers
 
-    def spy(train: Any, valid: Any, config: Any, labels: Any) -> list[Teacher]:
+    def spy(train: Any, valid: Any, config: Any, labels: Any, on_epoch: Any) -> list[Teacher]:
         taught.append(set(train.texts))
-        return real(train, valid, config, labels)
+        return real(train, valid, config, labels, on_epoch)
 
     config = SentimentTrainConfig(
         **{**tiny_train_config, "epochs": 2}, distill_encoder=str(tmp_path / "encoder")
@@ -272,8 +272,18 @@ def test_an_encoder_teacher_is_fine_tuned_on_the_training_folds_of_each_fold(
     data = test_data_dir / "tiny_sentiment"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(loop, "_teachers", spy)
-        result = cross_validate("sentiment", data, config, folds=2, seeds=[13])
+        lines: list[str] = []
+        result = cross_validate(
+            "sentiment", data, config, folds=2, seeds=[13], progress=lines.append
+        )
     assert len(result["runs"]) == 2 and len(taught) == 2
+    # Each fold's teacher and student say each epoch, before the fold's own line.
+    for fold in (1, 2):
+        said = [line for line in lines if line.startswith(f"seed 13 fold {fold}/2:")]
+        teacher = [line for line in said if ": teacher epoch" in line]
+        student = [line for line in said if ": epoch" in line]
+        assert teacher and student and "macro_f1=" in teacher[0]
+        assert said.index(teacher[-1]) < said.index(student[0]) and "test" in said[-1]
     pooled = [*read_tsv(data / "train.tsv").texts, *read_tsv(data / "valid.tsv").texts]
     for run, texts in zip(result["runs"], taught, strict=True):
         assert 0 <= run["macro_f1"] <= 1
