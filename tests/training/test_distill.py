@@ -376,11 +376,13 @@ def test_distillation_defaults_apply_to_what_the_config_leaves_unset() -> None:
     assert (taught.lr, taught.distill_temperature, taught.distill_copies) == (1e-3, 2.0, 4)
     assert plain.lr == 2e-3  # the LSTM alone keeps its own
     with_texts = SentimentTrainConfig(distill_encoder="enc", distill_texts="more.tsv")
-    assert with_texts.distill_copies == 0
+    assert (with_texts.distill_copies, with_texts.distill_temperature) == (0, 4.0)
     mine = SentimentTrainConfig(
         distill_from="teacher", distill_texts="t.txt", distill_copies=3, lr=0.01
     )
     assert (mine.lr, mine.distill_copies) == (0.01, 3)
+    cooler = SentimentTrainConfig(distill_from="t", distill_texts="t.txt", distill_temperature=2)
+    assert cooler.distill_temperature == 2.0
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS has one thread anyway")
