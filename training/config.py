@@ -254,7 +254,7 @@ class SentimentTrainConfig(TrainConfig):
             data = {**FINE_TUNING_DEFAULTS, **data}
         if isinstance(data, dict) and (data.get("distill_from") or data.get("distill_encoder")):
             # With texts to distil on, the copies add nothing measured, and temperature 4
-            # scored above 2 (airline valid, median of 3 seeds, and CV fold 1; README:
+            # scored above 2 (airline valid, 4 of 5 seeds, and CV fold 1; README:
             # Distilling). Without them only 1 and 2 were measured.
             with_texts = {"distill_copies": 0, "distill_temperature": 4.0}
             data = {
