@@ -363,15 +363,9 @@ def _print_epoch(mode: str) -> Any:
         if mode == "json":
             print(json.dumps({"event": "epoch", **record}), flush=True)
         elif mode == "bar":
-            valid = record["valid"]
-            extra = "  ".join(f"{k}={v:.4f}" for k, v in valid.items() if isinstance(v, float))
-            model = "teacher " if record.get("model") == "teacher" else ""
-            print(
-                f"{model}epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {extra}  "
-                f"best={record['best_epoch']}  {record['seconds']:.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+            from training.loop import epoch_text  # torch: see _train
+
+            print(epoch_text(record), file=sys.stderr, flush=True)
 
     return report
 

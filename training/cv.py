@@ -31,7 +31,7 @@ from training.evaluate import evaluate_sentiment
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
 from training.intent_encoder import fit_intent_encoder
-from training.loop import EpochCallback, fit_sentiment, fit_tagger
+from training.loop import EpochCallback, epoch_text, fit_sentiment, fit_tagger
 from training.pipeline import split_paths
 from training.tagging import TaggingSet, tagging_set
 from training.tagging_eval import evaluate_tagging
@@ -283,14 +283,7 @@ def _epoch_line(say: Progress, seed: int, fold: int, folds: int) -> EpochCallbac
     distilled one for half an hour), and the fold's own line comes only at its end."""
 
     def report(record: dict[str, Any]) -> None:
-        model = "teacher " if record.get("model") == "teacher" else ""
-        scores = "  ".join(
-            f"{k}={v:.4f}" for k, v in record["valid"].items() if isinstance(v, float)
-        )
-        say(
-            f"seed {seed} fold {fold}/{folds}: {model}epoch {record['epoch']}  {scores}  "
-            f"best {record['best_epoch']}  {record['seconds']:.0f}s"
-        )
+        say(f"seed {seed} fold {fold}/{folds}: {epoch_text(record)}")
 
     return report
 

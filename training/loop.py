@@ -48,6 +48,17 @@ from training.vectors import extend_vocab, load_vectors
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
+def epoch_text(record: dict[str, Any]) -> str:
+    """An epoch record as the one line the CLI and cross-validation print: "[teacher ]epoch E
+    loss=L  score=S ...  best=B  Ts" (a distilled run's teacher epochs are marked)."""
+    model = "teacher " if record.get("model") == "teacher" else ""
+    scores = "  ".join(f"{k}={v:.4f}" for k, v in record["valid"].items() if isinstance(v, float))
+    return (
+        f"{model}epoch {record['epoch']:3d}  loss={record['loss']:.4f}  {scores}  "
+        f"best={record['best_epoch']}  {record['seconds']:.0f}s"
+    )
+
+
 @dataclass(frozen=True)
 class EpochsRun:
     """What the epoch loop ends with; the model then holds the best epoch's weights."""
