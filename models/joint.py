@@ -9,7 +9,7 @@ weighs each intent by it, ``p'(i) ~ p(i) * F_i ** w`` (``w * log F_i`` added to 
 logit, before calibration), and decodes the slots within the chosen intent's types. On SNIPS,
 where the head's errors are the two ``Search*`` intents taken for each other, this put 88 more
 of 41,352 held-out utterances right over three seeds of 5-fold CV and raised slot F1 on every
-fold (``benchmarks/joint_decode_probe.py``; README, Cross-validation). Which types an intent
+fold (``benchmarks/joint_decode_probe.py``; docs/results/intents.md). Which types an intent
 may take is :func:`intent_slots_of`'s: only well-attested exclusions count, so an ATIS tagger,
 whose types are shared across intents, lists none and reads as before.
 """

@@ -126,7 +126,7 @@ class SlotTrainConfig(TrainConfig):
         description="Add a linear bag-of-n-grams term to the intent logits: a weight per "
         "training word and per hashed word bigram, this many bigram buckets (0: none)",
     )
-    # ATIS 5-fold CV, seeds 13 / 1 / 2 (README, issue 19): intent macro-F1 median of the 15
+    # ATIS 5-fold CV, seeds 13 / 1 / 2 (docs/results/intents.md): intent macro-F1 median of the 15
     # fold runs 0.8073 -> 0.8370 (higher on 12 of 15), accuracy equal (0.9779), slot F1
     # equal (0.9794); atis_flight_no 5 -> 19 of 36, atis_meal 5 -> 16 of 18 right. Multi-label
     # heads were not measured with it, so "auto" leaves them as they were.
@@ -136,7 +136,7 @@ class SlotTrainConfig(TrainConfig):
         "attends over the encoder states and the attended state is scored for that intent "
         "(null: on for single-label intents, off for multi-label ones)",
     )
-    # ATIS 5-fold CV, seeds 13 / 1 / 2, with label attention (README, issue 19): intent
+    # ATIS 5-fold CV, seeds 13 / 1 / 2, with label attention (docs/results/intents.md): intent
     # accuracy median of the 15 fold runs 0.9779 -> 0.9829 (higher on 13), macro-F1 0.8301 ->
     # 0.8811 (per-seed fold medians 0.9185 / 0.9218 / 0.8472), slot F1 0.9795 -> 0.9797.
     # Single-label heads only (the votes are a softmax over intents).
@@ -147,7 +147,7 @@ class SlotTrainConfig(TrainConfig):
         "is added to the intent logits (single-label intents only; null: on for "
         "single-label intents, off for multi-label ones)",
     )
-    # 5-fold CV, seeds 13 / 1 / 2 (benchmarks/joint_decode_probe.py; README, Cross-validation):
+    # 5-fold CV, seeds 13 / 1 / 2 (benchmarks/joint_decode_probe.py; docs/results/intents.md):
     # on SNIPS, whose slot types each belong to one or two intents, 88 more intents right of
     # 41,352 (higher on 13 of 15 folds) and slot F1 higher on all 15. On ATIS, whose types
     # are shared and seen with few examples of the rare intents, enforcing every intent's
@@ -203,8 +203,9 @@ class SlotTrainConfig(TrainConfig):
         "tagger head's by intent_encoder_weight; single-label intents only (README: "
         "Cross-validation)",
     )
-    # SNIPS 5-fold CV, seed 13 (README): intent accuracy per fold higher than the tagger's
-    # head alone on every fold at 0.5 and 0.75, and than the encoder alone on 3 of 5 at 0.75.
+    # SNIPS 5-fold CV, seed 13 (docs/results/intents.md): intent accuracy per fold higher than
+    # the tagger's head alone on every fold at 0.5 and 0.75, and than the encoder alone on 3 of 5
+    # at 0.75.
     intent_encoder_weight: float = Field(
         0.75,
         gt=0,
@@ -235,7 +236,8 @@ FINE_TUNING_DEFAULTS: dict[str, object] = {
 
 # What a distilled LSTM starts from, for each key the config does not set itself: on airline
 # valid (seed 13) the soft targets at temperature 1 with lr 0.002 scored below the LSTM alone
-# (0.7657 against 0.7746), at temperature 2 with lr 0.001 above it (0.7845; README).
+# (0.7657 against 0.7746), at temperature 2 with lr 0.001 above it (0.7845;
+# docs/results/sentiment.md).
 DISTILLATION_DEFAULTS: dict[str, object] = {"lr": 1e-3, "distill_temperature": 2.0}
 
 
@@ -254,8 +256,8 @@ class SentimentTrainConfig(TrainConfig):
             data = {**FINE_TUNING_DEFAULTS, **data}
         if isinstance(data, dict) and (data.get("distill_from") or data.get("distill_encoder")):
             # With texts to distil on, the copies add nothing measured, and temperature 4
-            # scored above 2 (airline valid, 4 of 5 seeds, and CV fold 1; README:
-            # Distilling). Without them only 1 and 2 were measured.
+            # scored above 2 (airline valid, 4 of 5 seeds, and CV fold 1;
+            # docs/results/sentiment.md). Without them only 1 and 2 were measured.
             with_texts = {"distill_copies": 0, "distill_temperature": 4.0}
             data = {
                 **DISTILLATION_DEFAULTS,
@@ -306,10 +308,10 @@ class SentimentTrainConfig(TrainConfig):
         "logits + tau * log(training frequency of each label), predictions of the raw "
         "logits, which favours rare labels (0: none; 1: the balanced-error choice)",
     )
-    # Airline valid macro-F1, median of seeds 13 / 1 / 2 (README): plain text, no wide term,
-    # word dropout 0.05, no smoothing: 0.7667; tweet scheme + wide term: 0.7724; with word
-    # dropout 0.2 and label smoothing 0.1 as well: 0.7755. 5-fold CV, folds 1 / 2: 0.7462 /
-    # 0.7214 -> 0.7561 / 0.7394.
+    # Airline valid macro-F1, median of seeds 13 / 1 / 2 (README, Benchmarks): plain text, no
+    # wide term, word dropout 0.05, no smoothing: 0.7667; tweet scheme + wide term: 0.7724;
+    # with word dropout 0.2 and label smoothing 0.1 as well: 0.7755. 5-fold CV, folds 1 / 2:
+    # 0.7462 / 0.7214 -> 0.7561 / 0.7394.
     word_dropout: float = Field(0.2, ge=0, lt=1)
     label_smoothing: float = Field(
         0.1, ge=0, lt=1, description="Label smoothing of the cross-entropy (0: none)"

@@ -6,7 +6,7 @@ head's and those of the encoder classifier that the sentiment trainer fine-tunes
 and intent labels with the same fine-tuning defaults. On SNIPS
 the tagger's errors are ``SearchCreativeWork`` against ``SearchScreeningEvent``, which the
 training set's words alone do not separate and a pretrained encoder's reading of them does
-(README: Cross-validation, ``benchmarks.intent_encoder_probe``).
+(docs/results/intents.md, ``benchmarks.intent_encoder_probe``).
 """
 
 from __future__ import annotations
