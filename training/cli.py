@@ -503,13 +503,14 @@ def _predict(args: argparse.Namespace) -> int:
             except ValueError as err:  # an unknown requested slot
                 raise DataError(f"--requested: {err}") from err
             top = parse.intent_ranking[0] if parse.intent_ranking else None
+            resolved = values.resolve_all([(s.slot, s.value) for s in parse.slots], reference)
             out: dict[str, Any] = {
                 "text": text,
                 "intent": {"name": top[0], "confidence": top[1]} if top else None,
                 "intents": [{"name": n, "confidence": c} for n, c in parse.intents],
                 "slots": [
-                    vars(s) | {"normalized": _to_json(values.resolve(s.slot, s.value, reference))}
-                    for s in parse.slots
+                    vars(s) | {"normalized": _to_json(value)}
+                    for s, value in zip(parse.slots, resolved, strict=True)
                 ],
             }
         else:

@@ -92,7 +92,7 @@ def with_values(
     model = results[0].model
     resolver = _resolver_of(registry, model.name, model.version)
     return [
-        replace(r, values=tuple(resolver.resolve(s.slot, s.value, reference) for s in r.slots))
+        replace(r, values=resolver.resolve_all([(s.slot, s.value) for s in r.slots], reference))
         for r in results
     ]
 

@@ -167,6 +167,19 @@ def next_occurrence(clock: Clock, ref: Reference) -> DateTimeValue:
     return DateTimeValue(moment, "minute" if clock.minute else "hour")
 
 
+def on_day(moment: DateTimeValue, day: DateValue, ref: Reference) -> DateTimeValue | None:
+    """``moment`` moved to ``day`` when it names only a time of day, that is when it is the
+    next time after the reference that the clock shows its hour and minute ("7pm", "noon"):
+    "7pm" beside a date slot's "tomorrow" is tomorrow at 19:00. None when it names its own
+    day ("friday at 9") or is coarser than an hour."""
+    if moment.grain not in ("hour", "minute", "second"):
+        return None
+    wall = moment.value.astimezone(ref.zone)
+    if next_occurrence(Clock(wall.hour, wall.minute, explicit=True), ref).value != moment.value:
+        return None
+    return DateTimeValue(localize(day.value, wall.time(), ref.zone), moment.grain)
+
+
 def resolve_datetime(text: str, ref: Reference, bound: Bound = None) -> DateTimeValue | None:
     """A point in time in the reference's zone, with its grain."""
     clock = parse_clock(text)

@@ -26,12 +26,14 @@ def test_slots_are_resolved_on_the_users_clock(client: TestClient) -> None:
     slots = slots_of(answer)
     # the tiny tagger reads "7pm" as time and "tomorrow" as date (tests/data/tiny_slots)
     assert slots["party_size"] == {"type": "count", "value": 2}
+    assert slots["date"] == {"type": "date", "value": "2026-12-02"}
     assert slots["time"] == {
         "type": "datetime",
-        "value": "2026-12-01T19:00:00-05:00",  # the next 7pm after 18:00 in New York
+        "value": "2026-12-02T19:00:00-05:00",  # 7pm on the day the date slot names
         "grain": "hour",
     }
-    assert slots["date"] == {"type": "date", "value": "2026-12-02"}
+    alone = slots_of(client.post("/v1/parse", json={"text": "a table at 7pm", **NEW_YORK}).json())
+    assert alone["time"]["value"] == "2026-12-01T19:00:00-05:00"  # the next 7pm after 18:00
 
 
 def test_a_slot_of_type_text_is_kept_as_written(client: TestClient) -> None:
@@ -61,7 +63,8 @@ def test_the_default_zone_is_a_setting(make_settings: MakeSettings) -> None:
         answer = client.post(
             "/v1/parse", json={"text": TEXT, "reference_time": "2026-12-01T23:30:00+00:00"}
         ).json()
-    assert slots_of(answer)["time"]["value"] == "2026-12-02T19:00:00+09:00"
+    # 08:30 on 2 December in Tokyo: "tomorrow" is the 3rd, and "7pm" with it
+    assert slots_of(answer)["time"]["value"] == "2026-12-03T19:00:00+09:00"
     with pytest.raises(ValidationError, match="Mars/Olympus"):
         Settings(default_timezone="Mars/Olympus")
 
@@ -71,7 +74,7 @@ def test_rasa_entities_carry_the_resolved_value(client: TestClient) -> None:
     entities = {e["entity"]: e for e in answer["entities"]}
     assert entities["party_size"]["value"] == 2
     assert entities["party_size"]["additional_info"] == {"type": "count", "value": 2}
-    assert entities["time"]["value"] == "2026-12-01T19:00:00-05:00"
+    assert entities["time"]["value"] == "2026-12-02T19:00:00-05:00"
     assert entities["time"]["additional_info"]["grain"] == "hour"
 
 
