@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from slotfill.cli import build_parser, main
+from training.cli import busy_cores
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "data" / "demo"
@@ -314,3 +315,28 @@ def test_train_help_lists_every_hyper_parameter_with_its_default(task: str) -> N
         assert any(
             line.startswith(f"  {name} [{json.dumps(field.default)}]: ") for line in lines
         ), name
+
+
+def test_training_on_a_busy_machine_without_threads_warns(
+    tmp_path: Path,
+    small_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the count it names leaves the busy cores to their processes, at least one thread
+    assert "--threads 1 avoids it" in str(busy_cores(None, load=1.2, cores=2))
+    assert "--threads 5 avoids it" in str(busy_cores(None, load=3.0, cores=8))
+    assert "--threads 1 avoids it" in str(busy_cores(None, load=9.0, cores=4))
+    # an explicit count, a quiet machine or one core: nothing to say
+    assert busy_cores(2, load=5.0, cores=2) is None
+    assert busy_cores(None, load=0.3, cores=2) is None
+    assert busy_cores(None, load=5.0, cores=1) is None
+    # `slotfill train` says it on stderr and trains as asked
+    monkeypatch.setattr("os.getloadavg", lambda: (1.5, 1.0, 0.5))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    args = train_args("sentiment", TASKS["sentiment"][0], tmp_path / "m", small_config)
+    at = args.index("--threads")
+    del args[at : at + 2]
+    assert main(args) == 0
+    assert "warning: load average 1.5 on 2 cores" in capsys.readouterr().err
+    assert (tmp_path / "m" / "manifest.json").is_file()
