@@ -11,7 +11,14 @@ from models.values.resolve import resolve
 from models.values.schema import SlotSpec, schema_from_json
 from models.values.synonyms import Synonyms
 from models.values.temporal import on_day
-from models.values.types import DateTimeValue, DateValue, Normalized, TextValue, ValueType
+from models.values.types import (
+    DateTimeValue,
+    DateValue,
+    IntervalValue,
+    Normalized,
+    TextValue,
+    ValueType,
+)
 
 MANIFEST_KEY = "slot_types"
 
@@ -53,7 +60,7 @@ class SlotValueResolver:
         values = [self.resolve(slot, text, reference) for slot, text in slots]
         for i, j in self._day_pairs([slot for slot, _ in slots]):
             moment, day = values[i], values[j]
-            if isinstance(moment, DateTimeValue) and isinstance(day, DateValue):
+            if isinstance(moment, DateTimeValue | IntervalValue) and isinstance(day, DateValue):
                 values[i] = on_day(moment, day, reference) or moment
         return tuple(values)
 

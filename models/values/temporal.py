@@ -167,11 +167,25 @@ def next_occurrence(clock: Clock, ref: Reference) -> DateTimeValue:
     return DateTimeValue(moment, "minute" if clock.minute else "hour")
 
 
-def on_day(moment: DateTimeValue, day: DateValue, ref: Reference) -> DateTimeValue | None:
-    """``moment`` moved to ``day`` when it names only a time of day, that is when it is the
-    next time after the reference that the clock shows its hour and minute ("7pm", "noon"):
-    "7pm" beside a date slot's "tomorrow" is tomorrow at 19:00. None when it names its own
-    day ("friday at 9") or is coarser than an hour."""
+def on_day(
+    moment: DateTimeValue | IntervalValue, day: DateValue, ref: Reference
+) -> DateTimeValue | IntervalValue | None:
+    """``moment`` moved to ``day`` when it names only a time of day: a point that is the next
+    time after the reference that the clock shows its hour and minute ("7pm", "noon"), or a
+    part of the day no longer than a day that starts today or tomorrow ("morning", "this
+    evening"). "7pm" beside a date slot's "tomorrow" is tomorrow at 19:00. None when it names
+    its own day ("friday at 9", "saturday morning") or is coarser than an hour."""
+    if isinstance(moment, IntervalValue):
+        start, end = moment.start, moment.end
+        if start is None or end is None or end.value - start.value > timedelta(days=1):
+            return None
+        if (start.value.date() - ref.time.astimezone(ref.zone).date()).days not in (0, 1):
+            return None
+        days = (day.value - start.value.date()).days
+        return IntervalValue(
+            DateTimeValue(shift(start.value, "day", days), start.grain),
+            DateTimeValue(shift(end.value, "day", days), end.grain),
+        )
     if moment.grain not in ("hour", "minute", "second"):
         return None
     wall = moment.value.astimezone(ref.zone)
@@ -180,8 +194,14 @@ def on_day(moment: DateTimeValue, day: DateValue, ref: Reference) -> DateTimeVal
     return DateTimeValue(localize(day.value, wall.time(), ref.zone), moment.grain)
 
 
-def resolve_datetime(text: str, ref: Reference, bound: Bound = None) -> DateTimeValue | None:
-    """A point in time in the reference's zone, with its grain."""
+def resolve_datetime(
+    text: str, ref: Reference, bound: Bound = None
+) -> DateTimeValue | IntervalValue | None:
+    """A point in time in the reference's zone, with its grain. Words that name a stretch of
+    time with both ends ("morning", "this evening", "from 3 to 5pm") give that interval, not a
+    point made up from its start: Duckling's morning runs from 00:00 to 12:00, and a booking
+    made for its start would be at midnight. An end-of-range slot takes the stretch's last
+    unit, as before."""
     clock = parse_clock(text)
     if clock is not None:
         return next_occurrence(clock, ref)
@@ -191,14 +211,18 @@ def resolve_datetime(text: str, ref: Reference, bound: Bound = None) -> DateTime
     start, end = _span(entity, ref)
     if bound == "end" and end is not None:
         return _last_unit(end)
+    if bound is None and start is not None and end is not None:
+        return IntervalValue(start, end)
     return start or (_last_unit(end) if end is not None else None)
 
 
 def _point(text: str, ref: Reference) -> DateTimeValue | None:
+    """One end of a range ("from X until Y"): a day of the month, else where X starts."""
     day = day_of_month(text, ref)
     if day is not None:
         return DateTimeValue(localize(day, time(), ref.zone), "day")
-    return resolve_datetime(text, ref)
+    moment = resolve_datetime(text, ref)
+    return moment.start if isinstance(moment, IntervalValue) else moment
 
 
 def resolve_interval(text: str, ref: Reference) -> IntervalValue | DurationValue | None:

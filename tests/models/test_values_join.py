@@ -96,3 +96,31 @@ def test_the_joined_time_follows_the_days_clock_change() -> None:
     assert time["value"] == "2026-03-08T03:30:00-04:00"  # type: ignore[index]
     time, _ = served(("time", "9am"), ("date", "the 9th"), reference=saturday)
     assert time["value"] == "2026-03-09T09:00:00-04:00"  # type: ignore[index]
+
+
+def test_a_part_of_the_day_is_a_stretch_not_its_first_minute() -> None:
+    # Duckling's morning runs from 00:00 to 12:00: as a point it was midnight
+    (alone,) = served(("time", "morning"))
+    assert alone == {
+        "type": "interval",
+        "from": "2026-12-02T00:00:00-05:00",
+        "to": "2026-12-02T12:00:00-05:00",
+        "grain": "hour",
+    }
+    # beside a date it moves to that day, as a clock time does
+    time, _ = served(("depart_time", "morning"), ("depart_date", "next friday"))
+    assert (time["from"], time["to"]) == (  # type: ignore[index]
+        "2026-12-11T00:00:00-05:00",
+        "2026-12-11T12:00:00-05:00",
+    )
+    evening, _ = served(("time", "this evening"), ("date", "on the 3rd"))
+    assert (evening["from"], evening["to"]) == (  # type: ignore[index]
+        "2026-12-03T18:00:00-05:00",
+        "2026-12-04T00:00:00-05:00",
+    )
+    # a part of a day it names itself stays on that day
+    own, _ = served(("time", "saturday morning"), ("date", "tomorrow"))
+    assert own["from"] == "2026-12-05T00:00:00-05:00"  # type: ignore[index]
+    # a moment is still a moment
+    (noon,) = served(("time", "noon"))
+    assert noon == {"type": "datetime", "value": "2026-12-02T12:00:00-05:00", "grain": "hour"}
