@@ -372,21 +372,22 @@ def _print_epoch(mode: str) -> Any:
 
 
 def busy_cores(
-    threads: int | None, load: float | None = None, cores: int | None = None
+    threads: int | None, running: int, load: float | None = None, cores: int | None = None
 ) -> str | None:
-    """A warning when training would run a thread on every core of a machine that is already
-    busy: torch's threads spin-wait on each other when one of them has no core (a 3-epoch ATIS
-    run, one core kept busy by another process: 88 s on 2 threads, 37 s on 1; quiet: 29-32 s
-    against 33-35 s). The default stays every core, which is faster on a quiet machine; the
-    thread count is not chosen from the load, since it changes the float sums and so the
-    weights a seed gives."""
+    """A warning when training would run ``running`` threads (torch's default: one per core,
+    or ``OMP_NUM_THREADS``, which torchrun sets to 1 a rank) on a machine that is already busy:
+    torch's threads spin-wait on each other when one of them has no core (a 3-epoch ATIS run,
+    one core kept busy by another process: 88 s on 2 threads, 37 s on 1; quiet: 29-32 s
+    against 33-35 s). The default stays as it is, faster on a quiet machine; the thread count
+    is not chosen from the load, since it changes the float sums and so the weights a seed
+    gives."""
     cores = cores or os.cpu_count() or 1
     load = os.getloadavg()[0] if load is None else load
-    if threads is not None or cores < 2 or load < 0.75:
+    if threads is not None or running < 2 or cores < 2 or load < 0.75:
         return None
-    spare = max(1, cores - round(load))
+    spare = max(1, min(running, cores - round(load)))
     return (
-        f"load average {load:.1f} on {cores} cores: torch's {cores} threads wait on each other "
+        f"load average {load:.1f} on {cores} cores: torch's {running} threads wait on each other "
         f"when another process holds a core, which can make training several times slower; "
         f"--threads {spare} avoids it"
     )
@@ -395,11 +396,13 @@ def busy_cores(
 def _train(args: argparse.Namespace) -> int:
     # Imports torch: not at module level (the server's `slotfill serve` master process builds
     # this parser too and must stay light).
+    import torch
+
     from training import distributed
     from training.pipeline import train_folder
 
     config = build_config(args)
-    if (busy := busy_cores(config.threads)) is not None:
+    if (busy := busy_cores(config.threads, torch.get_num_threads())) is not None:
         print(f"warning: {busy}", file=sys.stderr)
     trained = train_folder(
         args.task,

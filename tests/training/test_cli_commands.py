@@ -324,16 +324,18 @@ def test_training_on_a_busy_machine_without_threads_warns(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # the count it names leaves the busy cores to their processes, at least one thread
-    assert "--threads 1 avoids it" in str(busy_cores(None, load=1.2, cores=2))
-    assert "--threads 5 avoids it" in str(busy_cores(None, load=3.0, cores=8))
-    assert "--threads 1 avoids it" in str(busy_cores(None, load=9.0, cores=4))
-    # an explicit count, a quiet machine or one core: nothing to say
-    assert busy_cores(2, load=5.0, cores=2) is None
-    assert busy_cores(None, load=0.3, cores=2) is None
-    assert busy_cores(None, load=5.0, cores=1) is None
+    assert "--threads 1 avoids it" in str(busy_cores(None, 2, load=1.2, cores=2))
+    assert "--threads 5 avoids it" in str(busy_cores(None, 8, load=3.0, cores=8))
+    assert "--threads 1 avoids it" in str(busy_cores(None, 4, load=9.0, cores=4))
+    # an explicit count, one thread anyway (torchrun's ranks), a quiet machine, one core
+    assert busy_cores(2, 2, load=5.0, cores=2) is None
+    assert busy_cores(None, 1, load=5.0, cores=2) is None
+    assert busy_cores(None, 2, load=0.3, cores=2) is None
+    assert busy_cores(None, 1, load=5.0, cores=1) is None
     # `slotfill train` says it on stderr and trains as asked
     monkeypatch.setattr("os.getloadavg", lambda: (1.5, 1.0, 0.5))
     monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 2)
     args = train_args("sentiment", TASKS["sentiment"][0], tmp_path / "m", small_config)
     at = args.index("--threads")
     del args[at : at + 2]
