@@ -17,7 +17,7 @@ WORKDIR /app
 # CPU-only torch first, from PyTorch's CPU wheel index, so no CUDA build is pulled in.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY app ./app
 COPY models ./models
 COPY training ./training
@@ -26,7 +26,13 @@ COPY migrations ./migrations
 COPY alembic.ini ./
 # The demo data set inside the data folder: a new `data` volume starts as a copy of it.
 COPY data/demo /var/lib/slotfill/data/demo
-RUN pip install . \
+# A C compiler only while pip builds the engine's compiled kernels (setup.py), then removed.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && python -c "from models import native; assert native.available()" \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/slotfill slotfill \
     && mkdir -p /var/lib/slotfill/models /var/lib/slotfill/spill /var/lib/slotfill/journal \
     && chown -R slotfill /var/lib/slotfill

@@ -7,7 +7,8 @@ BENCH_DATA_DIR ?= $(abspath ../shared/data)
 
 .PHONY: run test install lint typecheck pytest migrate demo-models bench stress clean
 
-$(BIN)/slotfill: pyproject.toml
+# setup.py compiles models/_native.c (the engine's kernels) in place: a changed kernel reinstalls.
+$(BIN)/slotfill: pyproject.toml setup.py models/_native.c
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

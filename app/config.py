@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         "weights and answers, a fraction of torch's per-call overhead) or torch; "
         "SLOTFILL_QUANTIZE=int8 needs torch",
     )
+    kernels: Literal["native", "numpy"] = Field(
+        "native",
+        description="What runs the numpy engine's recurrent steps and CRF recursions: native "
+        "(its compiled kernels, models/_native.c, built at install where a C compiler is at "
+        "hand; NumPy otherwise, with a warning) or numpy (its NumPy loops); the same answers",
+    )
     default_timezone: str = Field(
         "UTC",
         description="IANA time zone slot values are resolved in when a request names none",

@@ -32,6 +32,7 @@ from app.serving.registry import ModelRegistry
 from app.serving.request_log.rows import failure_row
 from app.serving.request_log.writer import RequestLogWriter
 from app.serving.values import warm_values
+from models import native
 
 log = logging.getLogger("slotfill")
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             torch.set_num_threads(settings.torch_threads)
         threadpool_limits(settings.torch_threads)  # NumPy's BLAS (the numpy engine) likewise
+        native.select(settings.kernels)  # process-wide, as the thread limits
         fix_mmap_threshold()  # before the first batches: keeps resident memory flat
         started = time.perf_counter()
         engine = make_engine(settings.database_url)

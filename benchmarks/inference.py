@@ -12,6 +12,9 @@ Each engine's figures are printed beside the targets with PASS/FAIL; engines oth
 are also checked against torch on the valid split (same tags on >= 99.5% of utterances, slot
 F1 and intent accuracy within 0.002).
 
+The numpy engine runs its compiled kernels (``--kernels native``, the server's default where
+they are built), its NumPy loops (``--kernels numpy``), or both, alternating, as two rows.
+
     python -m benchmarks.inference --artifact DIR [--sentiment DIR] [--split DIR]
 """
 
@@ -25,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.common import (
     add_common_args,
@@ -39,8 +42,10 @@ from benchmarks.common import (
     texts_of,
     write_results,
 )
+from models import native
 from models.artifact import load_artifact
 from models.engine import ENGINES, for_engine
+from models.native import KERNELS, Kernels
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training.data import read_slot_folder
 
@@ -71,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="default: all"
+    )
+    p.add_argument(
+        "--kernels",
+        nargs="+",
+        choices=KERNELS,
+        default=["native"],
+        help="what runs the numpy engine's loops (SLOTFILL_KERNELS): its compiled kernels, its "
+        "NumPy loops, or both, alternating (default: native)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     p.add_argument("--warmup", type=int, default=50, help="untimed parse calls first")
@@ -148,11 +161,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts = texts_of(data)
     sample = texts[: args.latency_n] if args.latency_n else texts
     log(f"{len(texts)} utterances from {data.source}; latency over {len(sample)}")
-    engines = list(dict.fromkeys(args.engines))
-    taggers = {e: for_engine(tagger, e) for e in engines}
-    feelings = {e: for_engine(sentiment, e) if sentiment else None for e in engines}
+    # Each engine, the numpy one once per kernel choice: (label, engine, kernels).
+    kernels = list(dict.fromkeys(args.kernels))
+    if "native" in kernels and not native.available():
+        raise SystemExit("error: --kernels native: the compiled kernels are not built")
+    variants = [
+        (f"{e}+{k}" if e == "numpy" and len(kernels) > 1 else e, e, k if e == "numpy" else "numpy")
+        for e in dict.fromkeys(args.engines)
+        for k in (kernels if e == "numpy" else kernels[:1])
+    ]
+    engines = [label for label, _, _ in variants]
+    taggers = {label: for_engine(tagger, e) for label, e, _ in variants}
+    feelings = {label: for_engine(sentiment, e) if sentiment else None for label, e, _ in variants}
+    chosen: dict[str, Kernels] = {label: cast(Kernels, k) for label, _, k in variants}
 
     def one(engine: str, text: str) -> None:
+        native.select(chosen[engine])
         taggers[engine].parse([text])
         feeling = feelings[engine]
         if feeling is not None:
@@ -175,11 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     latency[engine].append(cpu_seconds(one, engine, text))
             for _ in range(max(args.repeats, 1)):
                 for engine in engines:
+                    native.select(chosen[engine])
                     passes[engine].append(batched_pass(taggers[engine], batches))
         finally:
             gc.enable()
         for engine in engines:
             if engine != "torch":
+                native.select(chosen[engine])
                 checks[engine] = check_against_torch(tagger, taggers[engine], data)
     load_after = os.getloadavg()
     results: dict[str, Any] = {}
@@ -234,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": TARGETS,
         "results": results,
         "threads": args.threads,
+        "kernels": chosen,
         "utterances": len(texts),
         "mean_tokens": sum(tokens) / len(tokens),
         "model": artifact.manifest.model_config,

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models import native
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -474,35 +476,28 @@ def decode_lattice(
     costs = (spreads.max(axis=0) + marg.spread + math.log(num_tags)).tolist()
     forward_rescales = _rescales(costs[1:])
     backward_rescales = _rescales(costs[:0:-1])
-    work = np.empty((batch, num_tags))
     head = marg.start + em[:, 0]
     head_max = head.max(axis=1)
     alpha[:, 0] = np.exp(head - head_max[:, None])
     sums_a[:, 0] = alpha[:, 0].sum(axis=1)
     alpha[:, 0] /= sums_a[:, 0, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for t in range(1, seq_len):
-            k = running[t]
-            nxt = alpha[:k, t]
-            np.matmul(alpha[:k, t - 1], exp_t, out=nxt)
-            nxt *= probs[:k, t]
-            if forward_rescales[t - 1]:
-                total = nxt.sum(axis=1, keepdims=True)
-                nxt /= total
-                sums_a[:k, t] = total[:, 0]
-        rows = np.arange(batch)
-        end_max = float(marg.end.max())
-        end_probs = np.exp(marg.end - end_max)
-        end_sum = float(end_probs.sum())
-        beta[rows, lens - 1] = end_probs / end_sum
-        for t in range(seq_len - 1, 0, -1):
-            k = running[t]
-            into = beta[:k, t - 1]
-            np.matmul(np.multiply(probs[:k, t], beta[:k, t], out=work[:k]), exp_tt, out=into)
-            if backward_rescales[seq_len - 1 - t]:
-                total = into.sum(axis=1, keepdims=True)
-                into /= total
-                sums_b[:k, t - 1] = total[:, 0]
+    rows = np.arange(batch)
+    end_max = float(marg.end.max())
+    end_probs = np.exp(marg.end - end_max)
+    end_sum = float(end_probs.sum())
+    beta[rows, lens - 1] = end_probs / end_sum
+    # Both recursions, compiled where built (models/_native.c: one call instead of about
+    # five NumPy calls a token), else in NumPy; the same sums to float64 rounding.
+    passes = native.lattice_passes if native.active(batch, native.CRF_ROWS) else _lattice_passes
+    passes(
+        alpha,
+        beta,
+        (sums_a, sums_b),
+        probs,
+        (exp_t, exp_tt),
+        running,
+        (forward_rescales, backward_rescales),
+    )
     inside = np.arange(seq_len)[None, :] < lens[:, None]
     spread = float(spreads[inside].max()) + marg.spread
     kept = (
@@ -551,6 +546,41 @@ def decode_lattice(
     paths = [row[:n] for row, n in zip(tags.tolist(), lens.tolist(), strict=True)]
     lattice = Lattice(em, probs, em_max, alpha, beta, log_alpha, log_beta, log_z, marg)
     return paths, lattice
+
+
+def _lattice_passes(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    sums: tuple[np.ndarray, np.ndarray],
+    probs: np.ndarray,
+    exp_transitions: tuple[np.ndarray, np.ndarray],
+    running: Sequence[int],
+    rescales: tuple[Sequence[bool], Sequence[bool]],
+) -> None:
+    """:func:`decode_lattice`'s forward and backward recursions (as
+    :func:`models.native.lattice_passes` runs them compiled): each step one matrix product
+    with ``exp(transitions - t_max)`` and, where ``rescales`` says, a rescaling to sum 1."""
+    (sums_a, sums_b), (exp_t, exp_tt) = sums, exp_transitions
+    seq_len = alpha.shape[1]
+    work = np.empty((alpha.shape[0], alpha.shape[2]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for t in range(1, seq_len):
+            k = running[t]
+            nxt = alpha[:k, t]
+            np.matmul(alpha[:k, t - 1], exp_t, out=nxt)
+            nxt *= probs[:k, t]
+            if rescales[0][t - 1]:
+                total = nxt.sum(axis=1, keepdims=True)
+                nxt /= total
+                sums_a[:k, t] = total[:, 0]
+        for t in range(seq_len - 1, 0, -1):
+            k = running[t]
+            into = beta[:k, t - 1]
+            np.matmul(np.multiply(probs[:k, t], beta[:k, t], out=work[:k]), exp_tt, out=into)
+            if rescales[1][seq_len - 1 - t]:
+                total = into.sum(axis=1, keepdims=True)
+                into /= total
+                sums_b[:k, t - 1] = total[:, 0]
 
 
 def _sure_paths(

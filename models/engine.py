@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
+from models import native
 from models.crf import CRFArrays, bio_allowed
 from models.features import BIGRAM_PRIME, TokenArrays, TokenBatch
 from models.predictor import (
@@ -278,10 +279,11 @@ class BiRNN:
     ) -> np.ndarray:
         b, t = mask.shape
         h, g = self.hidden, rec.shape[2]
+        compiled = self.cell == "lstm" and native.active(b, native.LSTM_ROWS)
         # Per step: the inputs (2, rows, g) and where its states go (2, rows, h).
         inputs: Steps
         outputs: Steps
-        if b == 1 or len(xp) == b * t:  # equal lengths: every row runs every step
+        if not compiled and (b == 1 or len(xp) == b * t):  # equal lengths: all run every step
             x = xp.reshape(b, t, 2, g)
             by_step = np.empty((t, 2, b, g), dtype=F32)
             by_step[:, 0] = x[:, :, 0].swapaxes(0, 1)
@@ -295,24 +297,19 @@ class BiRNN:
         # are a prefix of the batch and padding costs nothing. Step s reads position s
         # forwards and position length - 1 - s backwards: the real tokens at ``fwd`` and
         # ``bwd``, gathered (and their states written back) in that order; nothing padded.
-        lengths = mask.sum(axis=1)
-        order = np.argsort(-lengths, kind="stable")
-        longest = lengths[order]
-        counts = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
-        steps = np.arange(t)[:, None]
-        real = steps < longest[None, :]
-        at = (np.cumsum(lengths) - lengths)[order][None, :]  # first token of each row
-        fwd = (at + steps)[real]
-        bwd = (at + np.maximum(longest[None, :] - 1 - steps, 0))[real]
+        fwd, bwd, counts = _packed_order(mask)
         # One gather of half rows: (token, direction) -> row 2 * token + direction.
         halves = np.concatenate([2 * fwd, 2 * bwd + 1])
         gathered = xp.reshape(-1, g)[halves].reshape(2, len(fwd), g)
         out = np.empty((2, len(fwd), h), dtype=F32)
-        first = (np.cumsum(counts) - counts).tolist()
-        running = counts.tolist()
-        inputs = [gathered[:, i : i + k] for i, k in zip(first, running, strict=True)]
-        outputs = [out[:, i : i + k] for i, k in zip(first, running, strict=True)]
-        self._steps(inputs, outputs, rec, rec_bias)
+        if compiled:  # every step in one call (models/_native.c)
+            native.lstm_layer(gathered, out, rec, counts)
+        else:
+            first = (np.cumsum(counts) - counts).tolist()
+            running = counts.tolist()
+            inputs = [gathered[:, i : i + k] for i, k in zip(first, running, strict=True)]
+            outputs = [out[:, i : i + k] for i, k in zip(first, running, strict=True)]
+            self._steps(inputs, outputs, rec, rec_bias)
         states = np.empty((len(fwd), 2 * h), dtype=F32)
         states[fwd, :h] = out[0]
         states[bwd, h:] = out[1]
@@ -405,6 +402,27 @@ class BiRNN:
                 np.add(pre, x, out=pre)
                 x = pre
             state = np.maximum(x, 0.0, out=dest)
+
+
+def _packed_order(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The real tokens' indices (row by row) in packed-sequence order, forwards and
+    backwards, and the rows running at each step: rows longest first, so that those still
+    running at step ``s`` are a prefix; step ``s`` reads position ``s`` of each forwards and
+    position ``length - 1 - s`` backwards."""
+    b, t = mask.shape
+    if b == 1:
+        steps = np.arange(int(mask.sum()))
+        return steps, steps[::-1].copy(), np.ones(len(steps), dtype=np.int64)
+    lengths = mask.sum(axis=1)
+    order = np.argsort(-lengths, kind="stable")
+    longest = lengths[order]
+    counts = (longest[None, :] > np.arange(t)[:, None]).sum(axis=1)  # rows per step
+    steps = np.arange(t)[:, None]
+    real = steps < longest[None, :]
+    at = (np.cumsum(lengths) - lengths)[order][None, :]  # first token of each row
+    fwd = (at + steps)[real]
+    bwd = (at + np.maximum(longest[None, :] - 1 - steps, 0))[real]
+    return fwd, bwd, counts.astype(np.int64)
 
 
 def padded(real: np.ndarray, mask: np.ndarray) -> np.ndarray:

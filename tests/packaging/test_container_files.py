@@ -71,6 +71,20 @@ def test_dockerfile_copies_existing_paths() -> None:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
+def test_dockerfile_builds_the_compiled_kernels() -> None:
+    """The image compiles models/_native.c (setup.py's extension), and the build checks it
+    imports: setup.py marks it optional, so without a compiler pip would quietly skip it."""
+    install = next(r for i, r in _dockerfile() if i == "RUN" and "pip install ." in r)
+    steps = [step.strip() for step in install.split("&&")]
+    compiler = next(i for i, step in enumerate(steps) if "apt-get install" in step)
+    build = steps.index("pip install .")
+    check = next(i for i, step in enumerate(steps) if "native.available()" in step)
+    assert "gcc" in steps[compiler] and compiler < build < check
+    copied = [shlex.split(r)[:-1] for i, r in _dockerfile() if i == "COPY"]
+    assert ["pyproject.toml", "setup.py", "README.md"] in copied
+    assert "models/_native.c" in (ROOT / "setup.py").read_text()
+
+
 def test_dockerfile_cmd_is_a_real_command() -> None:
     cmd = json.loads(dict(_dockerfile())["CMD"])
     assert cmd[:2] == ["slotfill", "serve"]

@@ -1,0 +1,117 @@
+"""The NumPy engine's compiled kernels (``models/_native.c``), when the build made them.
+
+``pip install`` compiles the extension where a C compiler and the Python headers are at hand
+(``setup.py``: optional, so an install without a compiler still succeeds); without it, or with
+``SLOTFILL_KERNELS=numpy``, the engine runs its NumPy loops, which give the same results to
+float32 rounding (``tests/models/test_native.py``). One process-wide choice, made by the
+server at start-up from its settings (:func:`select`), as ``threadpool_limits`` is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+try:
+    from models import _native  # type: ignore[attr-defined]
+except ImportError:  # not built: the NumPy loops
+    _native = None
+
+Kernels = Literal["native", "numpy"]
+KERNELS: tuple[str, ...] = ("native", "numpy")
+# The kernels run a batch's rows one after another, each row's arithmetic vectorised; BLAS
+# shares each weight among the rows of a matrix product. Up to these many rows the kernels
+# are faster (the server's batch of one, most of all); past them, the NumPy loops (paired
+# A/B runs at batches of 1-64 on ATIS valid, docs/results/serving.md).
+LSTM_ROWS = 16
+CRF_ROWS = 8
+logger = logging.getLogger(__name__)
+_active = _native is not None
+
+
+def available() -> bool:
+    """Whether the compiled kernels were built and import."""
+    return _native is not None
+
+
+def select(kernels: Kernels) -> bool:
+    """Run the engine's loops with ``kernels``; ``native`` where not built falls back to
+    NumPy with a warning. Returns whether the compiled kernels are now in use."""
+    global _active
+    if kernels not in KERNELS:
+        raise ValueError(f"expected kernels in {KERNELS}, got {kernels!r}")
+    if kernels == "native" and _native is None:
+        logger.warning("compiled kernels not built (no C compiler at install?): NumPy loops")
+    _active = kernels == "native" and _native is not None
+    return _active
+
+
+def active(rows: int = 1, most: int = 1) -> bool:
+    """Whether the engine runs the compiled kernels now, for a batch of ``rows`` (a kernel
+    that takes at most ``most`` rows: :data:`LSTM_ROWS`, :data:`CRF_ROWS`)."""
+    return _active and rows <= most
+
+
+def lstm_layer(
+    inputs: np.ndarray, outputs: np.ndarray, rec: np.ndarray, counts: np.ndarray
+) -> None:
+    """Every step of a bidirectional LSTM layer in one call (``models/_native.c``).
+
+    ``inputs`` ``(2, tokens, 4 * hidden)``: the projected inputs of each direction in packed
+    order (step ``s`` owns ``counts[s]`` rows after those of the steps before it, counts not
+    increasing); ``outputs`` ``(2, tokens, hidden)`` receives the states in the same order;
+    ``rec`` ``(2, hidden, 4 * hidden)``: :class:`models.engine.BiRNN`'s recurrent weights
+    (gates o, i, f, g; sigmoid gates halved). All float32 and C-contiguous."""
+    assert _native is not None
+    hidden = rec.shape[1]
+    for name, array in (("inputs", inputs), ("outputs", outputs), ("rec", rec)):
+        if array.dtype != np.float32 or not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected C-contiguous float32, got {array.dtype}")
+    tokens = int(counts.sum())
+    expected = ((2, tokens, 4 * hidden), (2, tokens, hidden), (2, hidden, 4 * hidden))
+    if (inputs.shape, outputs.shape, rec.shape) != expected:
+        got = (inputs.shape, outputs.shape, rec.shape)
+        raise ValueError(f"expected shapes {expected}, got {got}")
+    _native.lstm_layer(inputs, outputs, rec, np.ascontiguousarray(counts, np.int64), hidden)
+
+
+def lattice_passes(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    sums: tuple[np.ndarray, np.ndarray],
+    probs: np.ndarray,
+    exp_transitions: tuple[np.ndarray, np.ndarray],
+    running: Sequence[int],
+    rescales: tuple[Sequence[bool], Sequence[bool]],
+) -> None:
+    """:func:`models.crf.decode_lattice`'s forward and backward recursions in one call
+    (``models/_native.c``): ``alpha``, ``beta``, ``probs`` ``(batch, seq_len, num_tags)``
+    and ``sums`` (forward, backward) ``(batch, seq_len)`` float64 and C-contiguous, rows
+    longest first; ``exp_transitions`` the CRF's ``exp_transitions`` and its transpose;
+    ``running[t]`` rows run at token ``t``; ``rescales`` the forward and backward flags."""
+    assert _native is not None
+    arrays = (alpha, beta, *sums, probs, *exp_transitions)
+    if any(a.dtype != np.float64 or not a.flags.c_contiguous for a in arrays):
+        raise ValueError("expected C-contiguous float64 arrays")
+    _native.lattice_passes(
+        alpha,
+        beta,
+        *sums,
+        probs,
+        *exp_transitions,
+        np.asarray(running, dtype=np.int64),
+        np.asarray(rescales[0], dtype=np.uint8),
+        np.asarray(rescales[1], dtype=np.uint8),
+        alpha.shape[2],
+    )
+
+
+def tanh(values: np.ndarray) -> np.ndarray:
+    """The kernels' float32 ``tanh`` of ``values`` (a copy): for tests against ``np.tanh``."""
+    assert _native is not None
+    out = np.array(values, dtype=np.float32, order="C")
+    _native.tanh_f32(out)
+    return out

@@ -1,0 +1,207 @@
+"""The NumPy engine's compiled kernels (``models/_native.c``) compute what its NumPy loops
+compute: the recurrent layers and the CRF's forward-backward recursions, over batches of one,
+of equal and of mixed lengths; bad buffers are refused, not read past; the switch falls back
+when nothing was built. The engine-against-torch and CRF oracle tests run whichever kernels
+are active (the compiled ones where built), so both paths meet an independent reference."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import models.crf as crf_module
+from models import native
+from models.calibration import scale_crf_arrays
+from models.crf import CRFArrays, bio_allowed, decode_lattice
+from models.engine import BiRNN
+from models.layers import EncoderConfig
+
+BUILT = pytest.mark.skipif(not native.available(), reason="compiled kernels not built")
+
+
+@pytest.fixture(autouse=True)
+def _restore_kernels() -> Iterator[None]:
+    was = native.active()
+    yield
+    native.select("native" if was else "numpy")
+
+
+def test_the_install_built_the_kernels() -> None:
+    """Where a C compiler and the Python headers are at hand, ``pip install`` built them
+    (setup.py marks the extension optional, so a broken build would pass unnoticed)."""
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not (shutil.which("cc") or shutil.which("gcc")) or not headers.exists():
+        pytest.skip("no C compiler or Python headers here")
+    assert native.available()
+
+
+@BUILT
+def test_tanh_is_numpys_to_float32_precision() -> None:
+    grid = np.concatenate(
+        [np.linspace(-30, 30, 600_001), np.geomspace(1e-12, 1e-2, 2_001), [0.0, -0.0, 1e-45]]
+    ).astype(np.float32)
+    grid = np.concatenate([grid, -grid])
+    got = native.tanh(grid)
+    assert np.abs(got - np.tanh(grid.astype(np.float64))).max() <= 1e-6
+    assert (np.sign(got) == np.sign(grid)).all()
+    special = native.tanh(np.array([np.inf, -np.inf, np.nan], dtype=np.float32))
+    assert special[0] == 1.0 and special[1] == -1.0 and math.isnan(special[2])
+
+
+def _rnn(hidden: int, inputs: int, layers: int, seed: int) -> BiRNN:
+    rng = np.random.default_rng(seed)
+    config = EncoderConfig(
+        vocab_size=3, char_vocab_size=3, hidden_size=hidden, num_layers=layers, cell="lstm"
+    )
+    weights = {}
+    spread = 1.5 / math.sqrt(hidden)  # torch's initial range, wider (saturating gates too)
+    for layer in range(layers):
+        width = inputs if layer == 0 else 2 * hidden
+        for name in (f"l{layer}", f"l{layer}_reverse"):
+            weights[f"weight_ih_{name}"] = rng.normal(0, spread, (4 * hidden, width))
+            weights[f"weight_hh_{name}"] = rng.normal(0, spread, (4 * hidden, hidden))
+            weights[f"bias_ih_{name}"] = rng.normal(0, spread, 4 * hidden)
+            weights[f"bias_hh_{name}"] = rng.normal(0, spread, 4 * hidden)
+    return BiRNN({k: v.astype(np.float32) for k, v in weights.items()}, config, "")
+
+
+@BUILT
+@pytest.mark.parametrize("hidden", [1, 7, 32, 45, 200])
+@pytest.mark.parametrize(
+    "lengths", [[1], [11], [4, 4, 4], [3, 7, 1, 7, 5]], ids=["one", "eleven", "equal", "ragged"]
+)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_lstm_layers_match_the_numpy_loops(hidden: int, lengths: list[int], layers: int) -> None:
+    """Hidden sizes on and off the kernel's 32-column blocks; packed order for ragged rows."""
+    rnn = _rnn(hidden, 10, layers, seed=hidden + len(lengths))
+    mask = np.arange(max(lengths))[None, :] < np.array(lengths)[:, None]
+    rng = np.random.default_rng(0)
+    projected = rng.normal(0, 1, (int(mask.sum()), 10)).astype(np.float32)
+    first = rnn.layers[0]
+    inputs = projected @ first[0] + first[1]
+    native.select("numpy")
+    want = rnn.real(inputs, mask)
+    assert native.select("native")
+    got = rnn.real(inputs, mask)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)
+
+
+def _lattice_case(
+    seed: int, lengths: list[int], num_tags: int, scale: float
+) -> tuple[np.ndarray, CRFArrays]:
+    rng = np.random.default_rng(seed)
+    tags = ["O"] + [f"{p}-s{i}" for i in range(num_tags) for p in "BI"]
+    tags = tags[:num_tags]
+    emissions = (rng.normal(0, scale, (len(lengths), max(lengths), num_tags))).astype(np.float32)
+    start, trans, end = (rng.normal(0, 1, s) for s in (num_tags, (num_tags, num_tags), num_tags))
+    arrays = CRFArrays.constrained(
+        start.astype(np.float32),
+        trans.astype(np.float32),
+        end.astype(np.float32),
+        bio_allowed(tags),
+    )
+    return emissions, arrays
+
+
+@BUILT
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("scale", [1.0, 20.0, 200.0], ids=["calm", "peaky", "underflow"])
+@pytest.mark.parametrize("temperature", [1.0, 0.4])
+def test_lattices_match_the_numpy_loops(seed: int, scale: float, temperature: float) -> None:
+    """The same paths and the same lattice to float64 rounding, with rescaling on every step
+    (``_RESCALE`` 0), on some steps, and with scores so far apart that the passes underflow and
+    the log-space pass takes over."""
+    lengths = [[1], [9], [5, 9, 2, 9]][seed % 3]
+    emissions, arrays = _lattice_case(seed, lengths, 5 + seed, scale)
+    scaled = scale_crf_arrays(arrays, temperature)
+    for rescale in (crf_module._RESCALE, 0.0):
+        crf_module._RESCALE, saved = rescale, crf_module._RESCALE
+        try:
+            native.select("numpy")
+            want_paths, want = decode_lattice(emissions, lengths, arrays, scaled, temperature)
+            native.select("native")
+            got_paths, got = decode_lattice(emissions, lengths, arrays, scaled, temperature)
+        finally:
+            crf_module._RESCALE = saved
+        assert got_paths == want_paths
+        for name in ("alpha", "beta", "log_alpha", "log_beta", "log_z"):
+            np.testing.assert_allclose(
+                getattr(got, name), getattr(want, name), rtol=1e-12, atol=1e-300, err_msg=name
+            )
+
+
+@BUILT
+def test_bad_buffers_are_refused() -> None:
+    rnn = _rnn(4, 3, 1, seed=0)
+    rec = rnn.layers[0][2]
+    inputs = np.zeros((2, 3, 16), np.float32)
+    outputs = np.zeros((2, 3, 4), np.float32)
+    counts = np.array([1, 1, 1])
+    native.lstm_layer(inputs, outputs, rec, counts)
+    with pytest.raises(ValueError, match="float32"):
+        native.lstm_layer(inputs.astype(np.float64), outputs, rec, counts)
+    with pytest.raises(ValueError, match="shapes"):
+        native.lstm_layer(inputs, outputs, rec, np.array([1, 1]))
+    with pytest.raises(ValueError, match="counts"):  # the kernel's own check: rows may not grow
+        native.lstm_layer(np.zeros((2, 4, 16), np.float32), np.zeros((2, 4, 4), np.float32),
+                          rec, np.array([1, 1, 2]))  # fmt: skip
+    with pytest.raises(ValueError, match="float64"):
+        native.lattice_passes(
+            *(np.zeros((1, 2, 3), np.float32),) * 2,
+            (np.ones((1, 2)), np.ones((1, 2))),
+            np.zeros((1, 2, 3)),
+            (np.eye(3), np.eye(3)),
+            [1, 1],
+            ([False], [False]),
+        )
+    cube = np.zeros((1, 2, 3))
+    with pytest.raises(ValueError, match="sizes"):  # a flag too few for the steps
+        native.lattice_passes(
+            cube, cube.copy(), (np.ones((1, 2)), np.ones((1, 2))), cube.copy(),
+            (np.eye(3), np.eye(3)), [1, 1], ([], []),
+        )  # fmt: skip
+
+
+def test_select_falls_back_without_a_build(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(native, "_native", None)
+    with caplog.at_level(logging.WARNING, logger="models.native"):
+        assert not native.select("native")
+    assert not native.active() and "not built" in caplog.text
+    with pytest.raises(ValueError, match="kernels"):
+        native.select("fortran")  # type: ignore[arg-type]
+
+
+@BUILT
+def test_batches_past_max_rows_take_the_numpy_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BLAS shares the weights among a batch's rows; the kernels run rows one by one, so they
+    take batches up to ``LSTM_ROWS`` / ``CRF_ROWS`` only."""
+    calls: list[str] = []
+    lstm, passes = native.lstm_layer, native.lattice_passes
+    monkeypatch.setattr(native, "lstm_layer", lambda *a: (calls.append("lstm"), lstm(*a))[1])
+    monkeypatch.setattr(native, "lattice_passes", lambda *a: (calls.append("crf"), passes(*a))[1])
+    native.select("native")
+    rnn = _rnn(6, 4, 1, seed=1)
+    assert native.CRF_ROWS < native.LSTM_ROWS
+    for rows, expected in (
+        (native.CRF_ROWS, ["lstm", "crf"]),
+        (native.LSTM_ROWS, ["lstm"]),
+        (native.LSTM_ROWS + 1, []),
+    ):
+        calls.clear()
+        lengths = [3 + r % 4 for r in range(rows)]
+        mask = np.arange(max(lengths))[None, :] < np.array(lengths)[:, None]
+        projected = np.ones((int(mask.sum()), 4), np.float32)
+        rnn.real(projected @ rnn.layers[0][0] + rnn.layers[0][1], mask)
+        emissions, arrays = _lattice_case(rows, lengths, 5, 1.0)
+        decode_lattice(emissions, lengths, arrays)
+        assert calls == expected
