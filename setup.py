@@ -18,6 +18,7 @@ setup(
                 "-fno-trapping-math",
                 "-Wall",
             ],
+            libraries=["m"],
             optional=True,
         )
     ]

@@ -11,6 +11,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -254,6 +255,276 @@ done:
     return result;
 }
 
+/* Whether to rescale at each of n steps (models.crf._rescales): the scores may have moved
+ * costs[i * stride] at step i; rescale once that adds up to more than limit since the last. */
+static void rescales(const double *costs, Py_ssize_t n, Py_ssize_t stride, double limit,
+                     unsigned char *out) {
+    double moved = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        moved += costs[i * stride];
+        out[i] = moved > limit;
+        if (out[i]) moved = 0.0;
+    }
+}
+
+/* lattice_row(em32, temperature, start, end, transitions, exp_t, exp_tt, t_max, spread,
+ *             (SPREAD, RESCALE, SURE), em, probs, em_max, alpha, beta, log_alpha, log_beta,
+ *             tags) -> (kept, sure, log_z)
+ *
+ * models.crf.decode_lattice for one row of n tokens and k tags (the server's batch of one),
+ * step for step: the calibrated emissions em32 / temperature in float64, their per-token
+ * maxima and exponentials, the rescaled forward and backward passes, the log scales, log Z,
+ * and the tags of highest marginal with whether the marginals prove them the best path
+ * (models.crf._sure_paths). kept false: the probability space may have underflowed, and
+ * nothing past the passes is meaningful (the caller takes the log-space pass); sure false:
+ * the caller runs Viterbi. start, end, transitions, exp_t = exp(transitions - t_max) and its
+ * transpose exp_tt: the calibrated CRF in float64; spread: how far its allowed scores lie
+ * apart; the three limits are models.crf's constants. Outputs float64 (n, k) or (n,); tags
+ * int64 (n,).
+ */
+static PyObject *lattice_row(PyObject *self, PyObject *args) {
+    Py_buffer b_em32, b_start, b_end, b_trans, b_et, b_ett, b_em, b_probs, b_max, b_alpha,
+        b_beta, b_la, b_lb, b_tags;
+    double temperature, t_max, spread, limit_spread, limit_rescale, sure_factor;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*dy*y*y*y*y*dd(ddd)w*w*w*w*w*w*w*w*", &b_em32, &temperature,
+                          &b_start, &b_end, &b_trans, &b_et, &b_ett, &t_max, &spread,
+                          &limit_spread, &limit_rescale, &sure_factor, &b_em, &b_probs, &b_max,
+                          &b_alpha, &b_beta, &b_la, &b_lb, &b_tags))
+        return NULL;
+    Py_buffer *all[] = {&b_em32, &b_start, &b_end,   &b_trans, &b_et, &b_ett, &b_em,
+                        &b_probs, &b_max, &b_alpha, &b_beta,  &b_la, &b_lb, &b_tags};
+    PyObject *result = NULL;
+    double *work = NULL;
+    const Py_ssize_t k = b_start.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t n = k ? b_em32.len / ((Py_ssize_t)sizeof(float) * k) : 0;
+    const Py_ssize_t cube = (Py_ssize_t)sizeof(double) * n * k;
+    const Py_ssize_t line = (Py_ssize_t)sizeof(double) * n;
+    const Py_ssize_t square = (Py_ssize_t)sizeof(double) * k * k;
+    if (k < 1 || n < 1 || b_em32.len != (Py_ssize_t)sizeof(float) * n * k ||
+        b_end.len != b_start.len || b_trans.len != square || b_et.len != square ||
+        b_ett.len != square || b_em.len != cube || b_probs.len != cube || b_alpha.len != cube ||
+        b_beta.len != cube || b_max.len != line || b_la.len != line || b_lb.len != line ||
+        b_tags.len != (Py_ssize_t)sizeof(int64_t) * n) {
+        PyErr_SetString(PyExc_ValueError, "lattice_row: buffer sizes do not match");
+        goto done;
+    }
+    /* sums_a, sums_b, costs (n each), end probabilities, scratch (k each), flags (2n bytes) */
+    work = PyMem_RawMalloc(sizeof(double) * (size_t)(3 * n + 2 * k) + (size_t)(2 * n));
+    if (!work) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int kept = 1, sure = 1;
+    double log_z = 0.0;
+    {
+        const float *em32 = b_em32.buf;
+        const double *start = b_start.buf, *end = b_end.buf, *trans = b_trans.buf;
+        const double *et = b_et.buf, *ett = b_ett.buf;
+        double *em = b_em.buf, *probs = b_probs.buf, *em_max = b_max.buf;
+        double *alpha = b_alpha.buf, *beta = b_beta.buf;
+        double *log_alpha = b_la.buf, *log_beta = b_lb.buf;
+        int64_t *tags = b_tags.buf;
+        double *sums_a = work, *sums_b = work + n, *costs = work + 2 * n;
+        double *end_probs = work + 3 * n, *scratch = end_probs + k;
+        unsigned char *fres = (unsigned char *)(scratch + k), *bres = fres + n;
+        Py_BEGIN_ALLOW_THREADS
+        const double log_k = log((double)k);
+        double widest = -INFINITY;
+        for (Py_ssize_t t = 0; t < n; t++) {
+            double *e = em + t * k, hi = -INFINITY, lo = INFINITY;
+            for (Py_ssize_t j = 0; j < k; j++) {
+                e[j] = (double)em32[t * k + j];
+                if (temperature != 1.0) e[j] /= temperature;
+                hi = e[j] > hi ? e[j] : hi;
+                lo = e[j] < lo ? e[j] : lo;
+            }
+            em_max[t] = hi;
+            for (Py_ssize_t j = 0; j < k; j++) probs[t * k + j] = exp(e[j] - hi);
+            costs[t] = (hi - lo) + spread + log_k;
+            widest = hi - lo > widest ? hi - lo : widest;
+            sums_a[t] = sums_b[t] = 1.0;
+        }
+        rescales(costs + 1, n - 1, 1, limit_rescale, fres);
+        rescales(costs + n - 1, n - 1, -1, limit_rescale, bres);
+        double head_max = -INFINITY, total = 0.0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            alpha[j] = start[j] + em[j];
+            head_max = alpha[j] > head_max ? alpha[j] : head_max;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) total += (alpha[j] = exp(alpha[j] - head_max));
+        sums_a[0] = total;
+        for (Py_ssize_t j = 0; j < k; j++) alpha[j] /= total;
+        double end_max = -INFINITY, end_sum = 0.0;
+        for (Py_ssize_t j = 0; j < k; j++) end_max = end[j] > end_max ? end[j] : end_max;
+        for (Py_ssize_t j = 0; j < k; j++) end_sum += (end_probs[j] = exp(end[j] - end_max));
+        for (Py_ssize_t j = 0; j < k; j++) beta[(n - 1) * k + j] = end_probs[j] / end_sum;
+        for (Py_ssize_t t = 1; t < n; t++) {
+            double *next = alpha + t * k;
+            matvec64(next, next - k, et, k);
+            for (Py_ssize_t j = 0; j < k; j++) next[j] *= probs[t * k + j];
+            if (fres[t - 1]) sums_a[t] = normalise(next, k);
+        }
+        for (Py_ssize_t t = n - 1; t > 0; t--) {
+            for (Py_ssize_t j = 0; j < k; j++) scratch[j] = probs[t * k + j] * beta[t * k + j];
+            matvec64(beta + (t - 1) * k, scratch, ett, k);
+            if (bres[n - 1 - t]) sums_b[t - 1] = normalise(beta + (t - 1) * k, k);
+        }
+        /* Kept: no spread beyond the probability space's reach, no sum lost to underflow
+         * (NaN compares false, so it fails too). */
+        double last = 0.0, first = 0.0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            last += alpha[(n - 1) * k + j];
+            first += beta[j];
+        }
+        kept = widest + spread <= limit_spread && last > 0 && first > 0;
+        for (Py_ssize_t t = 0; kept && t < n; t++) kept = sums_a[t] > 0 && sums_b[t] > 0;
+        sure = kept; /* nothing is proven from a lattice not kept */
+        if (kept) {
+            log_alpha[0] = head_max + log(sums_a[0]);
+            for (Py_ssize_t t = 1; t < n; t++)
+                log_alpha[t] = log_alpha[t - 1] + (t_max + em_max[t] + log(sums_a[t]));
+            log_beta[n - 1] = end_max + log(end_sum);
+            for (Py_ssize_t t = n - 2; t >= 0; t--)
+                log_beta[t] = log_beta[t + 1] + (t_max + em_max[t + 1] + log(sums_b[t]));
+            double dot = 0.0;
+            for (Py_ssize_t j = 0; j < k; j++) dot += alpha[(n - 1) * k + j] * end_probs[j];
+            log_z = log_alpha[n - 1] + log(dot) + end_max;
+            /* The tags of highest marginal, their path's score, then the rivals per token. */
+            double score = 0.0;
+            for (Py_ssize_t t = 0; t < n; t++) {
+                const double *a = alpha + t * k, *b = beta + t * k;
+                double sum = 0.0, best = -1.0;
+                int64_t arg = 0;
+                for (Py_ssize_t j = 0; j < k; j++) sum += a[j] * b[j];
+                for (Py_ssize_t j = 0; j < k; j++) {
+                    double m = a[j] * b[j] / sum;
+                    if (m > best) {
+                        best = m;
+                        arg = j;
+                    }
+                }
+                tags[t] = arg;
+                score += em[t * k + arg] + (t ? trans[tags[t - 1] * k + arg] : start[arg]);
+            }
+            score += end[tags[n - 1]];
+            const double bound = sure_factor * exp(score - log_z);
+            for (Py_ssize_t t = 0; sure && t < n; t++) {
+                const double *a = alpha + t * k, *b = beta + t * k;
+                double sum = 0.0;
+                Py_ssize_t rivals = 0;
+                for (Py_ssize_t j = 0; j < k; j++) sum += a[j] * b[j];
+                for (Py_ssize_t j = 0; j < k; j++) rivals += a[j] * b[j] / sum >= bound;
+                sure = rivals == 1;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_BuildValue("(iid)", kept, sure, log_z);
+done:
+    PyMem_RawFree(work);
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) PyBuffer_Release(all[i]);
+    return result;
+}
+
+/* span_row(emissions, probs, em_max, alpha, beta, log_alpha, log_beta, log_z, transitions,
+ *          exp_t, end, t_max, tiny, path, spans, out)
+ *
+ * models.crf.Lattice.rows_span_probs for one row, the server's batch of one: for each span
+ * (first, end, inside) of the path (n tags, int64), the marginal probability that tokens
+ * first..end-1 carry the path's tags and the token at end (if any) is not tag inside (-1:
+ * none), into out (float64). The lattice row's arrays: (seq, k) / (seq,) float64 with
+ * seq >= n; transitions, exp_t (k, k), end (k): its CRF. A tail sum below tiny is taken in
+ * log space (Lattice._tails). spans int64 (m, 3), out float64 (m,).
+ */
+static PyObject *span_row(PyObject *self, PyObject *args) {
+    Py_buffer b_em, b_probs, b_max, b_alpha, b_beta, b_la, b_lb, b_trans, b_et, b_end, b_path,
+        b_spans, b_out;
+    double log_z, t_max, tiny;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*dy*y*y*ddy*y*w*", &b_em, &b_probs, &b_max,
+                          &b_alpha, &b_beta, &b_la, &b_lb, &log_z, &b_trans, &b_et, &b_end,
+                          &t_max, &tiny, &b_path, &b_spans, &b_out))
+        return NULL;
+    Py_buffer *all[] = {&b_em,  &b_probs, &b_max, &b_alpha, &b_beta, &b_la,   &b_lb,
+                        &b_trans, &b_et,  &b_end, &b_path,  &b_spans, &b_out};
+    PyObject *result = NULL;
+    double *cum = NULL;
+    const Py_ssize_t k = b_end.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t seq = b_max.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t n = b_path.len / (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t m = b_out.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t cube = (Py_ssize_t)sizeof(double) * seq * k;
+    const Py_ssize_t square = (Py_ssize_t)sizeof(double) * k * k;
+    const int64_t *path = b_path.buf, *spans = b_spans.buf;
+    int ok = k > 0 && n > 0 && n <= seq && b_em.len == cube && b_probs.len == cube &&
+             b_alpha.len == cube && b_beta.len == cube && b_la.len == b_max.len &&
+             b_lb.len == b_max.len && b_trans.len == square && b_et.len == square &&
+             b_spans.len == (Py_ssize_t)sizeof(int64_t) * 3 * m;
+    for (Py_ssize_t t = 0; ok && t < n; t++) ok = path[t] >= 0 && path[t] < k;
+    for (Py_ssize_t s = 0; ok && s < m; s++) {
+        const int64_t first = spans[3 * s], stop = spans[3 * s + 1], inside = spans[3 * s + 2];
+        ok = first >= 0 && first < stop && stop <= n && inside >= -1 && inside < k;
+    }
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "span_row: buffer sizes or spans do not match");
+        goto done;
+    }
+    cum = PyMem_RawMalloc(sizeof(double) * (size_t)n);
+    if (!cum) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    {
+        const double *em = b_em.buf, *probs = b_probs.buf, *em_max = b_max.buf;
+        const double *alpha = b_alpha.buf, *beta = b_beta.buf, *log_alpha = b_la.buf;
+        const double *log_beta = b_lb.buf, *trans = b_trans.buf, *et = b_et.buf;
+        const double *end = b_end.buf;
+        double *out = b_out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        /* cum[t]: transitions and emissions along the path from token 1 to t */
+        cum[0] = 0.0;
+        for (Py_ssize_t t = 1; t < n; t++)
+            cum[t] = cum[t - 1] + (trans[path[t - 1] * k + path[t]] + em[t * k + path[t]]);
+        for (Py_ssize_t s = 0; s < m; s++) {
+            const int64_t first = spans[3 * s], stop = spans[3 * s + 1], inside = spans[3 * s + 2];
+            double log_p = log(alpha[first * k + path[first]]) + log_alpha[first];
+            log_p += cum[stop - 1] - cum[first] - log_z;
+            if (stop >= n) {
+                log_p += end[path[n - 1]];
+            } else {
+                const double *e = et + path[stop - 1] * k, *p = probs + stop * k;
+                const double *b = beta + stop * k;
+                double sum = 0.0, tail;
+                for (Py_ssize_t j = 0; j < k; j++) sum += j == inside ? 0.0 : e[j] * p[j] * b[j];
+                if (sum > tiny) {
+                    tail = log(sum);
+                } else { /* in log space: the sum may have lost its mass to underflow */
+                    const double *tr = trans + path[stop - 1] * k, *x = em + stop * k;
+                    double top = -INFINITY, total = 0.0;
+                    for (Py_ssize_t j = 0; j < k; j++) {
+                        double v = j == inside ? -INFINITY : tr[j] + x[j] + log(b[j]);
+                        top = v > top ? v : top;
+                    }
+                    const double safe = isfinite(top) ? top : 0.0;
+                    for (Py_ssize_t j = 0; j < k; j++)
+                        if (j != inside) total += exp(tr[j] + x[j] + log(b[j]) - safe);
+                    tail = log(total) + safe - (t_max + em_max[stop]);
+                }
+                log_p += tail + t_max + em_max[stop] + log_beta[stop];
+            }
+            const double prob = exp(log_p);
+            out[s] = prob > 1.0 ? 1.0 : prob; /* NaN stays NaN, as np.minimum */
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(cum);
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) PyBuffer_Release(all[i]);
+    return result;
+}
+
 /* tanh(values) in place, float32: what the kernels use, exposed so that a test can hold it
  * against NumPy's tanh over the whole float range. */
 static PyObject *tanh_f32(PyObject *self, PyObject *args) {
@@ -267,6 +538,8 @@ static PyObject *tanh_f32(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"lstm_layer", lstm_layer, METH_VARARGS, "Every step of a bidirectional LSTM layer."},
     {"lattice_passes", lattice_passes, METH_VARARGS, "A CRF's forward-backward recursions."},
+    {"lattice_row", lattice_row, METH_VARARGS, "A CRF's lattice of one row, step for step."},
+    {"span_row", span_row, METH_VARARGS, "Span probabilities of one lattice row."},
     {"tanh_f32", tanh_f32, METH_VARARGS, "float32 tanh in place (the kernels' own)."},
     {NULL, NULL, 0, NULL},
 };

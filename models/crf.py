@@ -366,6 +366,13 @@ class Lattice:
         if not any(counts):
             return [[] for _ in rows]
         arrays = self.arrays
+        if len(paths) == 1 and native.active(1, native.CRF_ROWS):  # one call (models/_native.c)
+            row = rows[0]
+            parts = (self.emissions, self.probs, self.em_max, self.alpha, self.beta)
+            lattice = (*(a[row] for a in parts), self.log_alpha[row], self.log_beta[row])
+            crf = (arrays.transitions, arrays.exp_transitions, arrays.end)
+            log_z, t_max = float(self.log_z[row]), arrays.t_max
+            return [native.span_row(lattice, log_z, crf, t_max, _TINY_SUM, paths[0], spans[0])]
         at_rows = np.asarray(rows, dtype=np.int64)
         if len(paths) == 1:  # the server's batch of one: no padding, no bookkeeping
             p = np.asarray(paths[0], dtype=np.int64)[None]
@@ -455,6 +462,10 @@ def decode_lattice(
     if batch and (lens.min() < 1 or lens.max() > seq_len):
         raise ValueError(f"expected lengths in 1..{seq_len}, got {lens.tolist()}")
     marg = scaled or arrays
+    if batch == 1 and lens[0] == seq_len and native.active(1, native.CRF_ROWS):
+        one = _decode_row(em32[0], arrays, marg, temperature)
+        if one is not None:
+            return one
     # Longest rows first, as in viterbi_decode: the rows running at step t are a prefix.
     order = np.argsort(-lens, kind="stable")
     if batch > 1:
@@ -546,6 +557,33 @@ def decode_lattice(
     paths = [row[:n] for row, n in zip(tags.tolist(), lens.tolist(), strict=True)]
     lattice = Lattice(em, probs, em_max, alpha, beta, log_alpha, log_beta, log_z, marg)
     return paths, lattice
+
+
+def _decode_row(
+    em32: np.ndarray, arrays: CRFArrays, marg: CRFArrays, temperature: float
+) -> tuple[list[list[int]], Lattice] | None:
+    """:func:`decode_lattice` of one row of ``(n, k)`` float32 emissions by the compiled
+    kernel (``models/_native.c``: the same steps in one call); None where its probability
+    space may have underflowed (the caller's log-space pass takes over)."""
+    n, k = em32.shape
+    em, probs, alpha, beta = (np.empty((1, n, k)) for _ in range(4))
+    em_max, log_alpha, log_beta = (np.empty((1, n)) for _ in range(3))
+    tags = np.empty(n, dtype=np.int64)
+    crf = (marg.start, marg.end, marg.transitions, marg.exp_transitions, marg.exp_transitions_t)
+    kept, sure, log_z = native.lattice_row(
+        np.ascontiguousarray(em32),
+        temperature,
+        crf,
+        (marg.t_max, marg.spread, _SPREAD, _RESCALE, _SURE),
+        (em, probs, em_max, alpha, beta, log_alpha, log_beta, tags),
+    )
+    if not kept:
+        return None
+    path = tags.tolist()
+    if not sure:  # the marginals leave the best path in doubt
+        path = viterbi_arrays(em32[None], np.ones((1, n), dtype=bool), arrays)[0]
+    lattice = Lattice(em, probs, em_max, alpha, beta, log_alpha, log_beta, np.array([log_z]), marg)
+    return [path], lattice
 
 
 def _lattice_passes(

@@ -109,6 +109,64 @@ def lattice_passes(
     )
 
 
+def lattice_row(
+    emissions: np.ndarray,
+    temperature: float,
+    crf: tuple[np.ndarray, ...],
+    constants: tuple[float, float, float, float, float],
+    out: tuple[np.ndarray, ...],
+) -> tuple[bool, bool, float]:
+    """:func:`models.crf.decode_lattice` for one row in one call (``models/_native.c``):
+    ``emissions`` ``(n, k)`` float32; ``crf`` the calibrated CRF's start, end, transitions,
+    ``exp_transitions`` and its transpose (float64); ``constants`` its ``t_max`` and
+    ``spread``, then ``models.crf``'s spread, rescale and sure limits; ``out``: the
+    calibrated emissions, their exponentials, per-token maxima, alpha, beta, log alpha, log
+    beta (float64) and the tags (int64), written. Returns (kept, sure, log Z)."""
+    assert _native is not None
+    if emissions.dtype != np.float32 or not emissions.flags.c_contiguous:
+        raise ValueError("expected C-contiguous float32 emissions")
+    if any(a.dtype != np.float64 or not a.flags.c_contiguous for a in (*crf, *out[:-1])):
+        raise ValueError("expected C-contiguous float64 arrays")
+    if out[-1].dtype != np.int64:
+        raise ValueError("expected int64 tags")
+    t_max, spread, *limits = constants
+    kept, sure, log_z = _native.lattice_row(
+        emissions, temperature, *crf, t_max, spread, tuple(limits), *out
+    )
+    return bool(kept), bool(sure), float(log_z)
+
+
+def span_row(
+    lattice: tuple[np.ndarray, ...],
+    log_z: float,
+    crf: tuple[np.ndarray, np.ndarray, np.ndarray],
+    t_max: float,
+    tiny: float,
+    path: Sequence[int],
+    spans: Sequence[tuple[int, int, int]],
+) -> list[float]:
+    """:meth:`models.crf.Lattice.span_probs` of one row in one call (``models/_native.c``):
+    ``lattice`` the row's emissions, probs, em_max, alpha, beta, log_alpha and log_beta
+    (float64); ``crf`` its transitions, ``exp_transitions`` and end scores; ``tiny`` the
+    tail sum below which a tail is taken in log space."""
+    assert _native is not None
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (*lattice, *crf)]
+    out = np.empty(len(spans))
+    _native.span_row(
+        *arrays[:7],
+        log_z,
+        *arrays[7:9],
+        arrays[9],
+        t_max,
+        tiny,
+        np.asarray(path, dtype=np.int64),
+        np.asarray(spans, dtype=np.int64).reshape(-1, 3),
+        out,
+    )
+    result: list[float] = out.tolist()
+    return result
+
+
 def tanh(values: np.ndarray) -> np.ndarray:
     """The kernels' float32 ``tanh`` of ``values`` (a copy): for tests against ``np.tanh``."""
     assert _native is not None

@@ -12,6 +12,7 @@ import shutil
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -132,7 +133,8 @@ def test_lattices_match_the_numpy_loops(seed: int, scale: float, temperature: fl
         finally:
             crf_module._RESCALE = saved
         assert got_paths == want_paths
-        for name in ("alpha", "beta", "log_alpha", "log_beta", "log_z"):
+        names = ("emissions", "probs", "em_max", "alpha", "beta", "log_alpha", "log_beta")
+        for name in (*names, "log_z"):
             np.testing.assert_allclose(
                 getattr(got, name), getattr(want, name), rtol=1e-12, atol=1e-300, err_msg=name
             )
@@ -205,3 +207,63 @@ def test_batches_past_max_rows_take_the_numpy_loops(monkeypatch: pytest.MonkeyPa
         emissions, arrays = _lattice_case(rows, lengths, 5, 1.0)
         decode_lattice(emissions, lengths, arrays)
         assert calls == expected
+
+
+@BUILT
+def test_one_row_takes_the_row_kernel_sure_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of one is the row kernel's (``lattice_row``): the same paths and span
+    probabilities as the NumPy steps, whether the marginals prove the path (no Viterbi) or
+    leave it in doubt (Viterbi), and the log-space pass where it reports an underflow."""
+    outcomes: list[tuple[bool, bool]] = []
+    row = native.lattice_row
+
+    def spy(*args: Any) -> tuple[bool, bool, float]:
+        kept, sure, log_z = row(*args)
+        outcomes.append((kept, sure))
+        return kept, sure, log_z
+
+    monkeypatch.setattr(native, "lattice_row", spy)
+    for seed in range(40):
+        scale = (0.3, 3.0, 400.0)[seed % 3]
+        emissions, arrays = _lattice_case(seed, [2 + seed % 9], 9, scale)
+        native.select("numpy")
+        want_paths, want = decode_lattice(emissions, [emissions.shape[1]], arrays)
+        native.select("native")
+        got_paths, got = decode_lattice(emissions, [emissions.shape[1]], arrays)
+        assert got_paths == want_paths
+        n = emissions.shape[1]
+        spans = [(i, j, -1) for i in range(n) for j in range(i + 1, n + 1)]
+        np.testing.assert_allclose(
+            got.span_probs(0, got_paths[0], spans),
+            want.span_probs(0, want_paths[0], spans),
+            rtol=1e-10,
+            atol=1e-300,
+        )
+    assert {(True, True), (True, False), (False, False)} <= set(outcomes)
+
+
+@BUILT
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("log_tails", [False, True], ids=["tails", "log-tails"])
+def test_span_probabilities_of_one_row_match_the_numpy_steps(
+    seed: int, log_tails: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``span_row`` against the vectorised NumPy steps on rows of a padded batch lattice
+    (any row, shorter than the batch), best and other paths, spans that close the path and
+    spans that stop before a tag they exclude; ``log_tails``: every tail in log space."""
+    if log_tails:
+        monkeypatch.setattr(crf_module, "_TINY_SUM", math.inf)
+    lengths = [7, 3 + seed % 4, 1, 7]
+    emissions, arrays = _lattice_case(seed, lengths, 7, (1.0, 6.0)[seed % 2])
+    paths, lattice = decode_lattice(emissions, lengths, arrays)
+    rng = np.random.default_rng(seed)
+    for row, n in enumerate(lengths):
+        path = paths[row] if seed % 3 else rng.integers(0, 7, n).tolist()
+        spans = [(i, j, int(rng.integers(-1, 7))) for i in range(n) for j in range(i + 1, n + 1)]
+        native.select("numpy")
+        want = lattice.rows_span_probs([row], [path], [spans])
+        native.select("native")
+        got = lattice.rows_span_probs([row], [path], [spans])
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-9, atol=1e-300)
+    with pytest.raises(ValueError, match="spans"):
+        lattice.rows_span_probs([0], [paths[0]], [[(0, 8, -1)]])  # past the path's end
