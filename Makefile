@@ -35,8 +35,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Test files spread over PYTEST_WORKERS processes (pytest-xdist); PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 	cd $(CURDIR) && SLOTFILL_DATABASE_URL=sqlite:///$(CURDIR)/build/alembic-check.db sh -c 'mkdir -p build && rm -f build/alembic-check.db && $(BIN)/alembic upgrade head && $(BIN)/alembic check'
