@@ -43,9 +43,11 @@ from benchmarks.common import (
     texts_of,
     write_results,
 )
+from models import native
 from models.artifact import load_artifact
 from models.crf import decode_lattice
 from models.engine import ENGINES, for_engine
+from models.native import KERNELS
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import for_serving
 from models.text import tagger_tokens
@@ -87,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="torch",
         help="what runs both networks, as SLOTFILL_ENGINE serves them (default torch: the "
         "figures before issue 18's engine)",
+    )
+    p.add_argument(
+        "--kernels",
+        choices=list(KERNELS),
+        default="native",
+        help="what runs the numpy engine's loops, as SLOTFILL_KERNELS (default native: the "
+        "compiled kernels where built)",
     )
     p.add_argument(
         "--quantize",
@@ -290,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolver = SlotValueResolver.from_manifest({"slot_types": artifact.manifest.slot_types})
     if args.engine != "torch" and args.quantize == "int8":
         raise SystemExit("error: --quantize int8 runs on --engine torch")
+    if args.kernels == "native" and not native.available():
+        raise SystemExit("error: --kernels native: the compiled kernels are not built")
+    native.select(args.kernels)
     tagger = for_engine(tagger, args.engine)
     sentiment = for_engine(sentiment, args.engine) if sentiment is not None else None
     check, floats = None, None
@@ -317,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.append([name, median, row["p90_ms"], row["mean_ms"], pct])
     table.append(["sum of step medians", total, None, None, "100%"])
     weights = "int8" if args.quantize == "int8" else f"float32, engine {args.engine}"
+    if args.engine == "numpy":
+        weights += f", kernels {args.kernels}"
     print(f"CPU ms per utterance ({len(texts)} of {source}, {args.threads} thread(s), {weights})")
     print(format_table(["step", "median", "p90", "mean", "share"], table))
     tokens = [len(tagger_tokens(t)) for t in texts]
@@ -326,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sentiment": str(args.sentiment) if args.sentiment else None,
         "texts": source,
         "engine": args.engine,
+        "kernels": args.kernels,
         "utterances": len(texts),
         "median_tokens": float(np.median(tokens)),
         "steps": rows,
