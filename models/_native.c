@@ -183,6 +183,28 @@ static double normalise(double *v, Py_ssize_t k) {
     return total;
 }
 
+/* The forward and backward passes of one row of n tokens: alpha[t] = (alpha[t-1] @ exp_t) *
+ * probs[t], beta[t-1] = (probs[t] * beta[t]) @ exp_t.T (exp_tt: the transpose, contiguous),
+ * each rescaled to sum 1 where its flag says, the sum kept in sums_a[t] / sums_b[t-1]. The
+ * row's alpha[0] and beta[n-1] come set; arrays (n, k) and (n,). The flags are per step of
+ * the batch's seq tokens: fres[t-1] forwards, bres[seq-1-t] backwards. scratch: k doubles. */
+static void row_passes(double *alpha, double *beta, double *sums_a, double *sums_b,
+                       const double *probs, const double *et, const double *ett, Py_ssize_t n,
+                       Py_ssize_t seq, Py_ssize_t k, const unsigned char *fres,
+                       const unsigned char *bres, double *scratch) {
+    for (Py_ssize_t t = 1; t < n; t++) {
+        double *next = alpha + t * k;
+        matvec64(next, next - k, et, k);
+        for (Py_ssize_t j = 0; j < k; j++) next[j] *= probs[t * k + j];
+        if (fres[t - 1]) sums_a[t] = normalise(next, k);
+    }
+    for (Py_ssize_t t = n - 1; t > 0; t--) {
+        for (Py_ssize_t j = 0; j < k; j++) scratch[j] = probs[t * k + j] * beta[t * k + j];
+        matvec64(beta + (t - 1) * k, scratch, ett, k);
+        if (bres[seq - 1 - t]) sums_b[t - 1] = normalise(beta + (t - 1) * k, k);
+    }
+}
+
 /* lattice_passes(alpha, beta, sums_a, sums_b, probs, exp_t, exp_tt, running,
  *                forward_rescales, backward_rescales, num_tags)
  *
@@ -211,7 +233,9 @@ static PyObject *lattice_passes(PyObject *self, PyObject *args) {
              sums_a.len == plane && sums_b.len == plane &&
              exp_t.len == (Py_ssize_t)sizeof(double) * k * k && exp_tt.len == exp_t.len &&
              fres.len == seq - 1 && bres.len == seq - 1;
-    for (Py_ssize_t t = 0; ok && t < seq; t++) ok = run[t] >= 0 && run[t] <= batch;
+    /* rows longest first: the rows running at each step are a prefix, fewer step by step */
+    for (Py_ssize_t t = 0; ok && t < seq; t++)
+        ok = run[t] >= 0 && run[t] <= batch && (t == 0 || run[t] <= run[t - 1]);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "lattice_passes: buffer sizes do not match");
         goto done;
@@ -226,23 +250,13 @@ static PyObject *lattice_passes(PyObject *self, PyObject *args) {
         const double *p = probs.buf, *et = exp_t.buf, *ett = exp_tt.buf;
         const unsigned char *fr = fres.buf, *br = bres.buf;
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t t = 1; t < seq; t++) {
-            for (Py_ssize_t r = 0; r < run[t]; r++) {
-                double *next = a + (r * seq + t) * k;
-                const double *pr = p + (r * seq + t) * k;
-                matvec64(next, next - k, et, k);
-                for (Py_ssize_t j = 0; j < k; j++) next[j] *= pr[j];
-                if (fr[t - 1]) sa[r * seq + t] = normalise(next, k);
-            }
-        }
-        for (Py_ssize_t t = seq - 1; t > 0; t--) {
-            for (Py_ssize_t r = 0; r < run[t]; r++) {
-                const double *pr = p + (r * seq + t) * k, *bt = b + (r * seq + t) * k;
-                double *into = b + (r * seq + t - 1) * k;
-                for (Py_ssize_t j = 0; j < k; j++) work[j] = pr[j] * bt[j];
-                matvec64(into, work, ett, k);
-                if (br[seq - 1 - t]) sb[r * seq + t - 1] = normalise(into, k);
-            }
+        /* Row r runs while run[t] > r: its length is the number of such steps. */
+        for (Py_ssize_t r = 0; r < batch; r++) {
+            Py_ssize_t n = 0;
+            while (n < seq && run[n] > r) n++;
+            const Py_ssize_t at = r * seq;
+            row_passes(a + at * k, b + at * k, sa + at, sb + at, p + at * k, et, ett, n, seq, k,
+                       fr, br, work);
         }
         Py_END_ALLOW_THREADS
     }
@@ -250,8 +264,7 @@ static PyObject *lattice_passes(PyObject *self, PyObject *args) {
 done:
     PyMem_RawFree(work);
     Py_buffer *all[] = {&alpha, &beta, &sums_a, &sums_b, &probs, &exp_t, &exp_tt, &running, &fres, &bres};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (all[i]->obj) PyBuffer_Release(all[i]);
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) PyBuffer_Release(all[i]);
     return result;
 }
 
@@ -359,17 +372,7 @@ static PyObject *lattice_row(PyObject *self, PyObject *args) {
         for (Py_ssize_t j = 0; j < k; j++) end_max = end[j] > end_max ? end[j] : end_max;
         for (Py_ssize_t j = 0; j < k; j++) end_sum += (end_probs[j] = exp(end[j] - end_max));
         for (Py_ssize_t j = 0; j < k; j++) beta[(n - 1) * k + j] = end_probs[j] / end_sum;
-        for (Py_ssize_t t = 1; t < n; t++) {
-            double *next = alpha + t * k;
-            matvec64(next, next - k, et, k);
-            for (Py_ssize_t j = 0; j < k; j++) next[j] *= probs[t * k + j];
-            if (fres[t - 1]) sums_a[t] = normalise(next, k);
-        }
-        for (Py_ssize_t t = n - 1; t > 0; t--) {
-            for (Py_ssize_t j = 0; j < k; j++) scratch[j] = probs[t * k + j] * beta[t * k + j];
-            matvec64(beta + (t - 1) * k, scratch, ett, k);
-            if (bres[n - 1 - t]) sums_b[t - 1] = normalise(beta + (t - 1) * k, k);
-        }
+        row_passes(alpha, beta, sums_a, sums_b, probs, et, ett, n, n, k, fres, bres, scratch);
         /* Kept: no spread beyond the probability space's reach, no sum lost to underflow
          * (NaN compares false, so it fails too). */
         double last = 0.0, first = 0.0;

@@ -170,6 +170,12 @@ def test_bad_buffers_are_refused() -> None:
             cube, cube.copy(), (np.ones((1, 2)), np.ones((1, 2))), cube.copy(),
             (np.eye(3), np.eye(3)), [1, 1], ([], []),
         )  # fmt: skip
+    two = np.zeros((2, 2, 3))
+    with pytest.raises(ValueError, match="sizes"):  # rows must run longest first
+        native.lattice_passes(
+            two, two.copy(), (np.ones((2, 2)), np.ones((2, 2))), two.copy(),
+            (np.eye(3), np.eye(3)), [1, 2], ([False], [False]),
+        )  # fmt: skip
 
 
 def test_select_falls_back_without_a_build(
