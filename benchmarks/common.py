@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from models import native
 from models.predictor import SlotTaggerPredictor
 from training.config import SlotTrainConfig
 from training.data import SlotDataset, read_slot_folder
@@ -162,6 +163,7 @@ def machine_info() -> dict[str, Any]:
         "torch_threads_default": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "numpy": np.__version__,
+        "native_kernels": {"built": native.available(), "fma": native.uses_fma()},
         "git": _git_revision(),
         "env": {k: os.environ[k] for k in _ENV_KEYS if k in os.environ},
     }

@@ -16,8 +16,10 @@
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-/* One build runs on any x86-64; AVX2 + FMA where the CPU has them (chosen at load). */
-#define SF_CLONES __attribute__((target_clones("arch=haswell", "default")))
+/* One build runs on any x86-64; AVX2 + FMA where the CPU has them (chosen at load by the
+ * CPU's feature bits). Not "arch=haswell": GCC dispatches that clone on the CPU *model*
+ * (__builtin_cpu_is("haswell")), so every other CPU, AMD's included, ran the SSE2 clone. */
+#define SF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SF_CLONES
 #endif
@@ -538,12 +540,26 @@ static PyObject *tanh_f32(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Whether the running clone fuses multiply-adds, i.e. which clone the loader chose: a * b + c
+ * with a = b = 1 + 2^-12 and c = -1 is 2^-11 + 2^-24 when fused (one rounding) and 2^-11
+ * when the product is rounded first (2^-24 is half an ulp of 1 + 2^-11: ties to even). The
+ * operands are volatile so that the compiler cannot fold the expression. */
+SF_CLONES
+static int fused(void) {
+    volatile float a = 1.0f + 0x1p-12f, c = -1.0f;
+    float x = a, y = c;
+    return x * x + y != 0x1p-11f;
+}
+
+static PyObject *uses_fma(PyObject *self, PyObject *args) { return PyBool_FromLong(fused()); }
+
 static PyMethodDef methods[] = {
     {"lstm_layer", lstm_layer, METH_VARARGS, "Every step of a bidirectional LSTM layer."},
     {"lattice_passes", lattice_passes, METH_VARARGS, "A CRF's forward-backward recursions."},
     {"lattice_row", lattice_row, METH_VARARGS, "A CRF's lattice of one row, step for step."},
     {"span_row", span_row, METH_VARARGS, "Span probabilities of one lattice row."},
     {"tanh_f32", tanh_f32, METH_VARARGS, "float32 tanh in place (the kernels' own)."},
+    {"uses_fma", uses_fma, METH_NOARGS, "Whether the loaded clone fuses multiply-adds."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -37,6 +37,12 @@ def available() -> bool:
     return _native is not None
 
 
+def uses_fma() -> bool:
+    """Whether the loaded kernels are their AVX2 + FMA build (``x86-64-v3``), which the loader
+    picks on a CPU that has those features; ``False`` for the baseline build or none."""
+    return _native is not None and bool(_native.uses_fma())
+
+
 def select(kernels: Kernels) -> bool:
     """Run the engine's loops with ``kernels``; ``native`` where not built falls back to
     NumPy with a warning. Returns whether the compiled kernels are now in use."""

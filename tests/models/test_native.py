@@ -43,6 +43,32 @@ def test_the_install_built_the_kernels() -> None:
     assert native.available()
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return next(
+        (
+            set(line.split(":", 1)[1].split())
+            for line in text.splitlines()
+            if line.startswith("flags")
+        ),
+        set(),
+    )
+
+
+@BUILT
+def test_a_cpu_with_avx2_and_fma_runs_their_build() -> None:
+    """The loader picks the clone by the CPU's features: a build dispatched on the CPU model
+    (``arch=haswell``) ran its SSE2 clone on every other CPU, AMD's included, and the
+    results could not tell (both clones compute the same numbers to rounding)."""
+    flags = _cpu_flags()
+    if not {"avx2", "fma"} <= flags:
+        pytest.skip("no AVX2 + FMA here (or no /proc/cpuinfo)")
+    assert native.uses_fma()
+
+
 @BUILT
 def test_tanh_is_numpys_to_float32_precision() -> None:
     grid = np.concatenate(
