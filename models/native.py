@@ -38,8 +38,9 @@ def available() -> bool:
 
 
 def uses_fma() -> bool:
-    """Whether the loaded kernels are their AVX2 + FMA build (``x86-64-v3``), which the loader
-    picks on a CPU that has those features; ``False`` for the baseline build or none."""
+    """Whether the loaded kernels fuse multiply-adds: on x86-64, whether the loader picked
+    their AVX2 + FMA clone (``x86-64-v3``, for a CPU with those features) over the baseline
+    one; ``False`` without a build."""
     return _native is not None and bool(_native.uses_fma())
 
 
