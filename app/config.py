@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         "(its compiled kernels, models/_native.c, built at install where a C compiler is at "
         "hand; NumPy otherwise, with a warning) or numpy (its NumPy loops); the same answers",
     )
+    recurrent_weights: Literal["float16", "float32"] = Field(
+        "float16",
+        description="Precision of the recurrent weights the numpy engine's steps read: float16 "
+        "(rounded to IEEE half precision: the compiled kernels stream half the bytes a step, "
+        "and both networks' weights stay in a 1 MiB L2 cache; arithmetic stays float32) or "
+        "float32 (the artifact's own)",
+    )
     default_timezone: str = Field(
         "UTC",
         description="IANA time zone slot values are resolved in when a request names none",

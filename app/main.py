@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             torch.set_num_threads(settings.torch_threads)
         threadpool_limits(settings.torch_threads)  # NumPy's BLAS (the numpy engine) likewise
-        native.select(settings.kernels)  # process-wide, as the thread limits
+        native.select(
+            settings.kernels, settings.recurrent_weights
+        )  # process-wide, as the thread limits
         fix_mmap_threshold()  # before the first batches: keeps resident memory flat
         started = time.perf_counter()
         engine = make_engine(settings.database_url)

@@ -12,8 +12,16 @@ Each engine's figures are printed beside the targets with PASS/FAIL; engines oth
 are also checked against torch on the valid split (same tags on >= 99.5% of utterances, slot
 F1 and intent accuracy within 0.002).
 
+The anchor (``--anchor-crfsuite FILE``): sklearn-crfsuite's feature CRF (``benchmarks.peers``,
+Snips NLU's approach) tags each utterance from raw text in the same loop, on the same clock,
+utterance by utterance with the engines, and each engine's p50 is held to at most 1.5x its
+p50. FILE keeps the CRF: trained where it is missing (100 L-BFGS iterations) on ATIS train, or
+on the ``train`` folder beside ``--split``.
+
 The numpy engine runs its compiled kernels (``--kernels native``, the server's default where
-they are built), its NumPy loops (``--kernels numpy``), or both, alternating, as two rows.
+they are built), its NumPy loops (``--kernels numpy``), or both, alternating, as two rows; its
+recurrent weights in half precision (``--recurrent float16``, the server's default) or as
+stored (``float32``), or both, likewise.
 
     python -m benchmarks.inference --artifact DIR [--sentiment DIR] [--split DIR]
 """
@@ -42,16 +50,18 @@ from benchmarks.common import (
     texts_of,
     write_results,
 )
+from benchmarks.peers import crfsuite_settings, crfsuite_tags, load_crfsuite, train_crfsuite
 from models import native
 from models.artifact import load_artifact
 from models.engine import ENGINES, for_engine
-from models.native import KERNELS, Kernels
+from models.native import KERNELS, RECURRENT, Kernels, Recurrent
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training.data import read_slot_folder
 
 NAME = "inference"
 # Issue 18: one parse (tagger + intent + marginals + sentiment) on one thread; batched tagger.
-TARGETS = {"p50_ms": 1.0, "p99_ms": 2.5, "batched_per_second": 3000.0}
+TARGETS = {"p50_ms": 1.0, "p99_ms": 2.5, "batched_per_second": 3000.0, "anchor_ratio": 1.5}
+ANCHOR = "sklearn-crfsuite"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=["native"],
         help="what runs the numpy engine's loops (SLOTFILL_KERNELS): its compiled kernels, its "
         "NumPy loops, or both, alternating (default: native)",
+    )
+    p.add_argument(
+        "--recurrent",
+        nargs="+",
+        choices=RECURRENT,
+        default=["float16"],
+        help="precision of the numpy engine's recurrent weights (SLOTFILL_RECURRENT_WEIGHTS), "
+        "or both, alternating (default: float16)",
+    )
+    p.add_argument(
+        "--anchor-crfsuite",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="time sklearn-crfsuite's tagger beside each parse (the anchor: p50 at most 1.5x "
+        "its p50); FILE keeps the CRF, trained where missing on the train folder beside "
+        "--split, else on ATIS train",
     )
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     p.add_argument("--warmup", type=int, default=50, help="untimed parse calls first")
@@ -161,29 +188,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts = texts_of(data)
     sample = texts[: args.latency_n] if args.latency_n else texts
     log(f"{len(texts)} utterances from {data.source}; latency over {len(sample)}")
-    # Each engine, the numpy one once per kernel choice: (label, engine, kernels).
+    # Each engine, the numpy one once per kernel and precision choice:
+    # (label, engine, (kernels, recurrent)).
     kernels = list(dict.fromkeys(args.kernels))
+    recurrent = list(dict.fromkeys(args.recurrent))
     if "native" in kernels and not native.available():
         raise SystemExit("error: --kernels native: the compiled kernels are not built")
     variants = [
-        (f"{e}+{k}" if e == "numpy" and len(kernels) > 1 else e, e, k if e == "numpy" else "numpy")
+        (_label(e, k, r, kernels, recurrent), e, (k, r) if e == "numpy" else ("numpy", "float32"))
         for e in dict.fromkeys(args.engines)
         for k in (kernels if e == "numpy" else kernels[:1])
+        for r in (recurrent if e == "numpy" else recurrent[:1])
     ]
     engines = [label for label, _, _ in variants]
     taggers = {label: for_engine(tagger, e) for label, e, _ in variants}
     feelings = {label: for_engine(sentiment, e) if sentiment else None for label, e, _ in variants}
-    chosen: dict[str, Kernels] = {label: cast(Kernels, k) for label, _, k in variants}
+    chosen: dict[str, tuple[Kernels, Recurrent]] = {
+        label: (cast(Kernels, k), cast(Recurrent, r)) for label, _, (k, r) in variants
+    }
+
+    crf = _anchor(args.anchor_crfsuite, args.data_dir, args.split) if args.anchor_crfsuite else None
 
     def one(engine: str, text: str) -> None:
-        native.select(chosen[engine])
+        if engine == ANCHOR:
+            crfsuite_tags(crf, text)
+            return
+        native.select(*chosen[engine])
         taggers[engine].parse([text])
         feeling = feelings[engine]
         if feeling is not None:
             feeling.classify([text])
 
     batches = [texts[i : i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
-    latency: dict[str, list[float]] = {e: [] for e in engines}
+    timed = [*engines, *([ANCHOR] if crf is not None else [])]
+    latency: dict[str, list[float]] = {e: [] for e in timed}
     passes: dict[str, list[float]] = {e: [] for e in engines}
     checks: dict[str, dict[str, Any]] = {}
     with limited_threads(args.threads):
@@ -191,25 +229,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             for text in (texts * (args.warmup // max(len(texts), 1) + 1))[: args.warmup]:
                 one(engine, text)
             taggers[engine].parse(batches[0])
+        for text in texts[: args.warmup] if crf is not None else []:
+            one(ANCHOR, text)
         gc.collect()
         gc.disable()  # a collection would land on whichever call happens to allocate
         try:
             for text in sample:
-                for engine in engines:
+                for engine in timed:
                     latency[engine].append(cpu_seconds(one, engine, text))
             for _ in range(max(args.repeats, 1)):
                 for engine in engines:
-                    native.select(chosen[engine])
+                    native.select(*chosen[engine])
                     passes[engine].append(batched_pass(taggers[engine], batches))
         finally:
             gc.enable()
         for engine in engines:
             if engine != "torch":
-                native.select(chosen[engine])
+                native.select(*chosen[engine])
                 checks[engine] = check_against_torch(tagger, taggers[engine], data)
     load_after = os.getloadavg()
     results: dict[str, Any] = {}
     rows = []
+    anchor = latency_summary(latency[ANCHOR]) if crf is not None else None
     for engine in engines:
         lat = latency_summary(latency[engine])
         rate = len(texts) / min(passes[engine])
@@ -218,8 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "p99_ms": verdict(lat["p99_ms"] <= TARGETS["p99_ms"]),
             "batched_per_second": verdict(rate >= TARGETS["batched_per_second"]),
         }
+        ratio = lat["p50_ms"] / anchor["p50_ms"] if anchor is not None else None
+        if ratio is not None:
+            verdicts["anchor_ratio"] = verdict(ratio <= TARGETS["anchor_ratio"])
         results[engine] = {
             "latency_batch1_cpu": lat,
+            "p50_over_anchor_p50": ratio,
             "batched_per_second_cpu": rate,
             "batched_cpu_seconds_per_pass": passes[engine],
             "verdicts": verdicts,
@@ -233,14 +278,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{lat['p90_ms']:.3f}",
                 f"{lat['p99_ms']:.3f} {verdicts['p99_ms']}",
                 f"{rate:.0f} {verdicts['batched_per_second']}",
+                "" if ratio is None else f"{ratio:.2f}x {verdicts['anchor_ratio']}",
             ]
         )
+    if anchor is not None:
+        results[ANCHOR] = {"latency_batch1_cpu": anchor, "model": str(args.anchor_crfsuite)}
+        row = [ANCHOR, anchor["n"], f"{anchor['p50_ms']:.3f}", f"{anchor['p90_ms']:.3f}"]
+        rows.append([*row, f"{anchor['p99_ms']:.3f}", "", "1.00x"])
     what = "tagger parse + sentiment" if sentiment else "tagger parse"
     print(f"CPU time of one thread; {what} per utterance; batches of {args.batch_size} (tagger)")
+    headers = ["engine", "n", "p50 ms", "p90 ms", "p99 ms", f"utt/s@{args.batch_size}"]
     print(
         format_table(
-            ["engine", "n", "p50 ms", "p90 ms", "p99 ms", f"utt/s@{args.batch_size}"],
-            [*rows, ["target", "", "<= 1.0", "", "<= 2.5", ">= 3000"]],
+            [*headers, f"p50 / {ANCHOR}"],
+            [*rows, ["target", "", "<= 1.0", "", "<= 2.5", ">= 3000", "<= 1.5x"]],
         )
     )
     for engine, check in checks.items():
@@ -260,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": TARGETS,
         "results": results,
         "threads": args.threads,
-        "kernels": chosen,
+        "kernels": {label: k for label, (k, _) in chosen.items()},
+        "recurrent_weights": {label: r for label, (_, r) in chosen.items()},
         "utterances": len(texts),
         "mean_tokens": sum(tokens) / len(tokens),
         "model": artifact.manifest.model_config,
@@ -276,6 +328,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = write_results(NAME, args, started, payload)
     print(f"\nwrote {path}")
     return 0
+
+
+def _anchor(model_file: Path, data_dir: Path | None, split: Path | None) -> Any:
+    """The anchor's feature CRF from ``model_file``, trained there if missing: on the
+    ``train`` folder beside ``split`` (``--split``), else on ATIS train."""
+    if model_file.exists():
+        return load_crfsuite(model_file)
+    if split is not None:
+        train = read_slot_folder(split.parent / "train")
+    else:
+        train = load_split(resolve_data_dir(data_dir), "atis", "train")
+    log(f"training the {ANCHOR} anchor on {len(train)} utterances into {model_file}")
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    return train_crfsuite(train, crfsuite_settings(), model_file)
+
+
+def _label(
+    engine: str, kernels: str, recurrent: str, all_kernels: list[str], all_recurrent: list[str]
+) -> str:
+    """A row's name: the engine, with the kernels and the precision where several are run."""
+    if engine != "numpy":
+        return engine
+    parts = [engine]
+    parts += [kernels] if len(all_kernels) > 1 else []
+    parts += [recurrent] if len(all_recurrent) > 1 else []
+    return "+".join(parts)
 
 
 if __name__ == "__main__":

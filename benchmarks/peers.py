@@ -113,29 +113,55 @@ def crf_features(tokens: Sequence[str]) -> list[CRFFeatures]:
     return feats
 
 
+def crfsuite_settings(c1: float = 0.1, c2: float = 0.1, iterations: int = 100) -> dict[str, Any]:
+    """The feature CRF's training settings (L-BFGS, L1 + L2)."""
+    return {
+        "algorithm": "lbfgs",
+        "c1": c1,
+        "c2": c2,
+        "max_iterations": iterations,
+        "all_possible_transitions": True,
+    }
+
+
+def train_crfsuite(
+    train: SlotDataset, settings: dict[str, Any], model_file: Path | None = None
+) -> Any:
+    """The feature CRF fitted on ``train`` (kept in ``model_file`` where given)."""
+    import sklearn_crfsuite
+
+    crf = sklearn_crfsuite.CRF(
+        **settings, model_filename=None if model_file is None else str(model_file)
+    )
+    crf.fit([crf_features(t) for t in train.tokens], train.tags)
+    return crf
+
+
+def load_crfsuite(model_file: Path) -> Any:
+    """A feature CRF saved by :func:`train_crfsuite`."""
+    import sklearn_crfsuite
+
+    return sklearn_crfsuite.CRF(model_filename=str(model_file))
+
+
+def crfsuite_tags(crf: Any, text: str) -> object:
+    """The feature CRF's tags of a raw text, features extracted (as Snips NLU tags)."""
+    return crf.predict_single(crf_features(text.split()))
+
+
 def run_crfsuite(
     train: SlotDataset, valid: SlotDataset, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Train and score the crfsuite CRF; time it from raw text."""
-    import sklearn_crfsuite
-
-    settings = {
-        "algorithm": "lbfgs",
-        "c1": args.crf_c1,
-        "c2": args.crf_c2,
-        "max_iterations": args.crf_max_iterations,
-        "all_possible_transitions": True,
-    }
-    crf = sklearn_crfsuite.CRF(**settings)
+    settings = crfsuite_settings(args.crf_c1, args.crf_c2, args.crf_max_iterations)
     start = time.perf_counter()
-    x_train = [crf_features(t) for t in train.tokens]
-    crf.fit(x_train, train.tags)
+    crf = train_crfsuite(train, settings)
     train_seconds = elapsed(start)
     pred = [list(crf.predict_single(crf_features(t))) for t in valid.tokens]
     metrics = slot_metrics(valid.tags, pred, None, [])
 
     def one(text: str) -> object:
-        return crf.predict_single(crf_features(text.split()))
+        return crfsuite_tags(crf, text)
 
     def many(texts: Sequence[str]) -> object:
         return [crf.predict_single(crf_features(t.split())) for t in texts]

@@ -47,7 +47,7 @@ from models import native
 from models.artifact import load_artifact
 from models.crf import decode_lattice
 from models.engine import ENGINES, for_engine
-from models.native import KERNELS
+from models.native import KERNELS, RECURRENT
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from models.quantize import for_serving
 from models.text import tagger_tokens
@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="native",
         help="what runs the numpy engine's loops, as SLOTFILL_KERNELS (default native: the "
         "compiled kernels where built)",
+    )
+    p.add_argument(
+        "--recurrent",
+        choices=list(RECURRENT),
+        default="float16",
+        help="precision of the numpy engine's recurrent weights, as SLOTFILL_RECURRENT_WEIGHTS "
+        "(default float16)",
     )
     p.add_argument(
         "--quantize",
@@ -301,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("error: --quantize int8 runs on --engine torch")
     if args.kernels == "native" and not native.available():
         raise SystemExit("error: --kernels native: the compiled kernels are not built")
-    native.select(args.kernels)
+    native.select(args.kernels, args.recurrent)
     tagger = for_engine(tagger, args.engine)
     sentiment = for_engine(sentiment, args.engine) if sentiment is not None else None
     check, floats = None, None
@@ -330,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.append(["sum of step medians", total, None, None, "100%"])
     weights = "int8" if args.quantize == "int8" else f"float32, engine {args.engine}"
     if args.engine == "numpy":
-        weights += f", kernels {args.kernels}"
+        weights += f", kernels {args.kernels}, recurrent weights {args.recurrent}"
     print(f"CPU ms per utterance ({len(texts)} of {source}, {args.threads} thread(s), {weights})")
     print(format_table(["step", "median", "p90", "mean", "share"], table))
     tokens = [len(tagger_tokens(t)) for t in texts]
@@ -341,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "texts": source,
         "engine": args.engine,
         "kernels": args.kernels,
+        "recurrent_weights": args.recurrent if args.engine == "numpy" else None,
         "utterances": len(texts),
         "median_tokens": float(np.median(tokens)),
         "steps": rows,

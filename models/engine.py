@@ -223,6 +223,7 @@ class BiRNN:
         gates = _GATES[self.cell]
         h = self.hidden
         self.layers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.halves: list[tuple[np.ndarray, np.ndarray]] = []  # per layer: float16, widened
         for layer in range(config.num_layers):
             names = [f"l{layer}", f"l{layer}_reverse"]
             w_ih = [w[f"{prefix}weight_ih_{n}"] for n in names]  # (gates*h, in)
@@ -249,6 +250,10 @@ class BiRNN:
             rec = np.ascontiguousarray(np.stack([m.T * scale for m in w_hh]))  # (2, h, g*h)
             rec_bias = np.stack([b * scale for b in hh_bias])[:, None, :]  # (2, 1, g*h)
             self.layers.append((proj, proj_bias, rec, rec_bias))
+            # native.half_weights(): the kernels read the halves, the NumPy loops the halves
+            # widened (the same values); the choice is made per call, as the kernels'.
+            half = rec.astype(np.float16)
+            self.halves.append((half, half.astype(F32)))
 
     def _scale(self, gates: int) -> np.ndarray:
         """Per gate row: 0.5 for sigmoid gates, so that one ``tanh`` over all gates gives
@@ -269,17 +274,22 @@ class BiRNN:
     def real(self, projected: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``(tokens, 2 * hidden)``: the states of the real tokens only, in the order of
         ``projected`` (what the heads read: no work on padding)."""
-        states = self._layer(projected, mask, *self.layers[0][2:])
-        for proj, proj_bias, rec, rec_bias in self.layers[1:]:
-            states = self._layer(states @ proj + proj_bias, mask, rec, rec_bias)
+        states = projected
+        for index, (proj, proj_bias, _, rec_bias) in enumerate(self.layers):
+            if index:
+                states = states @ proj + proj_bias
+            states = self._layer(states, mask, index, rec_bias)
         return states
 
     def _layer(
-        self, xp: np.ndarray, mask: np.ndarray, rec: np.ndarray, rec_bias: np.ndarray
+        self, xp: np.ndarray, mask: np.ndarray, index: int, rec_bias: np.ndarray
     ) -> np.ndarray:
         b, t = mask.shape
-        h, g = self.hidden, rec.shape[2]
         compiled = self.cell == "lstm" and native.active(b, native.LSTM_ROWS)
+        rec = self.layers[index][2]
+        if native.half_weights():
+            rec = self.halves[index][0 if compiled else 1]
+        h, g = self.hidden, rec.shape[2]
         # Per step: the inputs (2, rows, g) and where its states go (2, rows, h).
         inputs: Steps
         outputs: Steps

@@ -22,6 +22,8 @@ except ImportError:  # not built: the NumPy loops
 
 Kernels = Literal["native", "numpy"]
 KERNELS: tuple[str, ...] = ("native", "numpy")
+Recurrent = Literal["float16", "float32"]
+RECURRENT: tuple[str, ...] = ("float16", "float32")
 # The kernels run a batch's rows one after another, each row's arithmetic vectorised; BLAS
 # shares each weight among the rows of a matrix product. Up to these many rows the kernels
 # are faster (the server's batch of one, most of all); past them, the NumPy loops (paired
@@ -30,6 +32,7 @@ LSTM_ROWS = 16
 CRF_ROWS = 8
 logger = logging.getLogger(__name__)
 _active = _native is not None
+_half = False
 
 
 def available() -> bool:
@@ -44,16 +47,34 @@ def uses_fma() -> bool:
     return _native is not None and bool(_native.uses_fma())
 
 
-def select(kernels: Kernels) -> bool:
+def select(kernels: Kernels, recurrent: Recurrent = "float32") -> bool:
     """Run the engine's loops with ``kernels``; ``native`` where not built falls back to
-    NumPy with a warning. Returns whether the compiled kernels are now in use."""
-    global _active
+    NumPy with a warning. ``recurrent``: the precision of the recurrent weights every
+    recurrent step reads (:func:`half_weights`). Returns whether the compiled kernels are
+    now in use."""
+    global _active, _half
     if kernels not in KERNELS:
         raise ValueError(f"expected kernels in {KERNELS}, got {kernels!r}")
+    if recurrent not in RECURRENT:
+        raise ValueError(f"expected recurrent weights in {RECURRENT}, got {recurrent!r}")
     if kernels == "native" and _native is None:
         logger.warning("compiled kernels not built (no C compiler at install?): NumPy loops")
     _active = kernels == "native" and _native is not None
+    _half = recurrent == "float16"
     return _active
+
+
+def selected() -> tuple[Kernels, Recurrent]:
+    """The engine's loops and recurrent precision now (what :func:`select` takes)."""
+    return ("native" if _active else "numpy"), ("float16" if _half else "float32")
+
+
+def half_weights() -> bool:
+    """Whether the engine's recurrent steps read their weights rounded to IEEE binary16
+    (``float16``): the compiled kernels read the halves themselves (half the bytes a step
+    streams from the cache), the NumPy loops the same values widened to float32, so both
+    give the same results to float32 rounding."""
+    return _half
 
 
 def active(rows: int = 1, most: int = 1) -> bool:
@@ -71,18 +92,21 @@ def lstm_layer(
     order (step ``s`` owns ``counts[s]`` rows after those of the steps before it, counts not
     increasing); ``outputs`` ``(2, tokens, hidden)`` receives the states in the same order;
     ``rec`` ``(2, hidden, 4 * hidden)``: :class:`models.engine.BiRNN`'s recurrent weights
-    (gates o, i, f, g; sigmoid gates halved). All float32 and C-contiguous."""
+    (gates o, i, f, g; sigmoid gates halved), float32 or float16. All C-contiguous, the rest
+    float32."""
     assert _native is not None
     hidden = rec.shape[1]
     for name, array in (("inputs", inputs), ("outputs", outputs), ("rec", rec)):
-        if array.dtype != np.float32 or not array.flags.c_contiguous:
+        allowed = (np.float32, np.float16) if name == "rec" else (np.float32,)
+        if array.dtype not in allowed or not array.flags.c_contiguous:
             raise ValueError(f"{name}: expected C-contiguous float32, got {array.dtype}")
     tokens = int(counts.sum())
     expected = ((2, tokens, 4 * hidden), (2, tokens, hidden), (2, hidden, 4 * hidden))
     if (inputs.shape, outputs.shape, rec.shape) != expected:
         got = (inputs.shape, outputs.shape, rec.shape)
         raise ValueError(f"expected shapes {expected}, got {got}")
-    _native.lstm_layer(inputs, outputs, rec, np.ascontiguousarray(counts, np.int64), hidden)
+    counts = np.ascontiguousarray(counts, np.int64)
+    _native.lstm_layer(inputs, outputs, rec, counts, hidden, rec.dtype == np.float16)
 
 
 def lattice_passes(

@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from benchmarks.servers import scratch_database
+from models import native
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before anything imports torch
 
@@ -41,6 +42,16 @@ PG_PORT = 5432
 PG_ADMIN_URL = URL.create(
     "postgresql+psycopg", username="postgres", host=PG_HOST, port=PG_PORT, database="postgres"
 )
+
+
+@pytest.fixture(autouse=True)
+def _restore_native_selection() -> Iterator[None]:
+    """The engine's loops and recurrent precision are process-wide (a server's start-up
+    selects them from its settings): each test leaves them as it found them."""
+    was = native.selected()
+    yield
+    native.select(*was)
+
 
 # Small and fast on one core; lr is high so that 3 epochs learn something.
 TINY_TRAIN_CONFIG: dict[str, Any] = {

@@ -16,6 +16,7 @@ import torch
 import models.engine as engine_module
 from app.config import Settings
 from app.serving.registry import ModelRegistry
+from models import native
 from models.artifact import load_artifact
 from models.engine import NumpySentiment, NumpyTagger, for_engine
 from models.features import encode_tokens
@@ -274,3 +275,35 @@ def test_the_setting_selects_the_engine(
     text = "book a table for two at 7pm"
     assert served["numpy"][0].parse([text])[0].tags == served["torch"][0].parse([text])[0].tags
     assert for_engine(served["torch"][0], "torch") is served["torch"][0]
+
+
+@pytest.mark.slow
+def test_half_weights_tag_as_the_float_model_on_the_valid_split(
+    tiny_train_config: dict[str, Any], test_data_dir: Path, tmp_path: Path
+) -> None:
+    """``SLOTFILL_RECURRENT_WEIGHTS=float16`` against the float32 torch model, by the serving
+    rule: the same tags on >= 99.5% of valid utterances, slot F1 and intent accuracy within
+    0.002. Trained to convergence, as the int8 check (tests/models/test_quantize.py): the
+    shared 3-epoch tagger's near-ties say nothing of a served model. On ATIS valid:
+    ``benchmarks.inference --recurrent float16``."""
+    from training.config import SlotTrainConfig
+    from training.pipeline import train_folder
+
+    config = SlotTrainConfig(**(tiny_train_config | {"epochs": 25, "patience": 25}))
+    train_folder("slots", test_data_dir / "tiny_slots", config, tmp_path / "tagger")
+    floats = _tagger(tmp_path / "tagger")
+    halves = for_engine(floats, "numpy")
+    valid = as_tagging(read_slot_folder(test_data_dir / "tiny_slots" / "valid"))
+    f_scores, f_pred = evaluate_tagging(floats, valid)
+    for kernels in ("native", "numpy"):
+        native.select(kernels, "float16")  # type: ignore[arg-type]
+        h_scores, h_pred = evaluate_tagging(halves, valid)
+        same = sum(a == b for a, b in zip(f_pred["tags"], h_pred["tags"], strict=True))
+        assert same >= 0.995 * len(valid), kernels
+        assert abs(f_scores["slot_f1"] - h_scores["slot_f1"]) <= 0.002
+        assert abs(f_scores["intent_accuracy"] - h_scores["intent_accuracy"]) <= 0.002
+    batch = halves.encode_arrays([["book", "a", "table", "for", "two"]])
+    native.select("native", "float32")
+    singles = halves.outputs(batch)[0]
+    native.select("native", "float16")
+    assert not np.array_equal(halves.outputs(batch)[0], singles)  # the halves were read

@@ -10,7 +10,6 @@ import logging
 import math
 import shutil
 import sysconfig
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from models.engine import BiRNN
 from models.layers import EncoderConfig
 
 BUILT = pytest.mark.skipif(not native.available(), reason="compiled kernels not built")
-
-
-@pytest.fixture(autouse=True)
-def _restore_kernels() -> Iterator[None]:
-    was = native.active()
-    yield
-    native.select("native" if was else "numpy")
 
 
 def test_the_install_built_the_kernels() -> None:
@@ -121,6 +113,50 @@ def test_lstm_layers_match_the_numpy_loops(hidden: int, lengths: list[int], laye
     np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)
 
 
+@BUILT
+@pytest.mark.parametrize("hidden", [1, 7, 45, 200])
+@pytest.mark.parametrize("lengths", [[11], [3, 7, 1, 7, 5]], ids=["eleven", "ragged"])
+def test_half_weights_give_the_numpy_loops_results(hidden: int, lengths: list[int]) -> None:
+    """``float16``: the kernels read the halves (F16C's eight at a time, the columns past the
+    last block one by one), the NumPy loops the halves widened: the same to float32
+    rounding, and off the float32 weights' states by about the halves' rounding."""
+    rnn = _rnn(hidden, 10, 2, seed=hidden)
+    mask = np.arange(max(lengths))[None, :] < np.array(lengths)[:, None]
+    rng = np.random.default_rng(1)
+    projected = rng.normal(0, 1, (int(mask.sum()), 10)).astype(np.float32)
+    first = rnn.layers[0]
+    inputs = projected @ first[0] + first[1]
+    native.select("numpy", "float16")
+    assert native.half_weights() and native.selected() == ("numpy", "float16")
+    want = rnn.real(inputs, mask)
+    native.select("native", "float16")
+    got = rnn.real(inputs, mask)
+    np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)
+    native.select("native", "float32")
+    full = rnn.real(inputs, mask)
+    assert not np.array_equal(full, got)  # the halves were read
+    assert np.abs(full - got).max() < 0.02
+
+
+@BUILT
+def test_halves_widen_exactly_subnormals_and_signed_zeros_included() -> None:
+    """The kernel's own widening (the columns outside F16C's blocks: hidden 1 has four):
+    the product of a one-hot state with each half is that half's value, as NumPy widens it."""
+    values = np.array(
+        [0.0, -0.0, 1.0, -2.5, 6.1e-5, 5.96e-8, -3.0e-7, 65504.0, -1.0e-3, 0.333],
+        dtype=np.float16,
+    )
+    for value in values:
+        rec = np.full((2, 1, 4), value, dtype=np.float16)
+        wide = rec.astype(np.float32)
+        inputs = np.zeros((2, 2, 4), np.float32)
+        inputs[:, 0] = 3.0  # a first state tanh(3) * sigmoid(3)... times the weight after
+        got, want = np.empty((2, 2, 1), np.float32), np.empty((2, 2, 1), np.float32)
+        native.lstm_layer(inputs, got, rec, np.array([1, 1]))
+        native.lstm_layer(inputs, want, wide, np.array([1, 1]))
+        np.testing.assert_array_equal(got, want, err_msg=str(value))
+
+
 def _lattice_case(
     seed: int, lengths: list[int], num_tags: int, scale: float
 ) -> tuple[np.ndarray, CRFArrays]:
@@ -176,6 +212,10 @@ def test_bad_buffers_are_refused() -> None:
     native.lstm_layer(inputs, outputs, rec, counts)
     with pytest.raises(ValueError, match="float32"):
         native.lstm_layer(inputs.astype(np.float64), outputs, rec, counts)
+    with pytest.raises(ValueError, match="rec"):  # halves or singles, nothing wider
+        native.lstm_layer(inputs, outputs, rec.astype(np.float64), counts)
+    with pytest.raises(ValueError, match="recurrent"):
+        native.select("native", "bfloat16")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="shapes"):
         native.lstm_layer(inputs, outputs, rec, np.array([1, 1]))
     with pytest.raises(ValueError, match="counts"):  # the kernel's own check: rows may not grow
