@@ -164,9 +164,13 @@ static void add_matvec_half_f16c(float *restrict pre, const float *restrict stat
 
 static int has_f16c(void) {
 #ifdef SF_HAVE_F16C
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    static int known = -1;  /* asked once: the answer cannot change */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c");
+    }
+    return known;
 #else
     return 0;
 #endif
@@ -276,6 +280,68 @@ done:
     PyBuffer_Release(&out);
     PyBuffer_Release(&rec);
     PyBuffer_Release(&counts);
+    return result;
+}
+
+/* lstm_row(inputs, outputs, rec, hidden, half)
+ *
+ * One sentence (a batch of one) in the engine's own layout, so that Python gathers and
+ * scatters nothing: inputs float32 (n, 2, 4h), each token's projected inputs of both
+ * directions side by side (the first layer's folded projection, as it comes); outputs
+ * float32 (n, 2, h), written: token t's forward state, then its backward one; rec and half as
+ * lstm_layer's. The forward direction runs t = 0 .. n-1, the backward one n-1 .. 0.
+ */
+static PyObject *lstm_row(PyObject *self, PyObject *args) {
+    Py_buffer in, out, rec;
+    Py_ssize_t h;
+    int half = 0;
+    if (!PyArg_ParseTuple(args, "y*w*y*n|p", &in, &out, &rec, &h, &half)) return NULL;
+    PyObject *result = NULL;
+    float *work = NULL, *cell = NULL;
+    const Py_ssize_t g = 4 * h;
+    const Py_ssize_t weight_bytes = half ? (Py_ssize_t)sizeof(uint16_t) : (Py_ssize_t)sizeof(float);
+    const Py_ssize_t n = h > 0 ? in.len / ((Py_ssize_t)sizeof(float) * 2 * g) : 0;
+    if (h <= 0 || in.len != (Py_ssize_t)sizeof(float) * 2 * n * g ||
+        out.len != (Py_ssize_t)sizeof(float) * 2 * n * h || rec.len != weight_bytes * 2 * h * g) {
+        PyErr_SetString(PyExc_ValueError, "lstm_row: buffer sizes do not match");
+        goto done;
+    }
+    work = PyMem_RawMalloc(sizeof(float) * (size_t)g);
+    cell = PyMem_RawMalloc(sizeof(float) * (size_t)h);
+    if (!work || !cell) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    {
+        const int f16c = half && has_f16c();
+        const float *x = (const float *)in.buf;
+        float *y = (float *)out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (int d = 0; d < 2; d++) {
+            const Py_ssize_t offset = (Py_ssize_t)d * h * g;
+            const float *state = NULL;
+            for (Py_ssize_t s = 0; s < n; s++) {
+                const Py_ssize_t t = d ? n - 1 - s : s;
+                memcpy(work, x + (2 * t + d) * g, sizeof(float) * (size_t)g);
+                if (s && half)
+                    add_matvec_half(work, state, (const uint16_t *)rec.buf + offset, 1, h, g,
+                                    f16c);
+                else if (s)
+                    add_matvec(work, state, (const float *)rec.buf + offset, 1, h, g);
+                float *dest = y + (2 * t + d) * h;
+                lstm_cell(work, cell, dest, h, s == 0);
+                state = dest;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(work);
+    PyMem_RawFree(cell);
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&rec);
     return result;
 }
 
@@ -670,6 +736,7 @@ static PyObject *uses_fma(PyObject *self, PyObject *args) { return PyBool_FromLo
 
 static PyMethodDef methods[] = {
     {"lstm_layer", lstm_layer, METH_VARARGS, "Every step of a bidirectional LSTM layer."},
+    {"lstm_row", lstm_row, METH_VARARGS, "lstm_layer for one sentence, in its own layout."},
     {"lattice_passes", lattice_passes, METH_VARARGS, "A CRF's forward-backward recursions."},
     {"lattice_row", lattice_row, METH_VARARGS, "A CRF's lattice of one row, step for step."},
     {"span_row", span_row, METH_VARARGS, "Span probabilities of one lattice row."},

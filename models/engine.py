@@ -290,6 +290,10 @@ class BiRNN:
         if native.half_weights():
             rec = self.halves[index][0 if compiled else 1]
         h, g = self.hidden, rec.shape[2]
+        if compiled and b == 1:  # one sentence: the kernel reads and writes its layout as is
+            states = np.empty((len(xp), 2 * h), dtype=F32)
+            native.lstm_row(np.ascontiguousarray(xp), states, rec)
+            return states
         # Per step: the inputs (2, rows, g) and where its states go (2, rows, h).
         inputs: Steps
         outputs: Steps
@@ -518,6 +522,15 @@ class NumpyTagger(ArrayTagger):
             if "token_intent.weight" in w
             else None
         )
+        # Every head that reads the states token by token (emissions, label attention's
+        # queries and values, token votes) as one product, for a sentence on its own.
+        heads = [(self.emit_w, self.emit_b)]
+        if self.label_attention is not None:
+            heads.append((self.label_attention, np.zeros(self.label_attention.shape[1], F32)))
+        if self.token_intent is not None:
+            heads.append(self.token_intent)
+        self.heads_w = np.ascontiguousarray(np.concatenate([m for m, _ in heads], axis=1))
+        self.heads_b = np.concatenate([v for _, v in heads])
 
     def arrays(self, batch: TokenBatch | TokenArrays) -> tuple[np.ndarray, np.ndarray]:
         """Emissions ``(batch, seq_len, num_tags)`` and intent logits ``(batch, intents)``."""
@@ -532,6 +545,8 @@ class NumpyTagger(ArrayTagger):
             context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask], context)
         real = self.rnn.real(inputs, mask)
+        if mask.shape[0] == 1:
+            return self._one(real, token_ids)
         emissions = self._emissions(real, mask)
         if self.intent is None:
             return emissions, np.zeros((mask.shape[0], 0), dtype=F32)
@@ -559,6 +574,35 @@ class NumpyTagger(ArrayTagger):
             words = np.where(token_ids >= words_w.shape[0], 1, token_ids)
             logits += wide_term(words_w, bigrams_w, words, mask)
         return emissions, logits
+
+    def _one(self, real: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`arrays` of one sentence from its states ``(tokens, 2 * hidden)``: the same
+        sums without masks, the heads that read tokens in one product."""
+        out = real @ self.heads_w
+        out += self.heads_b
+        tags = self.emit_w.shape[1]
+        emissions = np.ascontiguousarray(out[None, :, :tags])
+        if self.intent is None:
+            return emissions, np.zeros((1, 0), dtype=F32)
+        weight, bias = self.intent
+        logits = pool(real, np.ones((1, len(real)), dtype=bool))[0] @ weight + bias
+        at = tags
+        if self.label_attention is not None:
+            c = self.label_attention.shape[1] // 2
+            scores, values = out[:, at : at + c], out[:, at + c : at + 2 * c]
+            weights = np.exp(scores - scores.max(axis=0))
+            logits += (weights * values).sum(axis=0) / weights.sum(axis=0)
+            at += 2 * c
+        if self.token_intent is not None:
+            scores = out[:, at:]
+            scores = scores - scores.max(axis=1, keepdims=True)
+            scores -= np.log(np.exp(scores).sum(axis=1, keepdims=True))
+            logits += scores.sum(axis=0) / F32(len(real))
+        if self.wide is not None:
+            words_w, bigrams_w = self.wide
+            ids = np.where(token_ids >= words_w.shape[0], 1, token_ids)
+            logits += wide_term(words_w, bigrams_w, ids, np.ones(ids.shape, dtype=bool))[0]
+        return emissions, logits[None]
 
     def _emissions(self, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``(batch, seq_len, num_tags)`` from the real tokens' states; a padding position

@@ -109,6 +109,21 @@ def lstm_layer(
     _native.lstm_layer(inputs, outputs, rec, counts, hidden, rec.dtype == np.float16)
 
 
+def lstm_row(inputs: np.ndarray, outputs: np.ndarray, rec: np.ndarray) -> None:
+    """:func:`lstm_layer` for one sentence, in the engine's own layout (nothing to gather or
+    scatter around the call): ``inputs`` ``(tokens, 2 * 4 * hidden)``, each token's projected
+    inputs forwards then backwards; ``outputs`` ``(tokens, 2 * hidden)`` receives its states
+    likewise; ``rec`` as :func:`lstm_layer`'s. C-contiguous (the kernel checks the sizes)."""
+    assert _native is not None
+    if inputs.dtype != np.float32 or outputs.dtype != np.float32:
+        raise ValueError(
+            f"expected float32 inputs and outputs, got {inputs.dtype}, {outputs.dtype}"
+        )
+    if rec.dtype != np.float32 and rec.dtype != np.float16:
+        raise ValueError(f"rec: expected float32 or float16, got {rec.dtype}")
+    _native.lstm_row(inputs, outputs, rec, rec.shape[1], rec.dtype == np.float16)
+
+
 def lattice_passes(
     alpha: np.ndarray,
     beta: np.ndarray,

@@ -98,7 +98,8 @@ def _rnn(hidden: int, inputs: int, layers: int, seed: int) -> BiRNN:
 )
 @pytest.mark.parametrize("layers", [1, 2])
 def test_lstm_layers_match_the_numpy_loops(hidden: int, lengths: list[int], layers: int) -> None:
-    """Hidden sizes on and off the kernel's 32-column blocks; packed order for ragged rows."""
+    """Hidden sizes on and off the kernel's 32-column blocks; packed order for ragged rows,
+    a sentence's own layout for one (``lstm_row``)."""
     rnn = _rnn(hidden, 10, layers, seed=hidden + len(lengths))
     mask = np.arange(max(lengths))[None, :] < np.array(lengths)[:, None]
     rng = np.random.default_rng(0)
@@ -216,6 +217,14 @@ def test_bad_buffers_are_refused() -> None:
         native.lstm_layer(inputs, outputs, rec.astype(np.float64), counts)
     with pytest.raises(ValueError, match="recurrent"):
         native.select("native", "bfloat16")  # type: ignore[arg-type]
+    row_in, row_out = np.zeros((3, 32), np.float32), np.zeros((3, 8), np.float32)
+    native.lstm_row(row_in, row_out, rec)
+    with pytest.raises(ValueError, match="sizes"):  # a token of inputs without its states
+        native.lstm_row(np.zeros((4, 32), np.float32), row_out, rec)
+    with pytest.raises(ValueError, match="float32"):
+        native.lstm_row(row_in.astype(np.float64), row_out, rec)
+    with pytest.raises(ValueError, match="contiguous"):  # read as laid out: no strided views
+        native.lstm_row(np.zeros((3, 64), np.float32)[:, ::2], row_out, rec)
     with pytest.raises(ValueError, match="shapes"):
         native.lstm_layer(inputs, outputs, rec, np.array([1, 1]))
     with pytest.raises(ValueError, match="counts"):  # the kernel's own check: rows may not grow
