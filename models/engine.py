@@ -250,10 +250,10 @@ class BiRNN:
             rec = np.ascontiguousarray(np.stack([m.T * scale for m in w_hh]))  # (2, h, g*h)
             rec_bias = np.stack([b * scale for b in hh_bias])[:, None, :]  # (2, 1, g*h)
             self.layers.append((proj, proj_bias, rec, rec_bias))
-            # native.half_weights(): the kernels read the halves, the NumPy loops the halves
-            # widened (the same values); the choice is made per call, as the kernels'.
+            # native.half_weights(): the kernels read the halves (in their panels), the NumPy
+            # loops the halves widened (the same values); chosen per call, as the kernels are.
             half = rec.astype(np.float16)
-            self.halves.append((half, half.astype(F32)))
+            self.halves.append((native.panels(half), half.astype(F32)))
 
     def _scale(self, gates: int) -> np.ndarray:
         """Per gate row: 0.5 for sigmoid gates, so that one ``tanh`` over all gates gives
@@ -477,6 +477,15 @@ def wide_term(
     return total
 
 
+def wide_row(words: np.ndarray, bigrams: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+    """:func:`wide_term` of one sentence without padding, ``token_ids`` ``(tokens,)``:
+    ``(classes,)``."""
+    hashed = (token_ids[:-1] * BIGRAM_PRIME + token_ids[1:]) % bigrams.shape[0]
+    total: np.ndarray = words[token_ids].sum(axis=0)
+    total += bigrams[hashed].sum(axis=0)
+    return total
+
+
 def _arrays(
     batch: TokenBatch | TokenArrays,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -585,7 +594,8 @@ class NumpyTagger(ArrayTagger):
         if self.intent is None:
             return emissions, np.zeros((1, 0), dtype=F32)
         weight, bias = self.intent
-        logits = pool(real, np.ones((1, len(real)), dtype=bool))[0] @ weight + bias
+        pooled = np.concatenate([real.max(axis=0), real.sum(axis=0) / F32(len(real))])
+        logits = pooled @ weight + bias
         at = tags
         if self.label_attention is not None:
             c = self.label_attention.shape[1] // 2
@@ -600,8 +610,9 @@ class NumpyTagger(ArrayTagger):
             logits += scores.sum(axis=0) / F32(len(real))
         if self.wide is not None:
             words_w, bigrams_w = self.wide
-            ids = np.where(token_ids >= words_w.shape[0], 1, token_ids)
-            logits += wide_term(words_w, bigrams_w, ids, np.ones(ids.shape, dtype=bool))[0]
+            logits += wide_row(
+                words_w, bigrams_w, np.where(token_ids[0] >= len(words_w), 1, token_ids[0])
+            )
         return emissions, logits[None]
 
     def _emissions(self, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -647,6 +658,15 @@ class NumpySentiment(ArraySentiment):
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
         real = self.rnn.real(inputs, mask)
+        if mask.shape[0] == 1:  # one sentence: the same sums without masks
+            scores = real @ self.attention_w + self.attention_b
+            weights = np.exp(scores - scores.max())
+            weights /= weights.sum()
+            parts = [weights @ real, real.max(axis=0), real.sum(axis=0) / F32(len(real))]
+            one: np.ndarray = np.concatenate(parts) @ self.out_w + self.out_b
+            if self.buckets:
+                one += wide_row(self.wide_words, self.wide_bigrams, token_ids[0])
+            return one[None]
         states = padded(real, mask)
         scores = states @ self.attention_w + self.attention_b
         if mask.shape[0] > 1:

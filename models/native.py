@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -83,6 +84,18 @@ def active(rows: int = 1, most: int = 1) -> bool:
     return _active and rows <= most
 
 
+def panels(halves: np.ndarray) -> np.ndarray:
+    """Recurrent weights ``(..., hidden, g)`` in the kernels' half-precision layout (the same
+    shape; ``models/_native.c``): the columns in panels 64 wide, then 8, then 1, each panel's
+    rows contiguous, so that a block of columns reads one run of memory."""
+    h, g = halves.shape[-2:]
+    widths = [64] * (g // 64) + [8] * (g % 64 // 8) + [1] * (g % 8)
+    cuts = np.cumsum([0, *widths])
+    lead = halves.shape[:-2]
+    parts = [halves[..., a:b].reshape(*lead, h * (b - a)) for a, b in pairwise(cuts)]
+    return np.ascontiguousarray(np.concatenate(parts, axis=-1).reshape(halves.shape))
+
+
 def lstm_layer(
     inputs: np.ndarray, outputs: np.ndarray, rec: np.ndarray, counts: np.ndarray
 ) -> None:
@@ -92,8 +105,8 @@ def lstm_layer(
     order (step ``s`` owns ``counts[s]`` rows after those of the steps before it, counts not
     increasing); ``outputs`` ``(2, tokens, hidden)`` receives the states in the same order;
     ``rec`` ``(2, hidden, 4 * hidden)``: :class:`models.engine.BiRNN`'s recurrent weights
-    (gates o, i, f, g; sigmoid gates halved), float32 or float16. All C-contiguous, the rest
-    float32."""
+    (gates o, i, f, g; sigmoid gates halved), float32, or float16 in :func:`panels`. All
+    C-contiguous, the rest float32."""
     assert _native is not None
     hidden = rec.shape[1]
     for name, array in (("inputs", inputs), ("outputs", outputs), ("rec", rec)):

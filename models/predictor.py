@@ -547,8 +547,10 @@ class SlotTaggerPredictor:
         """The intents that hold per sentence (see :attr:`Parse.intents`)."""
         if not len(self.intents):
             return [() for _ in range(probs.shape[0])]
-        if not self.config.multi_label:
-            return [tuple(r) for r in self._rank_probs(probs, 1)]
+        if not self.config.multi_label:  # the best one (argmax: the first of equals, as ranked)
+            best = probs.argmax(axis=-1)
+            top = probs[np.arange(len(best)), best].tolist()
+            return [((self.intents.labels[i], p),) for i, p in zip(best.tolist(), top, strict=True)]
         threshold = self.config.intent_threshold
         return [
             tuple((n, p) for n, p in ranking if p >= threshold)
@@ -562,7 +564,7 @@ class SlotTaggerPredictor:
             return [[] for _ in range(probs.shape[0])]
         k = min(top_k or len(self.intents), len(self.intents))
         indices = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
-        values = np.take_along_axis(probs, indices, axis=-1)
+        values = probs[np.arange(len(probs))[:, None], indices]
         return [
             [(self.intents.labels[i], v) for v, i in zip(vs, ix, strict=True)]
             for vs, ix in zip(values.tolist(), indices.tolist(), strict=True)

@@ -139,6 +139,17 @@ def test_half_weights_give_the_numpy_loops_results(hidden: int, lengths: list[in
     assert np.abs(full - got).max() < 0.02
 
 
+def test_panels_hold_each_column_block_contiguous() -> None:
+    rec = np.arange(2 * 3 * 84, dtype=np.float32).reshape(2, 3, 84)  # panels 64, 8, 8, 1 x 4
+    got = native.panels(rec).reshape(2, -1)
+    assert got.shape == (2, 3 * 84) and sorted(got[1].tolist()) == sorted(rec[1].ravel().tolist())
+    np.testing.assert_array_equal(got[:, : 3 * 64], rec[:, :, :64].reshape(2, -1))
+    np.testing.assert_array_equal(got[:, 3 * 64 : 3 * 72], rec[:, :, 64:72].reshape(2, -1))
+    np.testing.assert_array_equal(got[:, 3 * 72 : 3 * 80], rec[:, :, 72:80].reshape(2, -1))
+    np.testing.assert_array_equal(got[:, 3 * 80 : 3 * 81], rec[:, :, 80])  # then column by column
+    np.testing.assert_array_equal(got[:, 3 * 83 :], rec[:, :, 83])
+
+
 @BUILT
 def test_halves_widen_exactly_subnormals_and_signed_zeros_included() -> None:
     """The kernel's own widening (the columns outside F16C's blocks: hidden 1 has four):
@@ -148,7 +159,7 @@ def test_halves_widen_exactly_subnormals_and_signed_zeros_included() -> None:
         dtype=np.float16,
     )
     for value in values:
-        rec = np.full((2, 1, 4), value, dtype=np.float16)
+        rec = native.panels(np.full((2, 1, 4), value, dtype=np.float16))  # one-column panels
         wide = rec.astype(np.float32)
         inputs = np.zeros((2, 2, 4), np.float32)
         inputs[:, 0] = 3.0  # a first state tanh(3) * sigmoid(3)... times the weight after
