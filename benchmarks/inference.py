@@ -56,7 +56,8 @@ from models.artifact import load_artifact
 from models.engine import ENGINES, for_engine
 from models.native import KERNELS, RECURRENT, Kernels, Recurrent
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
-from training.data import read_slot_folder
+from training.data import TextDataset, read_slot_folder, read_tsv
+from training.metrics import classification_metrics
 
 NAME = "inference"
 # Issue 18: one parse (tagger + intent + marginals + sentiment) on one thread; batched tagger.
@@ -112,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         "its p50); FILE keeps the CRF, trained where missing on the train folder beside "
         "--split, else on ATIS train",
     )
+    p.add_argument(
+        "--sentiment-split",
+        type=Path,
+        default=None,
+        metavar="TSV",
+        help="with --sentiment: check each engine's labels against torch's on this text<TAB>"
+        "label file (same labels on >= 99.5%%, macro-F1 within 0.002)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     p.add_argument("--warmup", type=int, default=50, help="untimed parse calls first")
     p.add_argument("--batch-size", type=int, default=64, help="throughput batch size")
@@ -141,6 +150,28 @@ def batched_pass(tagger: SlotTaggerPredictor, batches: Sequence[Sequence[str]]) 
         tagger.parse(list(batch))
         total += time.thread_time() - start
     return total
+
+
+def sentiment_check(
+    reference: SentimentPredictor, candidate: SentimentPredictor, data: TextDataset
+) -> dict[str, Any]:
+    """The serving rule for a sentiment model: the same labels on >= 99.5% of ``data``'s
+    texts, macro-F1 within 0.002 of ``reference``'s."""
+    texts = data.texts
+    chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
+    ref = [r.label for chunk in chunks for r in reference.classify(chunk)]
+    got = [r.label for chunk in chunks for r in candidate.classify(chunk)]
+    same = sum(a == b for a, b in zip(ref, got, strict=True)) / len(texts)
+    ref_f1 = classification_metrics(data.labels, ref)["macro_f1"]
+    got_f1 = classification_metrics(data.labels, got)["macro_f1"]
+    ok = same >= 0.995 and abs(got_f1 - ref_f1) <= 0.002
+    return {
+        "data": data.source,
+        "same_labels": same,
+        "macro_f1_torch": ref_f1,
+        "macro_f1": got_f1,
+        "verdict": verdict(ok),
+    }
 
 
 def verdict(ok: bool) -> str:
@@ -186,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         data = load_split(resolve_data_dir(args.data_dir), "atis", "valid")
     texts = texts_of(data)
+    texts_checked = read_tsv(args.sentiment_split) if args.sentiment_split and sentiment else None
     sample = texts[: args.latency_n] if args.latency_n else texts
     log(f"{len(texts)} utterances from {data.source}; latency over {len(sample)}")
     # Each engine, the numpy one once per kernel and precision choice:
@@ -247,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if engine != "torch":
                 native.select(*chosen[engine])
                 checks[engine] = check_against_torch(tagger, taggers[engine], data)
+                feeling = feelings[engine]
+                if texts_checked is not None and sentiment is not None and feeling is not None:
+                    checks[engine]["sentiment"] = sentiment_check(sentiment, feeling, texts_checked)
     load_after = os.getloadavg()
     results: dict[str, Any] = {}
     rows = []
@@ -301,6 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"intent accuracy {check['intent_accuracy']:.4f} vs "
             f"{check['intent_accuracy_torch']:.4f} (within 0.002): {check['verdict']}"
         )
+        if "sentiment" in check:
+            sc = check["sentiment"]
+            print(
+                f"{engine} sentiment against torch on {sc['data']}: same labels "
+                f"{100 * sc['same_labels']:.1f}% (>= 99.5%), macro-F1 {sc['macro_f1']:.4f} vs "
+                f"{sc['macro_f1_torch']:.4f} (within 0.002): {sc['verdict']}"
+            )
     print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     tokens = [len(t) for t in data.tokens]
     payload = {

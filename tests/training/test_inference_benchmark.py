@@ -1,5 +1,6 @@
-"""benchmarks.inference: each precision of the recurrent weights is a row, checked against
-torch, and the sklearn-crfsuite anchor is timed in the same loop with a verdict per row."""
+"""benchmarks.inference: each precision of the recurrent weights is a row, its tagger and
+sentiment model checked against torch, and the sklearn-crfsuite anchor is timed in the same
+loop with a verdict per row."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def test_the_anchor_and_both_precisions_are_reported(
         "--quick", "--artifact", str(tiny_tagger_dir), "--sentiment", str(tiny_sentiment_dir),
         "--split", str(test_data_dir / "tiny_slots" / "valid"), "--engines", "numpy",
         "--recurrent", "float32", "float16", "--anchor-crfsuite", str(model),
+        "--sentiment-split", str(test_data_dir / "tiny_sentiment" / "valid.tsv"),
         "--warmup", "2", "--out", str(tmp_path / "inference.json"),
     ]  # fmt: skip
     assert inference.main(argv) == 0
@@ -39,6 +41,8 @@ def test_the_anchor_and_both_precisions_are_reported(
         )
         assert got["verdicts"]["anchor_ratio"] in {"PASS", "FAIL"}
         assert got["against_torch"]["verdict"] in {"PASS", "FAIL"}
+        feeling = got["against_torch"]["sentiment"]
+        assert 0.0 <= feeling["same_labels"] <= 1.0 and feeling["verdict"] in {"PASS", "FAIL"}
     # A second run loads the kept model instead of training.
     mtime = model.stat().st_mtime_ns
     assert inference.main(argv) == 0
