@@ -493,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="SLOTFILL_ENGINE of the slotfill server (default numpy)",
     )
     p.add_argument(
+        "--recurrent-weights",
+        choices=["float16", "float32"],  # models.native.RECURRENT
+        default="float16",
+        help="SLOTFILL_RECURRENT_WEIGHTS of the slotfill server (default float16, the server's)",
+    )
+    p.add_argument(
         "--max-seconds",
         type=float,
         default=None,
@@ -519,7 +525,12 @@ def _check_artifact(path: Path, task: str) -> None:
 
 
 def _server_env(
-    store: Path, spill: Path, database_url: str, torch_threads: int, engine: str
+    store: Path,
+    spill: Path,
+    database_url: str,
+    torch_threads: int,
+    engine: str,
+    recurrent_weights: str = "float16",
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLOTFILL_")}
     env.update(
@@ -532,6 +543,7 @@ def _server_env(
             "SLOTFILL_LOG_SPILL_DIR": str(spill),
             "SLOTFILL_TORCH_THREADS": str(torch_threads),
             "SLOTFILL_ENGINE": engine,
+            "SLOTFILL_RECURRENT_WEIGHTS": recurrent_weights,
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
         }
     )
@@ -858,7 +870,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("SLOTFILL_")}
         with bench_database(args.database_url, base_env) as url:
             url_text = url.render_as_string(hide_password=False)
-            env = _server_env(store, tmp / "spill", url_text, args.torch_threads, args.engine)
+            env = _server_env(
+                store,
+                tmp / "spill",
+                url_text,
+                args.torch_threads,
+                args.engine,
+                args.recurrent_weights,
+            )
             engine = create_engine(url, poolclass=NullPool)
             try:
                 expected_rows = [servers.count_rows(engine)]  # a list: the callees add to it
