@@ -163,7 +163,11 @@ def machine_info() -> dict[str, Any]:
         "torch_threads_default": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "numpy": np.__version__,
-        "native_kernels": {"built": native.available(), "fma": native.uses_fma()},
+        "native_kernels": {
+            "built": native.available(),
+            "fma": native.uses_fma(),
+            "f16c": native.uses_f16c(),
+        },
         "git": _git_revision(),
         "env": {k: os.environ[k] for k in _ENV_KEYS if k in os.environ},
     }

@@ -178,9 +178,13 @@ static void add_matvec_half_f16c(float *restrict pre, const float *restrict stat
 }
 #endif
 
+/* Set by portable_halves(True) (tests): the bit-by-bit path even where F16C is at hand. */
+static int force_portable = 0;
+
 static int has_f16c(void) {
 #ifdef SF_HAVE_F16C
     static int known = -1;  /* asked once: the answer cannot change */
+    if (force_portable) return 0;
     if (known < 0) {
         __builtin_cpu_init();
         known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -750,6 +754,18 @@ static int fused(void) {
 
 static PyObject *uses_fma(PyObject *self, PyObject *args) { return PyBool_FromLong(fused()); }
 
+static PyObject *uses_f16c(PyObject *self, PyObject *args) { return PyBool_FromLong(has_f16c()); }
+
+/* portable_halves(flag) -> the previous flag: widen halves bit by bit even with F16C (so
+ * that a test can hold that path to the F16C one on a CPU that has both). */
+static PyObject *portable_halves(PyObject *self, PyObject *args) {
+    int flag;
+    if (!PyArg_ParseTuple(args, "p", &flag)) return NULL;
+    const int was = force_portable;
+    force_portable = flag;
+    return PyBool_FromLong(was);
+}
+
 static PyMethodDef methods[] = {
     {"lstm_layer", lstm_layer, METH_VARARGS, "Every step of a bidirectional LSTM layer."},
     {"lstm_row", lstm_row, METH_VARARGS, "lstm_layer for one sentence, in its own layout."},
@@ -758,6 +774,8 @@ static PyMethodDef methods[] = {
     {"span_row", span_row, METH_VARARGS, "Span probabilities of one lattice row."},
     {"tanh_f32", tanh_f32, METH_VARARGS, "float32 tanh in place (the kernels' own)."},
     {"uses_fma", uses_fma, METH_NOARGS, "Whether the loaded clone fuses multiply-adds."},
+    {"uses_f16c", uses_f16c, METH_NOARGS, "Whether halves are widened by F16C."},
+    {"portable_halves", portable_halves, METH_VARARGS, "Widen halves bit by bit (tests)."},
     {NULL, NULL, 0, NULL},
 };
 

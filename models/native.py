@@ -48,6 +48,12 @@ def uses_fma() -> bool:
     return _native is not None and bool(_native.uses_fma())
 
 
+def uses_f16c() -> bool:
+    """Whether the kernels widen half-precision weights with F16C (x86-64 with AVX2, FMA and
+    F16C) rather than bit by bit; ``False`` without a build."""
+    return _native is not None and bool(_native.uses_f16c())
+
+
 def select(kernels: Kernels, recurrent: Recurrent = "float32") -> bool:
     """Run the engine's loops with ``kernels``; ``native`` where not built falls back to
     NumPy with a warning. ``recurrent``: the precision of the recurrent weights every

@@ -44,13 +44,19 @@ PG_ADMIN_URL = URL.create(
 )
 
 
+# What a fresh process runs: the compiled kernels where built, float32 recurrent weights.
+NATIVE_BASELINE = native.selected()
+
+
 @pytest.fixture(autouse=True)
-def _restore_native_selection() -> Iterator[None]:
-    """The engine's loops and recurrent precision are process-wide (a server's start-up
-    selects them from its settings): each test leaves them as it found them."""
-    was = native.selected()
+def _baseline_native_selection() -> Iterator[None]:
+    """The engine's loops and recurrent precision are process-wide, and a server's start-up
+    selects them from its settings (``float16`` weights by default): a module-scoped app
+    would otherwise leave them to whichever tests its worker runs next. Every test starts
+    from a fresh process's selection and leaves it so."""
+    native.select(*NATIVE_BASELINE)
     yield
-    native.select(*was)
+    native.select(*NATIVE_BASELINE)
 
 
 # Small and fast on one core; lr is high so that 3 epochs learn something.
