@@ -44,19 +44,26 @@ PG_ADMIN_URL = URL.create(
 )
 
 
-# What a fresh process runs: the compiled kernels where built, float32 recurrent weights.
-NATIVE_BASELINE = native.selected()
+# What a server selects by default: the compiled kernels where built, half-precision
+# recurrent weights (app.config.Settings).
+NATIVE_BASELINE: tuple[native.Kernels, native.Recurrent] = (native.selected()[0], "float16")
 
 
 @pytest.fixture(autouse=True)
 def _baseline_native_selection() -> Iterator[None]:
-    """The engine's loops and recurrent precision are process-wide, and a server's start-up
-    selects them from its settings (``float16`` weights by default): a module-scoped app
-    would otherwise leave them to whichever tests its worker runs next. Every test starts
-    from a fresh process's selection and leaves it so."""
+    """The engine's loops and recurrent precision are process-wide and a server's start-up
+    selects them: every test starts from what a default server selects and leaves it so, so
+    that an app of a module-scoped fixture and the tests after it agree."""
     native.select(*NATIVE_BASELINE)
     yield
     native.select(*NATIVE_BASELINE)
+
+
+@pytest.fixture
+def float32_weights() -> None:
+    """The artifact's own recurrent weights, for a test that holds the numpy engine to torch
+    to float32 rounding (the halves are held to the serving rule in test_engine.py)."""
+    native.select(NATIVE_BASELINE[0], "float32")
 
 
 # Small and fast on one core; lr is high so that 3 epochs learn something.

@@ -27,6 +27,9 @@ from training.data import read_slot_folder
 from training.tagging import as_tagging
 from training.tagging_eval import evaluate_tagging
 
+# The numpy engine against torch to float32 rounding: the artifact's own weights.
+pytestmark = pytest.mark.usefixtures("float32_weights")
+
 VERSION = "20260101T000000000000Z"
 SENTENCES = [
     text.split()

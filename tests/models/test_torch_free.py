@@ -23,6 +23,10 @@ from training.tagging import as_tagging
 CONFIGS = {"slots": TaggerConfig, "sentiment": SentimentConfig}
 
 
+# The numpy engine against torch to float32 rounding: the artifact's own weights.
+pytestmark = pytest.mark.usefixtures("float32_weights")
+
+
 def _pair(path: Path) -> tuple[object, object]:
     return load_artifact(path).predictor, load_artifact(path, engine="numpy").predictor
 

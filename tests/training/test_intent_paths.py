@@ -30,6 +30,7 @@ def test_without_the_options_the_parameters_are_the_old_ones() -> None:
     )
 
 
+@pytest.mark.usefixtures("float32_weights")  # held to torch to float32 rounding
 def test_wide_term_and_label_attention_train_save_and_serve(
     tiny_train_config: dict[str, Any], test_data_dir: Path, tmp_path: Path
 ) -> None:
