@@ -45,7 +45,9 @@ from benchmarks.common import (
     time_each,
     write_results,
 )
+from models import native
 from models.engine import ENGINES, for_engine
+from models.native import RECURRENT
 from training.data import SlotDataset
 from training.metrics import slot_metrics
 
@@ -311,6 +313,7 @@ def run_slotfill(
     metrics, _ = evaluate_tagger(predictor, valid)
     # Timed as the server runs it (SLOTFILL_ENGINE; NumPy by default), not as it was trained.
     served = for_engine(predictor, args.slotfill_engine)
+    native.select("native", args.slotfill_recurrent)  # as a server selects them at start-up
 
     def one(text: str) -> object:
         return served.parse([text])
@@ -321,7 +324,13 @@ def run_slotfill(
     timing = _measure(one, many, texts_of(valid), args)
     return {
         "train_seconds": train_seconds,
-        "settings": {"config": config_dump, "device": "cpu", "engine": args.slotfill_engine},
+        "settings": {
+            "config": config_dump,
+            "device": "cpu",
+            "engine": args.slotfill_engine,
+            "recurrent_weights": args.slotfill_recurrent,
+            "native_kernels": native.active(),
+        },
         **extra,
         **_scores(metrics),
         **timing,
@@ -425,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="numpy",
         help="what runs our networks when timed, as SLOTFILL_ENGINE serves them (default numpy, "
         "the server's default; the scores do not depend on it)",
+    )
+    g.add_argument(
+        "--slotfill-recurrent",
+        choices=RECURRENT,
+        default="float16",
+        help="precision of our recurrent weights when timed, as SLOTFILL_RECURRENT_WEIGHTS "
+        "serves them (default float16, the server's default)",
     )
     g.add_argument(
         "--save-slotfill",
