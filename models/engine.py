@@ -297,7 +297,7 @@ class BiRNN:
         # Per step: the inputs (2, rows, g) and where its states go (2, rows, h).
         inputs: Steps
         outputs: Steps
-        if not compiled and (b == 1 or len(xp) == b * t):  # equal lengths: all run every step
+        if not compiled and len(xp) == b * t:  # no padding: every row runs every step
             x = xp.reshape(b, t, 2, g)
             by_step = np.empty((t, 2, b, g), dtype=F32)
             by_step[:, 0] = x[:, :, 0].swapaxes(0, 1)
@@ -554,7 +554,7 @@ class NumpyTagger(ArrayTagger):
             context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask], context)
         real = self.rnn.real(inputs, mask)
-        if mask.shape[0] == 1:
+        if mask.shape[0] == 1 and len(real) == mask.shape[1]:  # one sentence, no padding
             return self._one(real, token_ids)
         emissions = self._emissions(real, mask)
         if self.intent is None:
@@ -658,7 +658,7 @@ class NumpySentiment(ArraySentiment):
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
         real = self.rnn.real(inputs, mask)
-        if mask.shape[0] == 1:  # one sentence: the same sums without masks
+        if mask.shape[0] == 1 and len(real) == mask.shape[1]:  # one sentence, no padding
             scores = real @ self.attention_w + self.attention_b
             weights = np.exp(scores - scores.max())
             weights /= weights.sum()
@@ -669,7 +669,7 @@ class NumpySentiment(ArraySentiment):
             return one[None]
         states = padded(real, mask)
         scores = states @ self.attention_w + self.attention_b
-        if mask.shape[0] > 1:
+        if len(real) < mask.size:  # padding: masked out of the attention
             scores = np.where(mask, scores, _MASKED)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         weights = scores / scores.sum(axis=1, keepdims=True)

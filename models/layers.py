@@ -160,9 +160,9 @@ def run_rnn(rnn: nn.RNNBase, inputs: Tensor, mask: Tensor) -> Tensor:
     Sequences are packed so the backward direction starts at each sequence's real end.
     """
     lengths = mask.sum(dim=1).cpu()
-    if bool((lengths == lengths[0]).all()):
+    if bool((lengths == inputs.shape[1]).all()):
         unpacked: Tensor
-        unpacked, _ = rnn(inputs)  # equal lengths (always at batch 1): packing is pure overhead
+        unpacked, _ = rnn(inputs)  # no padding (a sentence encoded alone): packing is overhead
         return unpacked
     packed = nn.utils.rnn.pack_padded_sequence(
         inputs, lengths, batch_first=True, enforce_sorted=False

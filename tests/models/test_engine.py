@@ -51,6 +51,18 @@ def _encode(sentences: list[list[str]], vocab_size: int) -> Any:
     return encode_tokens(sentences, Vocab(WORDS[: vocab_size - 2]), Vocab(CHARS))
 
 
+def _padded_one(vocab_size: int) -> Any:
+    """A batch of one sentence ("x") padded to the longest of SENTENCES, as a row cut from a
+    padded batch would come."""
+    from models.features import TokenBatch
+
+    whole = _encode(SENTENCES, vocab_size)
+    row = slice(2, 3)
+    return TokenBatch(
+        whole.token_ids[row], whole.char_ids[row], whole.shape_ids[row], whole.mask[row]
+    )
+
+
 ARCHITECTURES: list[dict[str, Any]] = [
     {"cell": "lstm"},
     {"cell": "gru"},
@@ -102,9 +114,14 @@ def test_tagger_outputs_match_torch(
     _random(model)
     engine = NumpyTagger(model)
     # The whole (ragged) batch, two sentences of the same length (no padding: the
-    # engine's unsorted path) and each sentence alone (batch 1).
-    for sentences in [SENTENCES, SENTENCES[:2], *([s] for s in SENTENCES)]:
-        batch = _encode(sentences, config.vocab_size)
+    # engine's unsorted path), each sentence alone (batch 1) and a batch of one with padding.
+    for sentences in [SENTENCES, SENTENCES[:2], *([s] for s in SENTENCES), None]:
+        batch = (
+            _padded_one(config.vocab_size)
+            if sentences is None
+            else _encode(sentences, config.vocab_size)
+        )
+        sentences = sentences or [SENTENCES[2]]
         if config.num_requested:
             batch = batch.with_requested([[b % 3] for b in range(len(sentences))], 3)
         with torch.inference_mode():
@@ -185,8 +202,12 @@ def test_sentiment_outputs_match_torch(cell: str, wide_buckets: int) -> None:
     model = LSTMSentimentClassifier(config)
     _random(model)
     engine = NumpySentiment(model)
-    for sentences in [SENTENCES, SENTENCES[:2], *([s] for s in SENTENCES)]:
-        batch = _encode(sentences, config.vocab_size)
+    for sentences in [SENTENCES, SENTENCES[:2], *([s] for s in SENTENCES), None]:
+        batch = (
+            _padded_one(config.vocab_size)
+            if sentences is None
+            else _encode(sentences, config.vocab_size)
+        )
         with torch.inference_mode():
             want = model(batch)
         torch.testing.assert_close(engine(batch), want, atol=1e-5, rtol=1e-5)
