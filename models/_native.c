@@ -196,17 +196,24 @@ static int has_f16c(void) {
 #endif
 }
 
-static void add_matvec_half(float *restrict pre, const float *restrict state,
-                            const uint16_t *restrict rec, Py_ssize_t rows, Py_ssize_t h,
-                            Py_ssize_t g, int f16c) {
+/* pre += state @ direction d's recurrent weights, read as singles or (half) as halves, by
+ * F16C where f16c says so. What lstm_layer and lstm_row do every step after the first. */
+static void add_recurrent(float *restrict pre, const float *restrict state, const void *rec,
+                          int d, Py_ssize_t rows, Py_ssize_t h, int half, int f16c) {
+    const Py_ssize_t g = 4 * h, offset = (Py_ssize_t)d * h * g;
+    if (!half) {
+        add_matvec(pre, state, (const float *)rec + offset, rows, h, g);
+        return;
+    }
+    const uint16_t *halves = (const uint16_t *)rec + offset;
 #ifdef SF_HAVE_F16C
     if (f16c) {
-        add_matvec_half_f16c(pre, state, rec, rows, h, g);
+        add_matvec_half_f16c(pre, state, halves, rows, h, g);
         return;
     }
 #endif
     (void)f16c;
-    add_matvec_half_portable(pre, state, rec, rows, h, g);
+    add_matvec_half_portable(pre, state, halves, rows, h, g);
 }
 
 /* The cell update of one row: work = [o, i, f | g] (pre-activations, o, i, f halved),
@@ -273,17 +280,12 @@ static PyObject *lstm_layer(PyObject *self, PyObject *args) {
         /* Direction by direction (they are independent): one direction's weights stay in
          * the cache from step to step where they fit, both directions' may not. */
         for (int d = 0; d < 2; d++) {
-            const Py_ssize_t offset = (Py_ssize_t)d * h * g;
             Py_ssize_t first = 0, prev = 0;
             for (Py_ssize_t s = 0; s < steps; s++) {
                 const Py_ssize_t at = (Py_ssize_t)d * tokens + first, rows = cnt[s];
                 memcpy(work, x + at * g, sizeof(float) * (size_t)(rows * g));
                 const float *state = y + ((Py_ssize_t)d * tokens + prev) * h;
-                if (s && half)
-                    add_matvec_half(work, state, (const uint16_t *)rec.buf + offset, rows, h, g,
-                                    f16c);
-                else if (s)
-                    add_matvec(work, state, (const float *)rec.buf + offset, rows, h, g);
+                if (s) add_recurrent(work, state, rec.buf, d, rows, h, half, f16c);
                 for (Py_ssize_t r = 0; r < rows; r++)
                     lstm_cell(work + r * g, cells + r * h, y + (at + r) * h, h, s == 0);
                 prev = first;
@@ -338,16 +340,11 @@ static PyObject *lstm_row(PyObject *self, PyObject *args) {
         float *y = (float *)out.buf;
         Py_BEGIN_ALLOW_THREADS
         for (int d = 0; d < 2; d++) {
-            const Py_ssize_t offset = (Py_ssize_t)d * h * g;
             const float *state = NULL;
             for (Py_ssize_t s = 0; s < n; s++) {
                 const Py_ssize_t t = d ? n - 1 - s : s;
                 memcpy(work, x + (2 * t + d) * g, sizeof(float) * (size_t)g);
-                if (s && half)
-                    add_matvec_half(work, state, (const uint16_t *)rec.buf + offset, 1, h, g,
-                                    f16c);
-                else if (s)
-                    add_matvec(work, state, (const float *)rec.buf + offset, 1, h, g);
+                if (s) add_recurrent(work, state, rec.buf, d, 1, h, half, f16c);
                 float *dest = y + (2 * t + d) * h;
                 lstm_cell(work, cell, dest, h, s == 0);
                 state = dest;

@@ -470,19 +470,16 @@ def wide_term(
 ) -> np.ndarray:
     """:func:`models.layers.wide_term` in evaluation: word and hashed-bigram weights summed
     over the real tokens, ``(batch, classes)``."""
+    if mask.shape[0] == 1 and mask.all():  # one sentence, no padding: no masks to apply
+        ids = token_ids[0]
+        hashed_row = (ids[:-1] * BIGRAM_PRIME + ids[1:]) % bigrams.shape[0]
+        row: np.ndarray = words[ids].sum(axis=0)
+        row += bigrams[hashed_row].sum(axis=0)
+        return row[None]
     pairs = (mask[:, 1:] & mask[:, :-1])[:, :, None]
     hashed = (token_ids[:, :-1] * BIGRAM_PRIME + token_ids[:, 1:]) % bigrams.shape[0]
     total: np.ndarray = (words[token_ids] * mask[:, :, None]).sum(axis=1)
     total += (bigrams[hashed] * pairs).sum(axis=1)
-    return total
-
-
-def wide_row(words: np.ndarray, bigrams: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
-    """:func:`wide_term` of one sentence without padding, ``token_ids`` ``(tokens,)``:
-    ``(classes,)``."""
-    hashed = (token_ids[:-1] * BIGRAM_PRIME + token_ids[1:]) % bigrams.shape[0]
-    total: np.ndarray = words[token_ids].sum(axis=0)
-    total += bigrams[hashed].sum(axis=0)
     return total
 
 
@@ -531,8 +528,8 @@ class NumpyTagger(ArrayTagger):
             if "token_intent.weight" in w
             else None
         )
-        # Every head that reads the states token by token (emissions, label attention's
-        # queries and values, token votes) as one product, for a sentence on its own.
+        # The heads that read the states token by token (emissions, label attention's
+        # queries and values, token votes) side by side: one product (arrays).
         heads = [(self.emit_w, self.emit_b)]
         if self.label_attention is not None:
             heads.append((self.label_attention, np.zeros(self.label_attention.shape[1], F32)))
@@ -554,74 +551,44 @@ class NumpyTagger(ArrayTagger):
             context = np.repeat(asked @ self.requested, mask.sum(axis=1), axis=0)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask], context)
         real = self.rnn.real(inputs, mask)
-        if mask.shape[0] == 1 and len(real) == mask.shape[1]:  # one sentence, no padding
-            return self._one(real, token_ids)
-        emissions = self._emissions(real, mask)
+        # Every head that reads the states token by token, in one product over real tokens.
+        out = real @ self.heads_w
+        out += self.heads_b
+        tags = self.emit_w.shape[1]
+        emissions = self._emissions(out[:, :tags], mask)
         if self.intent is None:
             return emissions, np.zeros((mask.shape[0], 0), dtype=F32)
         weight, bias = self.intent
         logits: np.ndarray = pool(real, mask) @ weight + bias
+        at, padding = tags, len(real) < mask.size
         if self.label_attention is not None:  # BiLSTMCRFTagger.label_attention
             # sum_t attention[t, c] * (state_t . value_c), the attended state dotted with the
             # value: one product and two sums (a three-operand einsum took 0.2 ms an utterance).
-            both = padded(real, mask) @ self.label_attention  # (batch, seq_len, 2 * intents)
-            c = both.shape[2] // 2
-            scores = np.where(mask[:, :, None], both[..., :c], _MASKED)
+            c = self.label_attention.shape[1] // 2
+            both = padded(out[:, at : at + 2 * c], mask)  # (batch, seq_len, 2 * intents)
+            scores = both[..., :c]
+            if padding:
+                scores = np.where(mask[:, :, None], scores, _MASKED)
             weights = np.exp(scores - scores.max(axis=1, keepdims=True))
             logits += (weights * both[..., c:]).sum(axis=1) / weights.sum(axis=1)
+            at += 2 * c
         if self.token_intent is not None:  # BiLSTMCRFTagger's token votes
-            token_w, token_b = self.token_intent
-            scores = real @ token_w + token_b  # (tokens, intents)
-            scores -= scores.max(axis=1, keepdims=True)
+            scores = out[:, at:] - out[:, at:].max(axis=1, keepdims=True)  # (tokens, intents)
             scores -= np.log(np.exp(scores).sum(axis=1, keepdims=True))
-            votes = np.zeros((mask.shape[0], mask.shape[1], scores.shape[1]), dtype=F32)
-            votes[mask] = scores
             lengths = np.maximum(mask.sum(axis=1, keepdims=True), 1).astype(F32)
-            logits += votes.sum(axis=1) / lengths
+            logits += padded(scores, mask).sum(axis=1) / lengths
         if self.wide is not None:  # BiLSTMCRFTagger.wide
             words_w, bigrams_w = self.wide
             words = np.where(token_ids >= words_w.shape[0], 1, token_ids)
             logits += wide_term(words_w, bigrams_w, words, mask)
         return emissions, logits
 
-    def _one(self, real: np.ndarray, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`arrays` of one sentence from its states ``(tokens, 2 * hidden)``: the same
-        sums without masks, the heads that read tokens in one product."""
-        out = real @ self.heads_w
-        out += self.heads_b
-        tags = self.emit_w.shape[1]
-        emissions = np.ascontiguousarray(out[None, :, :tags])
-        if self.intent is None:
-            return emissions, np.zeros((1, 0), dtype=F32)
-        weight, bias = self.intent
-        pooled = np.concatenate([real.max(axis=0), real.sum(axis=0) / F32(len(real))])
-        logits = pooled @ weight + bias
-        at = tags
-        if self.label_attention is not None:
-            c = self.label_attention.shape[1] // 2
-            scores, values = out[:, at : at + c], out[:, at + c : at + 2 * c]
-            weights = np.exp(scores - scores.max(axis=0))
-            logits += (weights * values).sum(axis=0) / weights.sum(axis=0)
-            at += 2 * c
-        if self.token_intent is not None:
-            scores = out[:, at:]
-            scores = scores - scores.max(axis=1, keepdims=True)
-            scores -= np.log(np.exp(scores).sum(axis=1, keepdims=True))
-            logits += scores.sum(axis=0) / F32(len(real))
-        if self.wide is not None:
-            words_w, bigrams_w = self.wide
-            logits += wide_row(
-                words_w, bigrams_w, np.where(token_ids[0] >= len(words_w), 1, token_ids[0])
-            )
-        return emissions, logits[None]
-
-    def _emissions(self, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """``(batch, seq_len, num_tags)`` from the real tokens' states; a padding position
-        gets the bias alone (a zero state), as in torch."""
+    def _emissions(self, scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(batch, seq_len, num_tags)`` from the real tokens' emission scores; a padding
+        position gets the bias alone (a zero state), as in torch."""
         b, t = mask.shape
-        scores: np.ndarray = real @ self.emit_w + self.emit_b
-        if len(real) == b * t:
-            return scores.reshape(b, t, -1)
+        if len(scores) == b * t:
+            return np.ascontiguousarray(scores).reshape(b, t, -1)
         emissions = np.empty((b, t, scores.shape[1]), dtype=F32)
         emissions[:] = self.emit_b
         emissions[mask] = scores
@@ -658,15 +625,6 @@ class NumpySentiment(ArraySentiment):
         token_ids, char_ids, shape_ids, mask = _arrays(batch)
         inputs = self.embedder.project(token_ids[mask], char_ids[mask], shape_ids[mask])
         real = self.rnn.real(inputs, mask)
-        if mask.shape[0] == 1 and len(real) == mask.shape[1]:  # one sentence, no padding
-            scores = real @ self.attention_w + self.attention_b
-            weights = np.exp(scores - scores.max())
-            weights /= weights.sum()
-            parts = [weights @ real, real.max(axis=0), real.sum(axis=0) / F32(len(real))]
-            one: np.ndarray = np.concatenate(parts) @ self.out_w + self.out_b
-            if self.buckets:
-                one += wide_row(self.wide_words, self.wide_bigrams, token_ids[0])
-            return one[None]
         states = padded(real, mask)
         scores = states @ self.attention_w + self.attention_b
         if len(real) < mask.size:  # padding: masked out of the attention

@@ -118,7 +118,8 @@ def lstm_layer(
     for name, array in (("inputs", inputs), ("outputs", outputs), ("rec", rec)):
         allowed = (np.float32, np.float16) if name == "rec" else (np.float32,)
         if array.dtype not in allowed or not array.flags.c_contiguous:
-            raise ValueError(f"{name}: expected C-contiguous float32, got {array.dtype}")
+            kinds = " or ".join(np.dtype(a).name for a in allowed)
+            raise ValueError(f"{name}: expected C-contiguous {kinds}, got {array.dtype}")
     tokens = int(counts.sum())
     expected = ((2, tokens, 4 * hidden), (2, tokens, hidden), (2, hidden, 4 * hidden))
     if (inputs.shape, outputs.shape, rec.shape) != expected:
