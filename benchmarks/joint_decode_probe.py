@@ -14,12 +14,16 @@ stop part (as ``slotfill cv``), and keep what the rules need for the held-out fo
 calibrated intent probabilities, the CRF, the slot types seen with each intent, the texts) in
 one ``.npz`` and one ``.json`` per fold. ``score``: every rule on every dumped fold, no
 training. ``errors``: what the shipped rule (weight 1) still gets wrong, counted by (gold,
-predicted) pair, with the head's probability of the gold intent; ``--show`` prints the texts::
+predicted) pair, with the head's probability of the gold intent; ``--show`` prints the texts.
+``encoder`` and ``lexical`` keep a second intent model's calibrated probabilities beside each
+dump (a fine-tuned encoder; a TF-IDF logistic regression of word and character n-grams), and
+``score`` then also scores blends with the head::
 
     .venv/bin/python -m benchmarks.joint_decode_probe dump --data ../shared/data/snips \\
         --seed 13 --only-folds 1 2 3 --out DUMPS
     .venv/bin/python -m benchmarks.joint_decode_probe score DUMPS --out result.json
     .venv/bin/python -m benchmarks.joint_decode_probe errors DUMPS --out errors.json
+    .venv/bin/python -m benchmarks.joint_decode_probe lexical --data ../shared/data/snips DUMPS
 """
 
 from __future__ import annotations
@@ -48,14 +52,16 @@ from models.joint import (
 from training.calibration import expected_calibration_error
 from training.config import SlotTrainConfig
 from training.metrics import slot_metrics
+from training.tagging import TaggingSet
 
 LAMBDAS = (0.0, 0.25, 0.5, 1.0, 2.0)
-BLENDS = (0.5, 0.75)  # weights of the encoder's probabilities in a blend with the head's
+# Weights of the second model's probabilities in a blend with the head's, per companion.
+BLENDS = {"encoder": (0.5, 0.75), "lexical": (0.1, 0.2, 0.25, 0.3, 0.4, 0.5)}
 
 
 def tagger_dumps(folder: Path) -> list[Path]:
-    """The tagger dumps of ``folder`` (not the encoders' beside them), in order."""
-    return sorted(p for p in folder.glob("seed*_fold*.npz") if not p.stem.endswith("_encoder"))
+    """The tagger dumps of ``folder`` (not the second models' beside them), in order."""
+    return sorted(p for p in folder.glob("seed*_fold*.npz") if not p.stem.endswith(("_encoder", "_lexical")))
 
 
 def dump(args: argparse.Namespace) -> None:
@@ -129,6 +135,52 @@ def encoder(args: argparse.Namespace) -> None:
         started = time.process_time()
 
 
+def lexical_probs(
+    train: TaggingSet, stop: TaggingSet, test: list[list[str]], c: float
+) -> tuple[np.ndarray, list[str], float]:
+    """A logistic regression of TF-IDF word uni- and bigrams and character 2-5-grams within
+    words, fitted on ``train``, its temperature on ``stop`` (as the tagger's): its calibrated
+    probabilities on ``test``, its labels and the temperature."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    from training.calibration import fit_scale, softmax_nll
+
+    model = make_pipeline(
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"\S+", sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+        LogisticRegression(C=c, max_iter=3000),
+    )
+    model.fit([" ".join(t) for t in train.tokens], ["#".join(i) for i in train.intents])
+    labels = [str(name) for name in model.classes_]
+
+    def logits(tokens: list[list[str]]) -> np.ndarray:
+        return np.asarray(model.decision_function([" ".join(t) for t in tokens]))
+
+    stop_logits = logits(stop.tokens)
+    names = ["#".join(i) for i in stop.intents]
+    gold = np.array([labels.index(n) if n in labels else -1 for n in names])
+    t = fit_scale(lambda t: softmax_nll(stop_logits, gold, t))
+    return softmax(logits(test) / t), labels, t
+
+
+def lexical(args: argparse.Namespace) -> None:
+    """Per dumped fold, :func:`lexical_probs` on the held-out fold, beside every seed's dump
+    of that fold (the fit is deterministic, so one serves every seed)."""
+    dumped = tagger_dumps(args.dumps)
+    for n, pooled, _, train, stop, test in fold_splits(args.data, args.folds, None):
+        stems = [p.stem for p in dumped if p.stem.endswith(f"_fold{n}")]
+        if not stems:
+            continue
+        probs, labels, t = lexical_probs(train, stop, [pooled.tokens[i] for i in test], args.c)
+        for stem in stems:
+            np.savez_compressed(args.dumps / f"{stem}_lexical.npz", probs=probs, labels=labels)
+        print(f"fold {n}: lexical model, temperature {t:.2f}", file=sys.stderr)
+
+
 def rule_scores(
     chosen: np.ndarray, meta: dict[str, Any], d: Any, mask: np.ndarray, arrays: CRFArrays
 ) -> dict[str, Any]:
@@ -168,20 +220,23 @@ def score_fold(npz: Path) -> dict[str, Any]:
             joint_logits(logits, emissions, lens.tolist(), mask, lam, arrays) if lam else logits
         )
         out[f"lam{lam}"] = rule_scores(joint[lam].argmax(axis=1), meta, d, mask, arrays)
-    enc_path = npz.with_name(f"{npz.stem}_encoder.npz")
-    if enc_path.exists():  # the blends with the fine-tuned encoder (``encoder``)
-        saved = np.load(enc_path)
+    for kind, prefix in (("encoder", "enc"), ("lexical", "lex")):
+        path = npz.with_name(f"{npz.stem}_{kind}.npz")
+        if not path.exists():
+            continue
+        saved = np.load(path)
         column = {str(name): j for j, name in enumerate(saved["labels"])}
-        enc = np.zeros_like(d["head"])  # in the tagger's intent order; one it lacks: 0
+        other = np.zeros_like(d["head"])  # in the tagger's intent order; one it lacks: 0
         for j, name in enumerate(intents):
             if name in column:
-                enc[:, j] = saved["probs"][:, column[name]]
+                other[:, j] = saved["probs"][:, column[name]]
         head = d["head"]  # calibrated, read apart
         gold = np.array([intents.index(g) for g in meta["gold_intents"]])
         joint_head = softmax(scale_logits(joint[1.0], meta["intent_temperature"]))
-        for w in BLENDS:
-            apart = w * enc + (1 - w) * head
-            served = w * enc + (1 - w) * joint_head  # the shipped blend: the fit in the head
+        out[f"{prefix}_alone"] = {"intent_right": int((other.argmax(axis=1) == gold).sum())}
+        for w in BLENDS[kind]:
+            apart = w * other + (1 - w) * head
+            served = w * other + (1 - w) * joint_head  # the fit in the head, then the blend
             after = joint_logits(  # the fit on the blend
                 np.log(np.maximum(apart, 1e-300)), emissions, lens.tolist(), mask, 1.0, arrays
             )
@@ -190,7 +245,7 @@ def score_fold(npz: Path) -> dict[str, Any]:
                 chosen = probs.argmax(axis=1)
                 row = rule_scores(chosen, meta, d, mask, arrays)
                 row["intent_ece"] = expected_calibration_error(probs.max(axis=1), chosen == gold)
-                out[f"enc{w}_{name}"] = row
+                out[f"{prefix}{w}_{name}"] = row
     inside = np.arange(emissions.shape[1])[None] < lens[:, None]
     plain_paths = viterbi_arrays(emissions, inside, arrays)
     plain = slot_metrics(meta["gold_tags"], [[tags[j] for j in p] for p in plain_paths], None, [])
@@ -209,7 +264,7 @@ def score(args: argparse.Namespace) -> None:
             if not all(rule in r for r in mine):
                 continue
             accs = [r[rule]["intent_right"] / r["test"] for r in mine]
-            f1s = [round(r[rule]["slot_f1_within_intent"], 4) for r in mine]
+            f1s = [round(r[rule].get("slot_f1_within_intent", math.nan), 4) for r in mine]
             entry = {
                 "folds": [r["fold"] for r in mine],
                 "accuracy_per_fold": [round(a, 4) for a in accs],
@@ -310,8 +365,14 @@ def main() -> None:
     c.add_argument("--only-folds", type=int, nargs="+", default=None)
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--out", type=Path, required=True, help="the folder of the tagger dumps")
+    x = sub.add_parser("lexical", help="fit a word and character n-gram model per dumped fold")
+    x.add_argument("dumps", type=Path, help="the folder of the tagger dumps")
+    x.add_argument("--data", type=Path, required=True, help="BIO folder: train/, valid/")
+    x.add_argument("--folds", type=int, default=5)
+    x.add_argument("--c", type=float, default=10.0, help="inverse L2 strength (C=10: 5-fold CV)")
     args = parser.parse_args()
     commands = {"dump": dump, "score": score, "errors": errors, "encoder": encoder}
+    commands["lexical"] = lexical
     commands[args.command](args)
 
 

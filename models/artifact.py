@@ -29,6 +29,9 @@ from safetensors.numpy import load_file as load_arrays
 
 from models.calibration import Temperatures
 from models.errors import ArtifactError
+from models.lexical import ARRAYS as LEXICAL_ARRAYS
+from models.lexical import META as LEXICAL_META
+from models.lexical import LexicalIntents
 from models.predictor import SentimentPredictor, SlotTaggerPredictor, is_transformer
 from models.sanity import SanitySample
 from models.sanity import write as write_sanity
@@ -49,6 +52,9 @@ WEIGHTS = "model.safetensors"
 # artifact in this subfolder, bound to the tagger by its weights' SHA-256 in the manifest's
 # ``training.intent_classifier``.
 INTENT_CLASSIFIER = "intent_classifier"
+# A tagger's bag-of-n-grams intent model (models.lexical): its files beside the weights, bound
+# by their SHA-256 in the manifest's ``training.lexical_intents`` with its weight.
+LEXICAL_INTENTS = "lexical_intents"
 Task = Literal["slots", "sentiment"]
 TASKS: tuple[str, ...] = ("slots", "sentiment")
 
@@ -218,6 +224,8 @@ def save_artifact(
     intent_classifier: Path | None = None,
     intent_classifier_weight: float = 1.0,
     intent_slots: dict[str, list[str]] | None = None,
+    lexical: LexicalIntents | None = None,
+    lexical_weight: float = 0.0,
 ) -> Path:
     """Write an artifact to ``out_dir`` atomically (built beside it, then renamed into place).
 
@@ -228,6 +236,7 @@ def save_artifact(
     the new one (:data:`INTENT_CLASSIFIER`), its probabilities weighted by
     ``intent_classifier_weight`` against the tagger head's. ``intent_slots``: a tagger's
     intent -> slot types in training, for the joint reading (:mod:`models.joint`).
+    ``lexical``: a tagger's bag-of-n-grams intent model, ``lexical_weight`` of the head's share.
     """
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ArtifactError(f"{out_dir} already exists and is not empty; artifacts are immutable")
@@ -247,6 +256,13 @@ def save_artifact(
                 "weight": intent_classifier_weight,
             }
             training = training | {INTENT_CLASSIFIER: bound}
+        training = {k: v for k, v in training.items() if k != LEXICAL_INTENTS}  # set here only
+        if lexical is not None:
+            if task != "slots":
+                raise ArtifactError("a lexical intent model belongs to a tagger")
+            names = lexical.save(staging)
+            sums = {name: file_sha256(staging / name) for name in names}
+            training = training | {LEXICAL_INTENTS: {"sha256": sums, "weight": lexical_weight}}
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(state, str(staging / WEIGHTS), metadata={"task": task})
         if sanity is not None:
@@ -317,7 +333,7 @@ def load_artifact(path: Path, engine: Literal["torch", "numpy"] = "torch") -> Ar
             predictor = _build(manifest, vocabs, _numpy_net(manifest, arrays))
         except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
             raise ArtifactError(f"{path}: cannot load weights ({err})") from err
-        _attach_intent_classifier(path, manifest, predictor, engine)
+        _attach_intent_models(path, manifest, predictor, engine)
         return Artifact(path, manifest, predictor)
     from safetensors.torch import load_file as load_tensors
 
@@ -328,8 +344,42 @@ def load_artifact(path: Path, engine: Literal["torch", "numpy"] = "torch") -> Ar
     except (SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
         raise ArtifactError(f"{path}: cannot load weights ({err})") from err
     predictor.model.eval()
-    _attach_intent_classifier(path, manifest, predictor, engine)
+    _attach_intent_models(path, manifest, predictor, engine)
     return Artifact(path, manifest, predictor)
+
+
+def _attach_intent_models(
+    path: Path,
+    manifest: Manifest,
+    predictor: SlotTaggerPredictor | SentimentPredictor,
+    engine: Literal["torch", "numpy"],
+) -> None:
+    _attach_lexical(path, manifest, predictor)
+    _attach_intent_classifier(path, manifest, predictor, engine)
+
+
+def _attach_lexical(
+    path: Path, manifest: Manifest, predictor: SlotTaggerPredictor | SentimentPredictor
+) -> None:
+    """Load and attach the tagger's lexical intent model, if its manifest names one (each
+    file checked against the SHA-256 recorded there)."""
+    record = manifest.training.get(LEXICAL_INTENTS)
+    if record is None:
+        return
+    if not isinstance(predictor, SlotTaggerPredictor) or not isinstance(record, dict):
+        raise ArtifactError(f"{path}: training.{LEXICAL_INTENTS} belongs to a tagger's manifest")
+    sums = record.get("sha256")
+    if not isinstance(sums, dict) or set(sums) != {LEXICAL_META, LEXICAL_ARRAYS}:
+        raise ArtifactError(f"{path}: training.{LEXICAL_INTENTS} must list its two files")
+    for name, digest in sums.items():
+        if not (path / name).is_file():
+            raise ArtifactError(f"{path}: {name} is missing")
+        if file_sha256(path / name) != digest:
+            raise ArtifactError(f"{path / name}: checksum does not match the manifest")
+    try:
+        predictor.attach_lexical(LexicalIntents.load(path), float(record.get("weight", 0.0)))
+    except (KeyError, TypeError, ValueError, SafetensorError) as err:
+        raise ArtifactError(f"{path}: lexical intent model: {err}") from err
 
 
 def _attach_intent_classifier(

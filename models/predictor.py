@@ -27,6 +27,7 @@ from models.crf import (
 from models.crf_kbest import kbest_paths
 from models.features import TokenArrays, TokenBatch, encode_arrays
 from models.joint import intent_tag_mask, joint_logits
+from models.lexical import LexicalIntents
 from models.text import TextScheme, Token, sentiment_words, tagger_tokens
 from models.vocab import UNK, LabelSet, Vocab
 
@@ -231,6 +232,10 @@ class SlotTaggerPredictor:
         self.intent_classifier: SentimentPredictor | None = None
         self.intent_classifier_weight = 1.0
         self._intent_columns: list[int] = []
+        # A bag-of-n-grams intent model (models.lexical) blended into the head's share.
+        self.lexical: LexicalIntents | None = None
+        self.lexical_weight = 0.0
+        self._lexical_columns: list[int] = []
 
     def attach_intent_classifier(self, classifier: SentimentPredictor, weight: float = 1.0) -> None:
         """Take the intents from ``classifier``, a text classifier over this tagger's intent
@@ -247,22 +252,57 @@ class SlotTaggerPredictor:
         self._intent_columns = [index.get(name, -1) for name in self.intents.labels]
         self.intent_classifier, self.intent_classifier_weight = classifier, weight
 
+    def attach_lexical(self, lexical: LexicalIntents, weight: float) -> None:
+        """Blend ``weight`` times ``lexical``'s calibrated probabilities (an intent it
+        lacks: 0) into the head's share of the served intents; single-label taggers only."""
+        if not 0 < weight < 1:
+            raise ValueError(f"a lexical intent model's weight is in (0, 1), not {weight}")
+        if self.config.multi_label:
+            raise ValueError("a lexical intent model joins a single-label intent head only")
+        unknown = sorted(set(lexical.labels) - set(self.intents.labels))
+        if unknown:
+            raise ValueError(
+                f"the lexical intent model predicts intents the tagger lacks: {unknown}"
+            )
+        index = {name: j for j, name in enumerate(lexical.labels)}
+        self._lexical_columns = [index.get(name, -1) for name in self.intents.labels]
+        self.lexical, self.lexical_weight = lexical, weight
+
+    def _lexical_probs(self, token_texts: Sequence[str]) -> np.ndarray:
+        """The lexical model's calibrated probabilities in this tagger's intent order."""
+        assert self.lexical is not None
+        probs = self.lexical.probs(token_texts)
+        out = np.zeros((len(token_texts), len(self.intents)), dtype=np.float64)
+        for j, column in enumerate(self._lexical_columns):
+            if column >= 0:
+                out[:, j] = probs[:, column]
+        return out
+
     def _served_intent_probs(
         self,
         logits: np.ndarray,
         emissions: np.ndarray,
         lengths: Sequence[int],
         texts: Sequence[str],
+        token_texts: Sequence[str],
     ) -> np.ndarray:
         """The intent probabilities a parse reports, from the head's raw ``logits``: the
         head's calibrated probabilities with the slots' fit in its logits
-        (:meth:`joint_intent_logits`). With an intent classifier attached, the blend of its
-        probabilities and the head's read apart, the fit then weighed on the blend: inside the
-        head it would count only by the head's share of the blend."""
-        if self.intent_classifier is None:
+        (:meth:`joint_intent_logits`). With a lexical model or an intent classifier attached,
+        a blend of calibrated probabilities: the head's read apart, ``lexical_weight`` of
+        the lexical model's in the head's share (it reads ``token_texts``, the tagger's tokens
+        joined by spaces, as in training), ``intent_classifier_weight`` of the classifier's
+        (it reads ``texts``); the fit is then weighed on the blend: inside the head it would
+        count only by the head's share."""
+        if self.intent_classifier is None and self.lexical is None:
             return self._intent_probs(self.joint_intent_logits(logits, emissions, lengths))
-        w = self.intent_classifier_weight
-        blend = w * self._classifier_probs(texts) + (1.0 - w) * self._intent_probs(logits)
+        blend = self._intent_probs(logits)
+        if self.lexical is not None:
+            w = self.lexical_weight
+            blend = w * self._lexical_probs(token_texts) + (1.0 - w) * blend
+        if self.intent_classifier is not None:
+            w = self.intent_classifier_weight
+            blend = w * self._classifier_probs(texts) + (1.0 - w) * blend
         if self.joint_mask is None:
             return blend
         log_blend = np.log(np.maximum(blend, np.finfo(np.float64).tiny))
@@ -351,7 +391,7 @@ class SlotTaggerPredictor:
         emissions, intent_logits = self.outputs(batch)
         lengths = [len(s) for s in sentences]
         texts = [" ".join(s) for s in sentences]
-        probs = self._served_intent_probs(intent_logits, emissions, lengths, texts)
+        probs = self._served_intent_probs(intent_logits, emissions, lengths, texts, texts)
         mask = self.joint_mask
         if mask is not None and probs.shape[1]:  # Viterbi within each row's intent's types
             allowed = mask[probs.argmax(axis=1)][:, None, :]
@@ -383,7 +423,8 @@ class SlotTaggerPredictor:
         batch = self.encode_arrays([[t.text for t in toks] for toks in token_lists], requested)
         emissions, intent_logits = self.outputs(batch)
         lengths = [len(toks) for toks in token_lists]
-        probs = self._served_intent_probs(intent_logits, emissions, lengths, texts)
+        joined = [" ".join(t.text for t in toks) for toks in token_lists]
+        probs = self._served_intent_probs(intent_logits, emissions, lengths, texts, joined)
         paths, lattice = self._decode(emissions, lengths, probs)
         rankings = self._rank_probs(probs, top_k)
         chosen = self._chosen(probs)

@@ -47,6 +47,8 @@ def quantized_tagger(predictor: SlotTaggerPredictor) -> SlotTaggerPredictor:
         quantized.attach_intent_classifier(
             predictor.intent_classifier, predictor.intent_classifier_weight
         )
+    if predictor.lexical is not None:
+        quantized.attach_lexical(predictor.lexical, predictor.lexical_weight)
     return quantized
 
 

@@ -213,6 +213,19 @@ class SlotTrainConfig(TrainConfig):
         description="With intent_encoder: the weight of its calibrated intent probabilities "
         "in a blend with the tagger head's (1: the encoder alone)",
     )
+    # SNIPS 5-fold CV, seeds 13 / 1 / 2 (docs/results/intents.md, "A lexical model beside
+    # the head"); training.lexical.DEFAULT_WEIGHT.
+    intent_lexical_weight: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Share of a TF-IDF word and character n-gram logistic regression's "
+        "calibrated intent probabilities in a blend with the tagger head's (0: none; null: "
+        "the default share for single-label intents without intent_encoder, else 0)",
+    )
+    intent_lexical_c: float = Field(
+        10.0, gt=0, description="Inverse L2 strength of the lexical intent model"
+    )
     bare_answers: bool = Field(
         False,
         description="Also train on each example's bare answer: the labelled text of the one "

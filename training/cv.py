@@ -31,6 +31,7 @@ from training.evaluate import evaluate_sentiment
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
 from training.intent_encoder import fit_intent_encoder
+from training.lexical import fit_lexical
 from training.loop import EpochCallback, epoch_text, fit_sentiment, fit_tagger
 from training.pipeline import split_paths
 from training.tagging import TaggingSet, tagging_set
@@ -235,8 +236,12 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
         test = subset(pooled, fold.test, "cv test")
         fit = fit_tagger(train, stop, cfg, on_epoch, show_progress=False, synonyms=splits.synonyms)
         assert isinstance(fit.predictor, SlotTaggerPredictor)
+        lexical = fit_lexical(fit.predictor, train, stop, cfg)
+        if cfg.intent_encoder or lexical:  # blends of calibrated probabilities, as in train
+            calibrate_tagger(fit.predictor, stop)
+        if lexical:
+            fit.predictor.attach_lexical(*lexical)
         if cfg.intent_encoder:  # the intents blended with a fine-tuned encoder's, as in train
-            calibrate_tagger(fit.predictor, stop)  # the blend is of calibrated probabilities
             classifier = fit_intent_encoder(train, stop, cfg)[0].predictor
             assert isinstance(classifier, SentimentPredictor)
             fit.predictor.attach_intent_classifier(classifier, cfg.intent_encoder_weight)

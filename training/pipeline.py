@@ -22,6 +22,7 @@ from training.data import TextDataset, fingerprint, read_tsv
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
 from training.intent_encoder import encoder_config, fit_intent_encoder
+from training.lexical import fit_lexical
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
 from training.slot_types import folder_slot_types, slot_names
 from training.tagging import TaggingSet, tagging_set
@@ -98,6 +99,7 @@ def train_folder(
             if on_warning is not None:
                 on_warning(warning)
         result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
+        lexical = fit_lexical(result.predictor, train, valid, config)
         if config.intent_encoder:
             fitted = fit_intent_encoder(train, valid, config, on_epoch, show_progress)
             intent_fit = (*fitted, encoder_config(config))
@@ -112,7 +114,7 @@ def train_folder(
             for e in splits.valid
         ]
     else:
-        slot_types = None
+        slot_types, lexical = None, None
         if not isinstance(config, SentimentTrainConfig):
             raise TypeError(f"training sentiment needs a SentimentTrainConfig, not {type(config)}")
         train_t, valid_t = read_tsv(train_path), read_tsv(valid_path)
@@ -126,6 +128,13 @@ def train_folder(
         return TrainedFolder(result, None)  # every rank holds the same weights; rank 0 saves
     # Temperatures fitted on valid (models.calibration), before the sanity sample is scored.
     calibration = calibrate(result.predictor, held_out)
+    if lexical is not None:  # blended with the calibrated head: after the calibration
+        served = cast(SlotTaggerPredictor, result.predictor)
+        served.attach_lexical(*lexical)
+        if intent_fit is None:  # the valid scores of what the artifact serves
+            result = replace(
+                result, metrics=evaluate_tagging(served, cast(TaggingSet, held_out))[0]
+            )
     if intent_fit is None:
         saved = save_fit(out, task, result, config, record, slot_types, checks, calibration)
         return TrainedFolder(result, saved)
@@ -203,4 +212,6 @@ def save_fit(
         intent_classifier=intent_classifier,
         intent_classifier_weight=intent_classifier_weight,
         intent_slots=p.intent_slots if isinstance(p, SlotTaggerPredictor) else None,
+        lexical=p.lexical if isinstance(p, SlotTaggerPredictor) else None,
+        lexical_weight=p.lexical_weight if isinstance(p, SlotTaggerPredictor) else 0.0,
     )

@@ -84,6 +84,16 @@ class Hyperparameters(BaseModel):
         description="Slot taggers with an intent encoder (the operator's) only: its weight in "
         "the blend of intent probabilities",
     )
+    intent_lexical_weight: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Slot taggers only: the share of the word and character n-gram intent "
+        "model in the served intents (0: none; unset: the default)",
+    )
+    intent_lexical_c: float | None = Field(
+        None, gt=0, description="Slot taggers only: inverse L2 strength of that model"
+    )
     intent_wide_buckets: int | None = Field(
         None,
         ge=0,

@@ -19,6 +19,8 @@ from models.artifact import (
     save_artifact,
 )
 from models.errors import ArtifactError
+from models.lexical import ARRAYS as LEXICAL_ARRAYS
+from models.lexical import META as LEXICAL_META
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 
 TAGGER_TEXTS = [
@@ -46,6 +48,8 @@ def resave(artifact: Artifact, out: Path) -> Path:
         data=m.data,
         temperatures=m.calibration,
         intent_slots=m.intent_slots,
+        lexical=p.lexical if isinstance(p, SlotTaggerPredictor) else None,
+        lexical_weight=p.lexical_weight if isinstance(p, SlotTaggerPredictor) else 0.0,
     )
 
 
@@ -195,7 +199,8 @@ def test_saving_into_an_existing_empty_dir_works(tiny_tagger_dir: Path, tmp_path
     out = tmp_path / "empty"
     out.mkdir()
     resave(load_artifact(tiny_tagger_dir), out)
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, WEIGHTS]
+    lexical = [LEXICAL_META, LEXICAL_ARRAYS]  # the tagger's lexical intent model
+    assert sorted(p.name for p in out.iterdir()) == sorted([*lexical, MANIFEST, WEIGHTS])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 
