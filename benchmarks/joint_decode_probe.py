@@ -61,7 +61,9 @@ BLENDS = {"encoder": (0.5, 0.75), "lexical": (0.1, 0.2, 0.25, 0.3, 0.4, 0.5)}
 
 def tagger_dumps(folder: Path) -> list[Path]:
     """The tagger dumps of ``folder`` (not the second models' beside them), in order."""
-    return sorted(p for p in folder.glob("seed*_fold*.npz") if not p.stem.endswith(("_encoder", "_lexical")))
+    return sorted(
+        p for p in folder.glob("seed*_fold*.npz") if not p.stem.endswith(("_encoder", "_lexical"))
+    )
 
 
 def dump(args: argparse.Namespace) -> None:
