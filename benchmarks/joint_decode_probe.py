@@ -56,7 +56,9 @@ from training.tagging import TaggingSet
 
 LAMBDAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 # Weights of the second model's probabilities in a blend with the head's, per companion.
-BLENDS = {"encoder": (0.5, 0.75), "lexical": (0.1, 0.2, 0.25, 0.3, 0.4, 0.5)}
+# (0: the head alone, calibrated, with the fit weighed on its probabilities as a blend's is.)
+BLENDS = {"encoder": (0.5, 0.75), "lexical": (0.0, 0.1, 0.25, 0.4, 0.5)}
+BLEND_FITS = (0.5, 1.0, 1.5, 2.0)  # weights of the slots' fit on a blend
 
 
 def tagger_dumps(folder: Path) -> list[Path]:
@@ -239,11 +241,13 @@ def score_fold(npz: Path) -> dict[str, Any]:
         for w in BLENDS[kind]:
             apart = w * other + (1 - w) * head
             served = w * other + (1 - w) * joint_head  # the fit in the head, then the blend
-            after = joint_logits(  # the fit on the blend
-                np.log(np.maximum(apart, 1e-300)), emissions, lens.tolist(), mask, 1.0, arrays
-            )
-            after = softmax(after)
-            for name, probs in (("apart", apart), ("head_fit", served), ("blend_fit", after)):
+            rows = [("apart", apart), ("head_fit", served)]
+            for lam in BLEND_FITS:  # the fit on the blend's calibrated log-probabilities
+                fitted = joint_logits(
+                    np.log(np.maximum(apart, 1e-300)), emissions, lens.tolist(), mask, lam, arrays
+                )
+                rows.append(("blend_fit" if lam == 1.0 else f"blend_fit{lam}", softmax(fitted)))
+            for name, probs in rows:
                 chosen = probs.argmax(axis=1)
                 row = rule_scores(chosen, meta, d, mask, arrays)
                 row["intent_ece"] = expected_calibration_error(probs.max(axis=1), chosen == gold)

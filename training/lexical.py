@@ -1,10 +1,9 @@
-"""Fit the bag-of-n-grams intent model (``models.lexical``) that the tagger serves beside its
-head, weighted by ``SlotTrainConfig.intent_lexical_weight``.
+"""Fit the bag-of-n-grams intent model (``models.lexical``) that a tagger serves beside its
+head when ``SlotTrainConfig.intent_lexical_weight`` is above 0 (an option, off by default:
+docs/results/intents.md, "A lexical model beside the head").
 
 scikit-learn fits it (a ``TfidfVectorizer`` per block, ``LogisticRegression`` with L-BFGS:
-deterministic, seconds on SNIPS); the temperature is fitted on valid, as the head's. Chosen by
-5-fold cross-validation on SNIPS (docs/results/intents.md, ``benchmarks.joint_decode_probe
-lexical``).
+deterministic, seconds on SNIPS); the temperature is fitted on valid, as the head's.
 """
 
 from __future__ import annotations
@@ -16,20 +15,8 @@ from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training import distributed
 from training.calibration import fit_scale, softmax_nll
 from training.config import SlotTrainConfig
+from training.data import DataError
 from training.tagging import TaggingSet
-
-
-def lexical_weight(config: SlotTrainConfig, multi_label: bool) -> float:
-    """The share of the lexical model in the served intents: the config's, or with ``null``
-    the default for a single-label head without a fine-tuned encoder (the encoder's blend
-    was measured without it), else 0."""
-    if config.intent_lexical_weight is not None:
-        return config.intent_lexical_weight
-    return 0.0 if multi_label or config.intent_encoder else DEFAULT_WEIGHT
-
-
-# SNIPS, 5-fold CV, seeds 13 / 1 / 2 (docs/results/intents.md).
-DEFAULT_WEIGHT = 0.25
 
 
 def fit_lexical_intents(
@@ -80,11 +67,17 @@ def fit_lexical(
     valid: TaggingSet,
     config: SlotTrainConfig,
 ) -> tuple[LexicalIntents, float] | None:
-    """The lexical intent model (``training.lexical``) a tagger serves beside its head, and
-    its weight; ``None`` where the weight is 0 or the data has fewer than two intents."""
+    """The lexical intent model a tagger serves beside its head, and its weight
+    (``intent_lexical_weight``); ``None`` where the weight is 0 or the data has fewer than
+    two intents."""
     assert isinstance(predictor, SlotTaggerPredictor)
-    weight = lexical_weight(config, predictor.config.multi_label)
+    weight = config.intent_lexical_weight
     if not weight or not distributed.is_main():
         return None
+    if predictor.config.multi_label:
+        raise DataError(
+            f"{train.source}: intent_lexical_weight needs one intent per example; "
+            "these examples have several (a multi-label intent head)"
+        )
     lexical = fit_lexical_intents(train, valid, config.intent_lexical_c)
     return None if lexical is None else (lexical, weight)

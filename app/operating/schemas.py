@@ -89,7 +89,7 @@ class Hyperparameters(BaseModel):
         ge=0,
         lt=1,
         description="Slot taggers only: the share of the word and character n-gram intent "
-        "model in the served intents (0: none; unset: the default)",
+        "model in the served intents (0: none, the default)",
     )
     intent_lexical_c: float | None = Field(
         None, gt=0, description="Slot taggers only: inverse L2 strength of that model"

@@ -19,8 +19,6 @@ from models.artifact import (
     save_artifact,
 )
 from models.errors import ArtifactError
-from models.lexical import ARRAYS as LEXICAL_ARRAYS
-from models.lexical import META as LEXICAL_META
 from models.predictor import SentimentPredictor, SlotTaggerPredictor
 
 TAGGER_TEXTS = [
@@ -199,8 +197,7 @@ def test_saving_into_an_existing_empty_dir_works(tiny_tagger_dir: Path, tmp_path
     out = tmp_path / "empty"
     out.mkdir()
     resave(load_artifact(tiny_tagger_dir), out)
-    lexical = [LEXICAL_META, LEXICAL_ARRAYS]  # the tagger's lexical intent model
-    assert sorted(p.name for p in out.iterdir()) == sorted([*lexical, MANIFEST, WEIGHTS])
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, WEIGHTS]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 

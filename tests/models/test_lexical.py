@@ -21,7 +21,8 @@ from models.joint import joint_logits
 from models.lexical import LexicalIntents, char_ngrams, word_ngrams
 from models.predictor import SlotTaggerPredictor
 from training.config import SlotTrainConfig
-from training.lexical import DEFAULT_WEIGHT, fit_lexical_intents
+from training.data import DataError
+from training.lexical import fit_lexical_intents
 from training.pipeline import train_folder
 from training.tagging import TaggingSet
 
@@ -122,17 +123,21 @@ def _config(**extra: object) -> SlotTrainConfig:
     return SlotTrainConfig(pretrained_vectors="none", **(values | extra))
 
 
+WEIGHT = 0.25
+
+
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory, test_data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("lexical") / "artifact"
-    trained = train_folder("slots", test_data_dir / "tiny_slots", _config(), out)
+    config = _config(intent_lexical_weight=WEIGHT)
+    trained = train_folder("slots", test_data_dir / "tiny_slots", config, out)
     assert trained.artifact is not None
     return trained.artifact
 
 
-def test_a_single_label_tagger_serves_the_blend_by_default(artifact: Path) -> None:
+def test_a_tagger_serves_the_blend_its_weight_says(artifact: Path) -> None:
     manifest = json.loads((artifact / "manifest.json").read_text())
-    assert manifest["training"][LEXICAL_INTENTS]["weight"] == DEFAULT_WEIGHT
+    assert manifest["training"][LEXICAL_INTENTS]["weight"] == WEIGHT
     for engine in ("torch", "numpy"):
         predictor = load_artifact(artifact, engine=engine).predictor
         assert isinstance(predictor, SlotTaggerPredictor) and predictor.lexical is not None
@@ -140,7 +145,7 @@ def test_a_single_label_tagger_serves_the_blend_by_default(artifact: Path) -> No
         tokens = [[t.text for t in predictor.parse([x])[0].tokens] for x in texts]
         emissions, logits = predictor.outputs(predictor.encode_arrays(tokens))
         joined = [" ".join(t) for t in tokens]  # the tagger's tokens, as in training
-        w = DEFAULT_WEIGHT
+        w = WEIGHT
         blend = w * predictor._lexical_probs(joined) + (1 - w) * predictor._intent_probs(logits)
         mask, lengths = predictor.joint_mask, [len(t) for t in tokens]
         if mask is not None:
@@ -153,8 +158,8 @@ def test_a_single_label_tagger_serves_the_blend_by_default(artifact: Path) -> No
                 assert ranking[name] == pytest.approx(want[j], abs=1e-9)
 
 
-def test_a_weight_of_zero_writes_no_model(tmp_path: Path, test_data_dir: Path) -> None:
-    config = _config(epochs=1, intent_lexical_weight=0.0)
+def test_the_default_writes_no_model(tmp_path: Path, test_data_dir: Path) -> None:
+    config = _config(epochs=1)
     trained = train_folder("slots", test_data_dir / "tiny_slots", config, tmp_path / "a")
     assert trained.artifact is not None
     manifest = json.loads((trained.artifact / "manifest.json").read_text())
@@ -186,4 +191,16 @@ def test_attaching_checks_the_weight_and_the_intents(artifact: Path) -> None:
     stranger = dataclasses.replace(lexical, labels=["book_restaurant", "x", "y"])
     with pytest.raises(ValueError, match="lacks"):
         predictor.attach_lexical(stranger, 0.5)
-    assert predictor.lexical is lexical and predictor.lexical_weight == DEFAULT_WEIGHT
+    assert predictor.lexical is lexical and predictor.lexical_weight == WEIGHT
+
+
+def test_several_intents_per_example_are_refused(tmp_path: Path) -> None:
+    data = tmp_path / "multi"
+    for split in ("train", "valid"):
+        (data / split).mkdir(parents=True)
+        (data / split / "seq.in").write_text("book a table\nhello\nbook and hello\n")
+        (data / split / "seq.out").write_text("O O O\nO\nO O O\n")
+        (data / split / "label").write_text("book\ngreet\nbook#greet\n")
+    config = _config(epochs=1, intent_lexical_weight=0.25, intent_mode="multi_label")
+    with pytest.raises(DataError, match="one intent per example"):
+        train_folder("slots", data, config, tmp_path / "a")
