@@ -31,7 +31,7 @@ from training.evaluate import evaluate_sentiment
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
 from training.intent_encoder import fit_intent_encoder
-from training.lexical import fit_lexical
+from training.lexical import check_lexical, fit_lexical
 from training.loop import EpochCallback, epoch_text, fit_sentiment, fit_tagger
 from training.pipeline import split_paths
 from training.tagging import TaggingSet, tagging_set
@@ -221,6 +221,7 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
     multi = config.intent_mode == "multi_label" or (
         config.intent_mode == "auto" and pooled.multi_intent
     )
+    check_lexical(config, pooled)
     labels = [intent_label(i, multi) for i in pooled.intents]
     eligible = sorted(c for c, n in Counter(labels).items() if n >= MACRO_MIN_EXAMPLES and c)
 

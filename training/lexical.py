@@ -61,6 +61,21 @@ def fit_lexical_temperature(lexical: LexicalIntents, valid: TaggingSet) -> float
     return fit_scale(lambda t: softmax_nll(logits, gold, t))
 
 
+def check_lexical(config: SlotTrainConfig, data: TaggingSet) -> None:
+    """Refuse ``intent_lexical_weight`` before any training when ``data`` makes the intent head
+    multi-label (``intent_mode``, or ``auto`` with examples of several intents)."""
+    if not config.intent_lexical_weight:
+        return
+    multi = config.intent_mode == "multi_label" or (
+        config.intent_mode == "auto" and data.multi_intent
+    )
+    if multi:
+        raise DataError(
+            f"{data.source}: intent_lexical_weight needs one intent per example; "
+            "these examples have several (a multi-label intent head)"
+        )
+
+
 def fit_lexical(
     predictor: SlotTaggerPredictor | SentimentPredictor,
     train: TaggingSet,
@@ -69,15 +84,10 @@ def fit_lexical(
 ) -> tuple[LexicalIntents, float] | None:
     """The lexical intent model a tagger serves beside its head, and its weight
     (``intent_lexical_weight``); ``None`` where the weight is 0 or the data has fewer than
-    two intents."""
+    two intents (a multi-label head: :func:`check_lexical` refused it before training)."""
     assert isinstance(predictor, SlotTaggerPredictor)
     weight = config.intent_lexical_weight
     if not weight or not distributed.is_main():
         return None
-    if predictor.config.multi_label:
-        raise DataError(
-            f"{train.source}: intent_lexical_weight needs one intent per example; "
-            "these examples have several (a multi-label intent head)"
-        )
     lexical = fit_lexical_intents(train, valid, config.intent_lexical_c)
     return None if lexical is None else (lexical, weight)

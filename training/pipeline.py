@@ -22,7 +22,7 @@ from training.data import TextDataset, fingerprint, read_tsv
 from training.formats import read_data
 from training.formats.answers import with_bare_answers
 from training.intent_encoder import encoder_config, fit_intent_encoder
-from training.lexical import fit_lexical
+from training.lexical import check_lexical, fit_lexical
 from training.loop import EpochCallback, FitResult, fit_sentiment, fit_tagger
 from training.slot_types import folder_slot_types, slot_names
 from training.tagging import TaggingSet, tagging_set
@@ -98,6 +98,7 @@ def train_folder(
         for warning in type_warnings:
             if on_warning is not None:
                 on_warning(warning)
+        check_lexical(config, train)
         result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
         lexical = fit_lexical(result.predictor, train, valid, config)
         if config.intent_encoder:

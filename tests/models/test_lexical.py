@@ -21,6 +21,7 @@ from models.joint import joint_logits
 from models.lexical import LexicalIntents, char_ngrams, word_ngrams
 from models.predictor import SlotTaggerPredictor
 from training.config import SlotTrainConfig
+from training.cv import cross_validate
 from training.data import DataError
 from training.lexical import fit_lexical_intents
 from training.pipeline import train_folder
@@ -197,13 +198,23 @@ def test_attaching_checks_the_weight_and_the_intents(artifact: Path) -> None:
     assert predictor.lexical is lexical and predictor.lexical_weight == WEIGHT
 
 
-def test_several_intents_per_example_are_refused(tmp_path: Path) -> None:
+def test_several_intents_per_example_are_refused_before_training(tmp_path: Path) -> None:
     data = tmp_path / "multi"
     for split in ("train", "valid"):
         (data / split).mkdir(parents=True)
         (data / split / "seq.in").write_text("book a table\nhello\nbook and hello\n")
         (data / split / "seq.out").write_text("O O O\nO\nO O O\n")
         (data / split / "label").write_text("book\ngreet\nbook#greet\n")
-    config = _config(epochs=1, intent_lexical_weight=0.25, intent_mode="multi_label")
+    epochs: list[object] = []
+    for mode in ("multi_label", "auto"):  # auto: a#b labels are one intent unless multi_label
+        config = _config(epochs=1, intent_lexical_weight=0.25, intent_mode=mode)
+        if mode == "auto":
+            trained = train_folder("slots", data, config, tmp_path / "auto", on_epoch=epochs.append)
+            assert trained.artifact is not None and epochs  # one intent "book#greet": served
+            continue
+        with pytest.raises(DataError, match="one intent per example"):
+            train_folder("slots", data, config, tmp_path / mode, on_epoch=epochs.append)
+        assert not epochs  # refused before the first epoch
     with pytest.raises(DataError, match="one intent per example"):
-        train_folder("slots", data, config, tmp_path / "a")
+        cross_validate("slots", data, _config(intent_lexical_weight=0.25,
+                                              intent_mode="multi_label"), folds=2)  # fmt: skip
