@@ -142,33 +142,15 @@ def encoder(args: argparse.Namespace) -> None:
 def lexical_probs(
     train: TaggingSet, stop: TaggingSet, test: list[list[str]], c: float
 ) -> tuple[np.ndarray, list[str], float]:
-    """A logistic regression of TF-IDF word uni- and bigrams and character 2-5-grams within
-    words, fitted on ``train``, its temperature on ``stop`` (as the tagger's): its calibrated
-    probabilities on ``test``, its labels and the temperature."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline, make_union
+    """The lexical intent model ``intent_lexical_weight`` serves (``training.lexical``),
+    fitted on ``train``, its temperature on ``stop``: its calibrated probabilities on
+    ``test``, its labels and the temperature."""
+    from training.lexical import fit_lexical_intents
 
-    from training.calibration import fit_scale, softmax_nll
-
-    model = make_pipeline(
-        make_union(
-            TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"\S+", sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        ),
-        LogisticRegression(C=c, max_iter=3000),
-    )
-    model.fit([" ".join(t) for t in train.tokens], ["#".join(i) for i in train.intents])
-    labels = [str(name) for name in model.classes_]
-
-    def logits(tokens: list[list[str]]) -> np.ndarray:
-        return np.asarray(model.decision_function([" ".join(t) for t in tokens]))
-
-    stop_logits = logits(stop.tokens)
-    names = ["#".join(i) for i in stop.intents]
-    gold = np.array([labels.index(n) if n in labels else -1 for n in names])
-    t = fit_scale(lambda t: softmax_nll(stop_logits, gold, t))
-    return softmax(logits(test) / t), labels, t
+    model = fit_lexical_intents(train, stop, c)
+    if model is None:
+        raise SystemExit("the lexical model needs at least two intents")
+    return model.probs([" ".join(t) for t in test]), model.labels, model.temperature
 
 
 def lexical(args: argparse.Namespace) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ META = "lexical_intents.json"
 ARRAYS = "lexical_intents.safetensors"
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
-_SPACES = re.compile(r"\s\s+")
 _CACHED_WORDS = 100_000
 
 
@@ -48,7 +46,7 @@ def char_ngrams(text: str) -> list[str]:
     """scikit-learn's ``char_wb`` analyzer, n-grams 2-5: each word padded with one space on
     either side; a word shorter than ``n`` counted once, whole."""
     out: list[str] = []
-    for word in _SPACES.sub(" ", text.lower()).split():
+    for word in text.lower().split():  # as scikit-learn's runs of whitespace, then split
         w = f" {word} "
         for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
             if len(w) <= n:

@@ -237,19 +237,33 @@ class SlotTaggerPredictor:
         self.lexical_weight = 0.0
         self._lexical_columns: list[int] = []
 
+    def _intent_columns_of(self, labels: Sequence[str], what: str) -> list[int]:
+        """Per intent of this tagger, its column in a second model's ``labels`` (-1: the
+        model lacks it); a multi-label tagger or an intent the tagger lacks is refused."""
+        if self.config.multi_label:
+            raise ValueError(f"{what} joins a single-label intent head only")
+        unknown = sorted(set(labels) - set(self.intents.labels))
+        if unknown:
+            raise ValueError(f"{what} predicts intents the tagger lacks: {unknown}")
+        index = {name: j for j, name in enumerate(labels)}
+        return [index.get(name, -1) for name in self.intents.labels]
+
+    def _in_intent_order(self, probs: np.ndarray, columns: list[int]) -> np.ndarray:
+        """A second model's ``probs`` rearranged to this tagger's intents (one it lacks: 0)."""
+        out = np.zeros((len(probs), len(self.intents)), dtype=np.float64)
+        for j, column in enumerate(columns):
+            if column >= 0:
+                out[:, j] = probs[:, column]
+        return out
+
     def attach_intent_classifier(self, classifier: SentimentPredictor, weight: float = 1.0) -> None:
         """Take the intents from ``classifier``, a text classifier over this tagger's intent
         names: ``weight`` times its calibrated probabilities (an intent it lacks: 0) plus
         ``1 - weight`` times the tagger head's; single-label taggers only."""
         if not 0 < weight <= 1:
             raise ValueError(f"an intent classifier's weight is in (0, 1], not {weight}")
-        if self.config.multi_label:
-            raise ValueError("an intent classifier replaces a single-label intent head only")
-        unknown = sorted(set(classifier.labels.labels) - set(self.intents.labels))
-        if unknown:
-            raise ValueError(f"the intent classifier predicts intents the tagger lacks: {unknown}")
-        index = classifier.labels.index_of
-        self._intent_columns = [index.get(name, -1) for name in self.intents.labels]
+        columns = self._intent_columns_of(classifier.labels.labels, "an intent classifier")
+        self._intent_columns = columns
         self.intent_classifier, self.intent_classifier_weight = classifier, weight
 
     def attach_lexical(self, lexical: LexicalIntents, weight: float) -> None:
@@ -257,26 +271,13 @@ class SlotTaggerPredictor:
         lacks: 0) into the head's share of the served intents; single-label taggers only."""
         if not 0 < weight < 1:
             raise ValueError(f"a lexical intent model's weight is in (0, 1), not {weight}")
-        if self.config.multi_label:
-            raise ValueError("a lexical intent model joins a single-label intent head only")
-        unknown = sorted(set(lexical.labels) - set(self.intents.labels))
-        if unknown:
-            raise ValueError(
-                f"the lexical intent model predicts intents the tagger lacks: {unknown}"
-            )
-        index = {name: j for j, name in enumerate(lexical.labels)}
-        self._lexical_columns = [index.get(name, -1) for name in self.intents.labels]
+        self._lexical_columns = self._intent_columns_of(lexical.labels, "a lexical intent model")
         self.lexical, self.lexical_weight = lexical, weight
 
     def _lexical_probs(self, token_texts: Sequence[str]) -> np.ndarray:
         """The lexical model's calibrated probabilities in this tagger's intent order."""
         assert self.lexical is not None
-        probs = self.lexical.probs(token_texts)
-        out = np.zeros((len(token_texts), len(self.intents)), dtype=np.float64)
-        for j, column in enumerate(self._lexical_columns):
-            if column >= 0:
-                out[:, j] = probs[:, column]
-        return out
+        return self._in_intent_order(self.lexical.probs(token_texts), self._lexical_columns)
 
     def _served_intent_probs(
         self,
@@ -317,11 +318,7 @@ class SlotTaggerPredictor:
         pieces = [row or [UNK] for row in classifier.inputs(texts)]
         logits = classifier.logits(classifier.encode(pieces))
         probs = softmax(scale_logits(logits.astype(np.float64), classifier.temperatures.labels))
-        out = np.zeros((len(texts), len(self.intents)), dtype=np.float64)
-        for j, column in enumerate(self._intent_columns):
-            if column >= 0:
-                out[:, j] = probs[:, column]
-        return out
+        return self._in_intent_order(probs, self._intent_columns)
 
     @property
     def model(self) -> BiLSTMCRFTagger:

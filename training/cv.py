@@ -237,7 +237,7 @@ def _slot_pool(data: Path, config: SlotTrainConfig, data_format: str | None) -> 
         test = subset(pooled, fold.test, "cv test")
         fit = fit_tagger(train, stop, cfg, on_epoch, show_progress=False, synonyms=splits.synonyms)
         assert isinstance(fit.predictor, SlotTaggerPredictor)
-        lexical = fit_lexical(fit.predictor, train, stop, cfg)
+        lexical = fit_lexical(train, stop, cfg)
         if cfg.intent_encoder or lexical:  # blends of calibrated probabilities, as in train
             calibrate_tagger(fit.predictor, stop)
         if lexical:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from models.lexical import CHAR_NGRAMS, WORD_NGRAMS, LexicalIntents
-from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training import distributed
 from training.calibration import fit_scale, softmax_nll
 from training.config import SlotTrainConfig
@@ -77,15 +76,11 @@ def check_lexical(config: SlotTrainConfig, data: TaggingSet) -> None:
 
 
 def fit_lexical(
-    predictor: SlotTaggerPredictor | SentimentPredictor,
-    train: TaggingSet,
-    valid: TaggingSet,
-    config: SlotTrainConfig,
+    train: TaggingSet, valid: TaggingSet, config: SlotTrainConfig
 ) -> tuple[LexicalIntents, float] | None:
     """The lexical intent model a tagger serves beside its head, and its weight
     (``intent_lexical_weight``); ``None`` where the weight is 0 or the data has fewer than
     two intents (a multi-label head: :func:`check_lexical` refused it before training)."""
-    assert isinstance(predictor, SlotTaggerPredictor)
     weight = config.intent_lexical_weight
     if not weight or not distributed.is_main():
         return None

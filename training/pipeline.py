@@ -100,7 +100,7 @@ def train_folder(
                 on_warning(warning)
         check_lexical(config, train)
         result = fit_tagger(train, valid, config, on_epoch, show_progress, splits.synonyms)
-        lexical = fit_lexical(result.predictor, train, valid, config)
+        lexical = fit_lexical(train, valid, config)
         if config.intent_encoder:
             fitted = fit_intent_encoder(train, valid, config, on_epoch, show_progress)
             intent_fit = (*fitted, encoder_config(config))
