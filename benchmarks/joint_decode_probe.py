@@ -17,18 +17,21 @@ training. ``errors``: what the shipped rule (weight 1) still gets wrong, counted
 predicted) pair, with the head's probability of the gold intent; ``--show`` prints the texts.
 ``encoder`` and ``lexical`` keep a second intent model's calibrated probabilities beside each
 dump (a fine-tuned encoder; a TF-IDF logistic regression of word and character n-grams), and
-``score`` then also scores blends with the head::
+``score`` then also scores blends with the head. ``ensemble`` scores taggers of several
+seeds, dumped on the same folds, averaged::
 
     .venv/bin/python -m benchmarks.joint_decode_probe dump --data ../shared/data/snips \\
         --seed 13 --only-folds 1 2 3 --out DUMPS
     .venv/bin/python -m benchmarks.joint_decode_probe score DUMPS --out result.json
     .venv/bin/python -m benchmarks.joint_decode_probe errors DUMPS --out errors.json
     .venv/bin/python -m benchmarks.joint_decode_probe lexical --data ../shared/data/snips DUMPS
+    .venv/bin/python -m benchmarks.joint_decode_probe ensemble DUMPS --members 2 3 4
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -59,6 +62,7 @@ LAMBDAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 # (0: the head alone, calibrated, with the fit weighed on its probabilities as a blend's is.)
 BLENDS = {"encoder": (0.5, 0.75), "lexical": (0.0, 0.1, 0.25, 0.4, 0.5)}
 BLEND_FITS = (0.5, 1.0, 1.5, 2.0)  # weights of the slots' fit on a blend
+CRF_KEYS = ("start", "transitions", "end")
 
 
 def tagger_dumps(folder: Path) -> list[Path]:
@@ -327,6 +331,63 @@ def errors(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    top = x.max(axis=-1, keepdims=True)
+    out: np.ndarray = x - top - np.log(np.exp(x - top).sum(axis=-1, keepdims=True))
+    return out
+
+
+def ensemble(args: argparse.Namespace) -> None:
+    """Taggers of several seeds averaged on the same folds, read the shipped way (the fit at
+    weight 1): a product of experts, as ``benchmarks/ensemble.py`` builds one: the mean of
+    the members' intent log-probabilities, emissions and CRF arrays. Every subset of
+    ``--members`` seeds among the dumps is scored, each member alone too."""
+    by_fold: dict[int, dict[int, Path]] = {}
+    for npz in tagger_dumps(args.dumps):
+        meta = json.loads(npz.with_suffix(".json").read_text())
+        by_fold.setdefault(meta["fold"], {})[meta["seed"]] = npz
+    seeds = sorted(set.union(*(set(f) for f in by_fold.values())))
+    folds = [f for f in sorted(by_fold) if len(by_fold[f]) == len(seeds)]  # every seed's
+    results: dict[str, Any] = {}
+    for size in [1, *args.members]:
+        for members in itertools.combinations(seeds, size):
+            right, n, per_fold, f1s = 0, 0, [], []
+            for fold in folds:
+                loaded = [np.load(by_fold[fold][s]) for s in members]
+                meta = json.loads(by_fold[fold][members[0]].with_suffix(".json").read_text())
+                d = {
+                    "emissions": np.mean([m["emissions"] for m in loaded], axis=0),
+                    "lengths": loaded[0]["lengths"],
+                }
+                arrays = CRFArrays.build(
+                    *(np.mean([m[f"crf_{k}"] for m in loaded], axis=0) for k in CRF_KEYS)
+                )
+                logits = np.mean([log_softmax(m["logits"]) for m in loaded], axis=0)
+                mask = intent_tag_mask(meta["intents"], meta["tags"], meta["intent_slots"])
+                lens = d["lengths"].tolist()
+                chosen = joint_logits(logits, d["emissions"], lens, mask, 1.0, arrays)
+                row = rule_scores(chosen.argmax(axis=1), meta, d, mask, arrays)
+                right += row["intent_right"]
+                n += len(lens)
+                per_fold.append(round(row["intent_right"] / len(lens), 4))
+                f1s.append(round(row["slot_f1_within_intent"], 4))
+            key = "+".join(str(s) for s in members)
+            results[key] = {
+                "members": list(members),
+                "right": right,
+                "n": n,
+                "accuracy_per_fold": per_fold,
+                "fold_median": round(float(np.median(per_fold)), 4),
+                "slot_f1_per_fold": f1s,
+            }
+            print(
+                f"seeds {key:<16} right {right}/{n} ({right / n:.5f}) folds {per_fold} "
+                f"median {results[key]['fold_median']} slot F1 {f1s}"
+            )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -358,9 +419,14 @@ def main() -> None:
     x.add_argument("--data", type=Path, required=True, help="BIO folder: train/, valid/")
     x.add_argument("--folds", type=int, default=5)
     x.add_argument("--c", type=float, default=10.0, help="inverse L2 strength (C=10: 5-fold CV)")
+    m = sub.add_parser("ensemble", help="score taggers of several seeds averaged, per fold")
+    m.add_argument("dumps", type=Path, help="dumps of two or more seeds on the same folds")
+    m.add_argument("--members", type=int, nargs="+", default=[2, 3], help="ensemble sizes")
+    m.add_argument("--out", type=Path, default=None, help="JSON result")
     args = parser.parse_args()
     commands = {"dump": dump, "score": score, "errors": errors, "encoder": encoder}
     commands["lexical"] = lexical
+    commands["ensemble"] = ensemble
     commands[args.command](args)
 
 
