@@ -75,7 +75,14 @@ def tagger_dumps(folder: Path) -> list[Path]:
 def dump(args: argparse.Namespace) -> None:
     # The head read apart: trained and calibrated without the joint reading.
     config = SlotTrainConfig(
-        seed=args.seed, threads=args.threads, device="cpu", epochs=args.epochs, intent_slot_fit=0
+        **{
+            **args.config,
+            "seed": args.seed,
+            "threads": args.threads,
+            "device": "cpu",
+            "epochs": args.epochs,
+            "intent_slot_fit": 0,
+        }
     )
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.process_time()
@@ -399,6 +406,9 @@ def main() -> None:
     d.add_argument("--threads", type=int, default=1)
     d.add_argument("--epochs", type=int, default=40, help="most epochs (the default's 40)")
     d.add_argument("--out", type=Path, required=True, help="folder for the dumps")
+    d.add_argument(
+        "--config", type=json.loads, default={}, help="training keys as JSON: '{\"k\": v}'"
+    )
     s = sub.add_parser("score", help="score the rules on dumped folds")
     s.add_argument("dumps", type=Path)
     s.add_argument("--out", type=Path, default=None, help="JSON result")

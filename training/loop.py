@@ -42,6 +42,7 @@ from training.evaluate import evaluate_sentiment_tokens, sentiment_inputs
 from training.tagging import TaggingSet, as_tagging
 from training.tagging_eval import evaluate_tagging, tune_intent_threshold
 from training.teacher_cache import resolve_folder
+from training.value_swap import ValueSwapper
 from training.vectors import extend_vocab, load_vectors
 
 # Called after every epoch with {"epoch", "loss", "valid": {...}, "best_epoch", "seconds"}.
@@ -362,13 +363,21 @@ def fit_tagger(
         )
 
     custom_intent_loss = intent_loss(config, intents, intent_rows, multi)
+    swap = (
+        ValueSwapper(train.tokens, train.tags, config.slot_value_swap, config.seed)
+        if config.slot_value_swap
+        else None
+    )
 
     def step_loss(chunk: list[int]) -> Tensor:
-        batch = predictor.encode(
-            [train.tokens[i] for i in chunk], [train.requested[i] for i in chunk]
-        )
+        words, ids = [train.tokens[i] for i in chunk], [tag_ids[i] for i in chunk]
+        if swap is not None:
+            swapped = [swap(train.tokens[i], train.tags[i]) for i in chunk]
+            words = [w for w, _ in swapped]
+            ids = [[tags.index_of[t] for t in row] for _, row in swapped]
+        batch = predictor.encode(words, [train.requested[i] for i in chunk])
         seq_len = batch.mask.shape[1]
-        gold = torch.tensor([tag_ids[i] + [0] * (seq_len - len(tag_ids[i])) for i in chunk])
+        gold = torch.tensor([row + [0] * (seq_len - len(row)) for row in ids])
         batch, gold = batch.to(device), gold.to(device)
         target = targets[chunk].to(device)
         emissions, intent_logits = net(batch)

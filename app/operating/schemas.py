@@ -94,6 +94,13 @@ class Hyperparameters(BaseModel):
     intent_lexical_c: float | None = Field(
         None, gt=0, description="Slot taggers only: inverse L2 strength of that model"
     )
+    slot_value_swap: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Slot taggers only: chance that a training slot value is swapped for "
+        "another of its type each epoch (0: never, the default)",
+    )
     intent_wide_buckets: int | None = Field(
         None,
         ge=0,
