@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import fold_splits, fold_taggers
-from models.calibration import scale_logits, softmax
+from models.calibration import log_softmax, scale_logits, softmax
 from models.crf import FORBIDDEN, CRFArrays, viterbi_arrays
 from models.joint import (
     CANDIDATE_RATIO,
@@ -338,21 +338,19 @@ def errors(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    top = x.max(axis=-1, keepdims=True)
-    out: np.ndarray = x - top - np.log(np.exp(x - top).sum(axis=-1, keepdims=True))
-    return out
-
-
 def ensemble(args: argparse.Namespace) -> None:
     """Taggers of several seeds averaged on the same folds, read the shipped way (the fit at
     weight 1): a product of experts, as ``benchmarks/ensemble.py`` builds one: the mean of
     the members' intent log-probabilities, emissions and CRF arrays. Every subset of
     ``--members`` seeds among the dumps is scored, each member alone too."""
-    by_fold: dict[int, dict[int, Path]] = {}
+    # Each dump read once: an .npz member is decompressed again at every access.
+    by_fold: dict[int, dict[int, dict[str, np.ndarray]]] = {}
+    metas: dict[int, dict[str, Any]] = {}
     for npz in tagger_dumps(args.dumps):
         meta = json.loads(npz.with_suffix(".json").read_text())
-        by_fold.setdefault(meta["fold"], {})[meta["seed"]] = npz
+        with np.load(npz) as saved:
+            by_fold.setdefault(meta["fold"], {})[meta["seed"]] = dict(saved)
+        metas[meta["fold"]] = meta  # the same texts, gold, tags and intents for every seed
     seeds = sorted(set.union(*(set(f) for f in by_fold.values())))
     folds = [f for f in sorted(by_fold) if len(by_fold[f]) == len(seeds)]  # every seed's
     results: dict[str, Any] = {}
@@ -360,8 +358,8 @@ def ensemble(args: argparse.Namespace) -> None:
         for members in itertools.combinations(seeds, size):
             right, n, per_fold, f1s = 0, 0, [], []
             for fold in folds:
-                loaded = [np.load(by_fold[fold][s]) for s in members]
-                meta = json.loads(by_fold[fold][members[0]].with_suffix(".json").read_text())
+                loaded = [by_fold[fold][s] for s in members]
+                meta = metas[fold]
                 d = {
                     "emissions": np.mean([m["emissions"] for m in loaded], axis=0),
                     "lengths": loaded[0]["lengths"],

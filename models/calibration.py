@@ -63,6 +63,13 @@ class Temperatures:
         return {k: v for k, v in vars(self).items() if v != 1.0}
 
 
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-probabilities over the last axis, computed stably."""
+    z = x - x.max(axis=-1, keepdims=True)
+    out: np.ndarray = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return out
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     """Probabilities over the last axis: what a parse reports from (scaled) logits."""
     if x.shape[-1] == 0:  # a tagger without intents (DSTC8 spans): nothing to normalise

@@ -33,6 +33,7 @@ from models.calibration import (
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     Temperatures,
+    log_softmax,
     scale_crf_arrays,
     softmax,
 )
@@ -130,18 +131,12 @@ def fit_scale(loss: Callable[[float], float]) -> float:
     return min(max(math.exp(min(candidates)[1]), MIN_TEMPERATURE), MAX_TEMPERATURE)
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    out: np.ndarray = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return out
-
-
 def softmax_nll(logits: np.ndarray, gold: np.ndarray, temperature: float) -> float:
     """Mean NLL of class ids ``gold`` (``-1``: a class the model lacks, left out)."""
     keep = gold >= 0
     if not keep.any():
         return 0.0
-    logp = _log_softmax(logits[keep] / temperature)
+    logp = log_softmax(logits[keep] / temperature)
     return float(-logp[np.arange(int(keep.sum())), gold[keep]].mean())
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from models.predictor import bio_spans
+from models.predictor import Span, bio_spans
+
+
+def _opens_with_b(tags: Sequence[str], span: Span) -> bool:
+    """False for a stray ``I-`` span: its ``B-`` may be no label of the tagger's."""
+    return tags[span.first] == f"B-{span.slot}"
 
 
 class ValueSwapper:
@@ -26,9 +31,10 @@ class ValueSwapper:
         values: dict[str, set[tuple[str, ...]]] = {}
         for words, row in zip(tokens, tags, strict=True):
             for span in bio_spans(row):
-                if row[span.first] != f"B-{span.slot}":  # a stray I-: its B- may be no label
-                    continue
-                values.setdefault(span.slot, set()).add(tuple(words[span.first : span.last + 1]))
+                if _opens_with_b(row, span):
+                    values.setdefault(span.slot, set()).add(
+                        tuple(words[span.first : span.last + 1])
+                    )
         # Sorted: the draws depend on the seed, not on set order (hash randomisation).
         self.values = {kind: sorted(v) for kind, v in values.items()}
 
@@ -42,7 +48,7 @@ class ValueSwapper:
             out_words += words[at:start]
             out_tags += tags[at:start]
             pool = self.values.get(kind, [])
-            if tags[start] == f"B-{kind}" and len(pool) > 1 and self.rng.random() < self.rate:
+            if _opens_with_b(tags, span) and len(pool) > 1 and self.rng.random() < self.rate:
                 value = self.rng.choice(pool)
                 out_words += value
                 out_tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(value) - 1)
