@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The frozen word-vector tables a model may read (training.vectors), or none.
 PretrainedVectors = Literal["glove-6b-50d", "vader", "glove-6b-50d+vader", "none"]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 
 class TrainConfig(BaseModel):
@@ -83,6 +84,24 @@ class TrainConfig(BaseModel):
     warmup_fraction: float = Field(
         0.0, ge=0, lt=1, description="Share of all steps spent warming up (linear schedule)"
     )
+    # Knowledge distillation, of a sentiment LSTM (training/distill.py) and of a tagger's
+    # intent head (training/tagger_distill.py).
+    distill_cache: str = Field(
+        "auto",
+        description="Folder where a teacher's outputs are kept, so that later runs on the same "
+        "texts skip its labelling (and a tagger's teachers their training) (auto: "
+        "$XDG_CACHE_HOME/slotfill/teacher-logits, else ~/.cache/...; off: no cache)",
+    )
+    distill_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the teacher's term in the loss of a training example (the gold "
+        "label's is the rest; a sentiment text's copy has only the teacher's)",
+    )
+    distill_temperature: float = Field(
+        2.0, gt=0, le=20, description="Softmax temperature of teacher and student in distillation"
+    )
 
 
 class SlotTrainConfig(TrainConfig):
@@ -92,6 +111,8 @@ class SlotTrainConfig(TrainConfig):
     def _encoder_intents_are_single_label(self) -> SlotTrainConfig:
         if self.intent_encoder and self.intent_mode == "multi_label":
             raise ValueError("intent_encoder fine-tunes a single-label intent classifier")
+        if self.intent_teacher_seeds and self.intent_mode == "multi_label":
+            raise ValueError("intent_teacher_seeds distils single-label intents")
         return self
 
     intent_weight: float = Field(1.0, ge=0, description="Weight of the intent loss")
@@ -239,6 +260,20 @@ class SlotTrainConfig(TrainConfig):
         "time the example is drawn, by another value of the same slot type from the "
         "training data (0: never)",
     )
+    intent_teacher_seeds: list[Seed] | None = Field(
+        None,
+        min_length=1,
+        max_length=8,
+        description="Train a tagger with each of these seeds on the same data first and distil "
+        "their averaged intent probabilities into this one's head (an ensemble's judgement "
+        "at one model's serving cost; len + 1 trainings); single-label intents only",
+    )
+
+    @field_validator("intent_teacher_seeds", mode="before")
+    @classmethod
+    def _seed_list(cls, value: object) -> object:
+        return [value] if isinstance(value, int) else value
+
     bare_answers: bool = Field(
         False,
         description="Also train on each example's bare answer: the labelled text of the one "
@@ -390,26 +425,10 @@ class SentimentTrainConfig(TrainConfig):
     def _text_files(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    distill_cache: str = Field(
-        "auto",
-        description="Folder where a distill_from teacher's logits are kept per text, so that "
-        "later runs on the same texts skip its labelling (auto: "
-        "$XDG_CACHE_HOME/slotfill/teacher-logits, else ~/.cache/...; off: no cache)",
-    )
     distill_copies: int = Field(
         4,
         ge=0,
         le=100,
         description="Changed copies of each training text (words dropped, or an n-gram cut "
         "out) that the teacher labels for distillation (default 0 with distill_texts)",
-    )
-    distill_weight: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="Share of the teacher's term in the loss of a training text (a copy has "
-        "only the teacher's)",
-    )
-    distill_temperature: float = Field(
-        2.0, gt=0, le=20, description="Softmax temperature of teacher and student in distillation"
     )

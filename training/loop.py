@@ -24,7 +24,7 @@ from models.sentiment import LSTMSentimentClassifier, SentimentConfig
 from models.slot_tagger import BiLSTMCRFTagger, TaggerConfig
 from models.text import char_normalize, normalize
 from models.vocab import LabelSet, Vocab
-from training import distributed
+from training import distributed, tagger_distill
 from training.class_losses import intent_loss, sentiment_loss
 from training.config import SentimentTrainConfig, SlotTrainConfig, TrainConfig
 from training.data import DataError, SlotDataset, TextDataset
@@ -317,6 +317,20 @@ def fit_tagger(
     )
     intent_rows = train.intents if multi else [(i,) for i in train.single_intents() or []]
     intents = LabelSet(sorted({i for row in intent_rows for i in row}))
+    teachers = None
+    if config.intent_teacher_seeds and len(intents):
+        if multi:
+            raise DataError("intent_teacher_seeds distils single-label intents")
+
+        def fit_teacher(
+            tr: TaggingSet, va: TaggingSet, teacher: SlotTrainConfig
+        ) -> SlotTaggerPredictor:
+            fitted = fit_tagger(tr, va, teacher, _teacher_epochs(on_epoch), show_progress=False)
+            assert isinstance(fitted.predictor, SlotTaggerPredictor)
+            return fitted.predictor
+
+        teachers = tagger_distill.soft_targets(train, valid, config, intents.labels, fit_teacher)
+        seed_everything(config.seed)  # the student draws as it would without teachers
     use_context = (
         config.use_requested_slots if config.use_requested_slots is not None else train.has_context
     )
@@ -363,6 +377,8 @@ def fit_tagger(
         )
 
     custom_intent_loss = intent_loss(config, intents, intent_rows, multi)
+    # The gold intent's share of the intent loss; the teachers' term has the rest.
+    gold_share = 1.0 - config.distill_weight if teachers is not None else 1.0
     swap = (
         ValueSwapper(train.tokens, train.tags, config.slot_value_swap, config.seed)
         if config.slot_value_swap
@@ -381,15 +397,25 @@ def fit_tagger(
         batch, gold = batch.to(device), gold.to(device)
         target = targets[chunk].to(device)
         emissions, intent_logits = net(batch)
+        taught: Tensor | float = 0.0
+        if teachers is not None:
+            taught = (
+                config.intent_weight
+                * config.distill_weight
+                * tagger_distill.distill_loss(
+                    intent_logits, teachers[chunk].to(device), config.distill_temperature
+                )
+            )
+        weight = config.intent_weight * gold_share
         if custom_intent_loss is None:
-            return model.joint_loss(
-                emissions, intent_logits, batch.mask, gold, target, config.intent_weight
+            return taught + model.joint_loss(
+                emissions, intent_logits, batch.mask, gold, target, weight
             )
         tag_loss = model.joint_loss(emissions, intent_logits, batch.mask, gold, target, 0.0)
         votes = (
             model.token_vote_loss(batch.mask, target) if model.config.intent_token_votes else 0.0
         )
-        return tag_loss + config.intent_weight * (custom_intent_loss(intent_logits, target) + votes)
+        return taught + tag_loss + weight * (custom_intent_loss(intent_logits, target) + votes)
 
     # Early stopping reads what stop_on names; auto: slot F1, as ever, for single-label data
     # with slots; intents alone for data without slots; a multi-label model the mean of slot
@@ -448,6 +474,14 @@ def fit_tagger(
         predictor.intent_slots = slots
         run = replace(run, metrics=evaluate())
     return FitResult.of(predictor, run)
+
+
+def _teacher_epochs(on_epoch: EpochCallback | None) -> EpochCallback | None:
+    """``on_epoch`` with each record marked ``"model": "teacher"``."""
+    if on_epoch is None:
+        return None
+    report = on_epoch
+    return lambda record: report({**record, "model": "teacher"})
 
 
 def fit_sentiment(
@@ -531,11 +565,9 @@ def _teachers(
         max_minutes=config.max_minutes,
     )
 
-    def teacher_epoch(record: dict[str, Any]) -> None:
-        if on_epoch is not None:
-            on_epoch({**record, "model": "teacher"})
-
-    fitted = fit_sentiment(train, valid, teacher_config, teacher_epoch, show_progress=False)
+    fitted = fit_sentiment(
+        train, valid, teacher_config, _teacher_epochs(on_epoch), show_progress=False
+    )
     if not isinstance(fitted.predictor, SentimentPredictor):
         raise TypeError("a fine-tuned encoder gave no text classifier")
     return [Teacher(fitted.predictor, fitted.pretrained or {})]

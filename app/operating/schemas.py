@@ -6,7 +6,7 @@ Responses read the ORM rows by attribute (``from_attributes``): ``JobOut.model_v
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -101,6 +101,13 @@ class Hyperparameters(BaseModel):
         description="Slot taggers only: chance that a training slot value is swapped for "
         "another of its type each epoch (0: never, the default)",
     )
+    intent_teacher_seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=8,
+        description="Slot taggers only: seeds of taggers trained first on the same data whose "
+        "averaged intent probabilities the model learns (one more training each)",
+    )
     intent_wide_buckets: int | None = Field(
         None,
         ge=0,
@@ -167,14 +174,14 @@ class Hyperparameters(BaseModel):
         None,
         ge=0,
         le=1,
-        description="Sentiment with a distillation teacher only: the teacher's share of a "
-        "training text's loss",
+        description="With a distillation teacher (sentiment) or intent_teacher_seeds (slot "
+        "taggers) only: the teacher's share of a training example's loss",
     )
     distill_temperature: float | None = Field(
         None,
         gt=0,
         le=20,
-        description="Sentiment with a distillation teacher only: softmax temperature",
+        description="With a distillation teacher or intent_teacher_seeds only: softmax temperature",
     )
     lr_schedule: Literal["constant", "linear"] | None = Field(
         None, description="linear: warm up over warmup_fraction of the steps, then decay to 0"
