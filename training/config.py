@@ -32,7 +32,7 @@ class TrainConfig(BaseModel):
         description="P(a training token's trained embedding -> <unk>'s in a step; "
         "its pretrained vector stays)",
     )
-    seed: int = Field(13, ge=0, le=2**32 - 1, description="Seed of every random number generator")
+    seed: Seed = Field(13, description="Seed of every random number generator")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if available")
     threads: int | None = Field(
         None, ge=1, description="CPU threads of torch and of NumPy's BLAS (default: all cores)"
