@@ -50,6 +50,12 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
+# Bound on a test's wait for a training job (to start an epoch, to end, to stop when cancelled):
+# generous, so that a machine busy with other work slows these tests down instead of failing
+# them, while a job that hangs still fails the test.
+JOB_WAIT = 300.0
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -63,7 +69,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def wait_job(
-    client: TestClient, job_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = 90
+    client: TestClient, job_id: str, statuses: tuple[str, ...] = FINAL, timeout: float = JOB_WAIT
 ) -> dict[str, Any]:
     """The job once its status is one of ``statuses``."""
 

@@ -16,8 +16,6 @@ from app.db.repository import get_request_log
 from app.main import create_app
 from app.operating.feedback import check_slots, export_with_feedback, to_bio
 
-pytestmark = pytest.mark.timeout(120)
-
 TEXT = "Book a table for 2 at 7:30pm, please!"
 
 
@@ -234,7 +232,7 @@ def test_retraining_with_feedback_tags_the_corrected_utterance_as_corrected(
     }
     response = client.post("/v1/admin/train", json=body, headers=AUTH)
     assert response.status_code == 202, response.text
-    job = wait_job(client, response.json()["job_id"], timeout=100)
+    job = wait_job(client, response.json()["job_id"])
     assert job["status"] == "succeeded", job
     assert "added 1 accepted feedback utterances" in job["log_tail"]
     version = job["result_version"]

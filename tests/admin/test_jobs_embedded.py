@@ -8,15 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from admin_support import AUTH, FAST, V1, parse_version, wait_for, wait_job
+from admin_support import AUTH, FAST, JOB_WAIT, V1, parse_version, wait_for, wait_job
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import ActiveModel, ModelVersion, TrainingJob
 from models.artifact import WEIGHTS, file_sha256
-
-pytestmark = pytest.mark.timeout(180)
 
 
 def _train(client: TestClient, **overrides: object) -> str:
@@ -50,7 +48,7 @@ def test_job_trains_records_activates_and_serves_the_new_version(
             seen.append(str(job["status"]))
         return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
-    job = wait_for(finished, 90, "the job to finish")
+    job = wait_for(finished, JOB_WAIT, "the job to finish")
     assert seen == ["queued", "running", "succeeded"], job
     assert job["error"] is None
     assert job["activated"] is True
@@ -111,7 +109,7 @@ def test_cancel_a_queued_and_a_running_job(
         job = client.get(f"/v1/admin/jobs/{running}", headers=AUTH).json()
         return job["status"] == "running" and job["progress"] is not None
 
-    wait_for(training, 60, "the first epoch")  # stopped mid-training, not while starting
+    wait_for(training, JOB_WAIT, "the first epoch")  # stopped mid-training, not while starting
     queued = _train(client)  # one job at a time: this one waits
 
     response = client.post(f"/v1/admin/jobs/{queued}/cancel", json={}, headers=AUTH)
@@ -121,7 +119,7 @@ def test_cancel_a_queued_and_a_running_job(
     response = client.post(f"/v1/admin/jobs/{running}/cancel", json={}, headers=AUTH)
     assert response.status_code == 202
     assert response.json()["cancel_requested"] is True
-    job = wait_job(client, running, timeout=30)
+    job = wait_job(client, running)
     assert job["status"] == "cancelled"
     assert job["error"] == "cancelled by request"
 
