@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from benchmarks.common import fold_taggers
 from models.artifact import file_sha256
@@ -88,6 +89,17 @@ def blend_probe(
     return {"data": data.name, "seed": seed, "runs": runs, "pooled_accuracy": pooled_acc}
 
 
+def json_object(text: str) -> dict[str, Any]:
+    """``--config``'s value: a JSON object, or a usage error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("a JSON object of settings, such as '{\"lr\": 1e-4}'")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="BIO folder: train/, valid/")
@@ -98,12 +110,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="JSON result")
     parser.add_argument(
+        "--config",
+        type=json_object,
+        default={},
+        help="fine-tuning settings over the encoder's defaults, as JSON (e.g. '{\"lr\": 1e-4, "
+        '"epochs": 5}\'); without --blend only',
+    )
+    parser.add_argument(
         "--blend",
         action="store_true",
         help="also train the default tagger on each fold and score blends of its intent "
         "head with the encoder (one seed: the first of --seeds)",
     )
     args = parser.parse_args()
+    if args.blend and args.config:
+        parser.error("--config applies to the encoder's own cross-validation, not to --blend")
     if args.blend:
         result = blend_probe(
             args.data, args.encoder, args.seeds[0], args.folds, args.only_folds, args.threads
@@ -113,9 +134,11 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(result["pooled_accuracy"]))
         return
-    config = SentimentTrainConfig(
-        pretrained_encoder=str(args.encoder), threads=args.threads, device="cpu"
-    )
+    settings = {**args.config, "pretrained_encoder": str(args.encoder)}
+    try:
+        config = SentimentTrainConfig(**settings, threads=args.threads, device="cpu")
+    except ValidationError as err:
+        parser.error(f"--config: {err}")
     with tempfile.TemporaryDirectory() as tmp:
         rows = write_intent_tsv(args.data, Path(tmp))
         print(f"{rows} utterances pooled from {args.data}", file=sys.stderr, flush=True)
@@ -130,7 +153,11 @@ def main() -> None:
         )
     weights = args.encoder / "model.safetensors"
     result["data"] = f"{args.data.name} (seq.in and label as text<TAB>label)"  # not the tmp dir
-    result["probe"] = {"data": args.data.name, "encoder_weights_sha256": file_sha256(weights)}
+    result["probe"] = {
+        "data": args.data.name,
+        "encoder_weights_sha256": file_sha256(weights),
+        "overrides": args.config,
+    }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["summary"]))
 
