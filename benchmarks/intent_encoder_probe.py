@@ -10,6 +10,8 @@ the same pooled order (train, then valid) with the same fold seed. Intents only,
 
     .venv/bin/python -m benchmarks.intent_encoder_probe --data ../shared/data/snips \\
         --encoder ENCODER_DIR --seeds 13 --only-folds 2 --out probe.json
+
+``--config '{"lr": 1e-4, "epochs": 5}'`` sets fine-tuning settings over the encoder's defaults.
 """
 
 from __future__ import annotations
@@ -134,9 +136,10 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(result["pooled_accuracy"]))
         return
-    settings = {**args.config, "pretrained_encoder": str(args.encoder)}
+    # --config may also set threads or device; the encoder is --encoder's.
+    settings = {"threads": args.threads, "device": "cpu", **args.config}
     try:
-        config = SentimentTrainConfig(**settings, threads=args.threads, device="cpu")
+        config = SentimentTrainConfig(**{**settings, "pretrained_encoder": str(args.encoder)})
     except ValidationError as err:
         parser.error(f"--config: {err}")
     with tempfile.TemporaryDirectory() as tmp:

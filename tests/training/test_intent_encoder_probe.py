@@ -45,6 +45,7 @@ def test_config_overrides_the_fine_tuning_defaults(
         (["--config", "5"], "a JSON object of settings"),
         (["--config", "{"], "not JSON"),
         (["--config", '{"lrr": 1}'], "lrr"),
+        (["--config", '{"threads": "many"}'], "threads"),
         (["--config", '{"lr": 1e-4}', "--blend"], "not to --blend"),
     ],
 )
