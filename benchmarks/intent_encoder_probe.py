@@ -138,8 +138,9 @@ def main() -> None:
         return
     # --config may also set threads or device; the encoder is --encoder's.
     settings = {"threads": args.threads, "device": "cpu", **args.config}
+    settings["pretrained_encoder"] = str(args.encoder)
     try:
-        config = SentimentTrainConfig(**{**settings, "pretrained_encoder": str(args.encoder)})
+        config = SentimentTrainConfig(**settings)
     except ValidationError as err:
         parser.error(f"--config: {err}")
     with tempfile.TemporaryDirectory() as tmp:
