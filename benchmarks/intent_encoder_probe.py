@@ -12,6 +12,9 @@ the same pooled order (train, then valid) with the same fold seed. Intents only,
         --encoder ENCODER_DIR --seeds 13 --only-folds 2 --out probe.json
 
 ``--config '{"lr": 1e-4, "epochs": 5}'`` sets fine-tuning settings over the encoder's defaults.
+``--pair`` scores ``slotfill cv slots --intent-encoder``'s own fold (the default tagger, its
+encoder blended in) with a second encoder of seed + 1000 in the first's place, and with the mean
+of the two encoders' calibrated probabilities: whether averaging encoders is worth a second pass.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +33,17 @@ from pydantic import ValidationError
 
 from benchmarks.common import fold_taggers
 from models.artifact import file_sha256
-from models.predictor import SentimentPredictor
+from models.predictor import SentimentPredictor, SlotTaggerPredictor
 from training.config import SentimentTrainConfig, SlotTrainConfig
-from training.cv import cross_validate
+from training.cv import cross_validate, subset
 from training.intent_encoder import fit_intent_encoder
+from training.tagging import TaggingSet
+from training.tagging_eval import evaluate_tagging
 
 # Weights of the encoder's probabilities in a blend with the tagger head's (0: the head alone).
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# --pair's second encoder: the fold's seed plus this.
+SECOND_SEED = 1000
 
 
 def write_intent_tsv(bio: Path, out: Path) -> int:
@@ -91,6 +99,73 @@ def blend_probe(
     return {"data": data.name, "seed": seed, "runs": runs, "pooled_accuracy": pooled_acc}
 
 
+def pair_probe(
+    data: Path, config: SlotTrainConfig, folds: int, only: list[int] | None
+) -> dict[str, Any]:
+    """Per fold, ``slotfill cv slots``'s run of ``config`` (a tagger with an
+    ``intent_encoder``, blended as served), then the same with a second encoder (seed +
+    :data:`SECOND_SEED`) and with the mean of both encoders' calibrated probabilities in the
+    encoder's share: utterances right of each (``first``, ``second``, ``mean``)."""
+    seed = config.seed
+    second = config.model_copy(update={"seed": seed + SECOND_SEED})
+    runs: list[dict[str, Any]] = []
+    started = time.process_time()
+    for fold in fold_taggers(data, config, folds, only):
+        tagger, test = fold.tagger, subset(fold.pooled, fold.test, "cv test")
+        gold = [fold.labels[i] for i in fold.test]
+        encoders = []
+        for cfg in (config, second):
+            classifier = fit_intent_encoder(fold.train, fold.stop, cfg)[0].predictor
+            assert isinstance(classifier, SentimentPredictor)
+            encoders.append(classifier)
+        right = {}
+        for name, classifier in zip(("second", "first"), encoders[::-1], strict=True):
+            tagger.attach_intent_classifier(classifier, config.intent_encoder_weight)
+            right[name] = _right(tagger, test, gold)
+        # The first encoder stays attached (its label columns); the mean replaces its reading.
+        tagger._classifier_probs = _mean_reading(tagger, encoders)  # type: ignore[method-assign,assignment]
+        right["mean"] = _right(tagger, test, gold)
+        row: dict[str, Any] = {"seed": seed, "fold": fold.number, "test": len(gold), "right": right}
+        row["cpu_seconds"] = round(time.process_time() - started, 1)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        runs.append(row)
+        started = time.process_time()
+    total = {k: sum(r["right"][k] for r in runs) for k in ("first", "second", "mean")}
+    return {
+        "data": data.name,
+        "seed": seed,
+        "second_seed": seed + SECOND_SEED,
+        "runs": runs,
+        "right": total,
+        "examples": sum(r["test"] for r in runs),
+    }
+
+
+def _mean_reading(
+    tagger: SlotTaggerPredictor, encoders: list[SentimentPredictor]
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """The mean of ``encoders``' calibrated probabilities, each read as ``tagger`` reads its
+    attached classifier (the same intents: both were trained on the fold's training part)."""
+    own = tagger._classifier_probs
+
+    def mean_probs(texts: Sequence[str]) -> np.ndarray:
+        probs = []
+        for classifier in encoders:
+            tagger.intent_classifier = classifier
+            probs.append(own(texts))
+        tagger.intent_classifier = encoders[0]
+        mean: np.ndarray = np.stack(probs).mean(axis=0)
+        return mean
+
+    return mean_probs
+
+
+def _right(tagger: SlotTaggerPredictor, test: TaggingSet, gold: list[str]) -> int:
+    """How many of ``test``'s utterances ``tagger`` gives their ``gold`` intent, as cv scores."""
+    predicted = evaluate_tagging(tagger, test)[1]["intents"]
+    return sum(p[0] == g for p, g in zip(predicted, gold, strict=True))
+
+
 def json_object(text: str) -> dict[str, Any]:
     """``--config``'s value: a JSON object, or a usage error."""
     try:
@@ -124,17 +199,36 @@ def main() -> None:
         help="also train the default tagger on each fold and score blends of its intent "
         "head with the encoder (one seed: the first of --seeds)",
     )
+    parser.add_argument(
+        "--pair",
+        action="store_true",
+        help="score slotfill cv slots --intent-encoder's fold with a second encoder (seed + "
+        f"{SECOND_SEED}) and with the two encoders' mean (one seed: the first of --seeds)",
+    )
     args = parser.parse_args()
-    if args.blend and args.config:
-        parser.error("--config applies to the encoder's own cross-validation, not to --blend")
-    if args.blend:
-        result = blend_probe(
-            args.data, args.encoder, args.seeds[0], args.folds, args.only_folds, args.threads
+    if (args.blend or args.pair) and args.config:
+        parser.error(
+            "--config applies to the encoder's own cross-validation, not to --blend or --pair"
         )
+    if args.blend and args.pair:
+        parser.error("--blend and --pair are two probes: one at a time")
+    if args.blend or args.pair:
+        if args.pair:
+            tagger_config = SlotTrainConfig(
+                seed=args.seeds[0],
+                threads=args.threads,
+                device="cpu",
+                intent_encoder=str(args.encoder),
+            )
+            result = pair_probe(args.data, tagger_config, args.folds, args.only_folds)
+        else:
+            result = blend_probe(
+                args.data, args.encoder, args.seeds[0], args.folds, args.only_folds, args.threads
+            )
         weights = args.encoder / "model.safetensors"
         result["probe"] = {"encoder_weights_sha256": file_sha256(weights)}
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(json.dumps(result["pooled_accuracy"]))
+        print(json.dumps(result["right" if args.pair else "pooled_accuracy"]))
         return
     # --config may also set threads or device; the encoder is --encoder's.
     settings = {"threads": args.threads, "device": "cpu", **args.config}

@@ -1,5 +1,5 @@
 """``benchmarks.intent_encoder_probe``: the encoder's own cross-validation on a BIO folder's
-intents, with ``--config`` overriding its fine-tuning settings."""
+intents, with ``--config`` overriding its fine-tuning settings; ``--pair``'s second encoder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from tiny_bert import write_encoder
 
 from benchmarks import intent_encoder_probe
+from training.config import SlotTrainConfig
+from training.cv import cross_validate
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
@@ -47,6 +49,8 @@ def test_config_overrides_the_fine_tuning_defaults(
         (["--config", '{"lrr": 1}'], "lrr"),
         (["--config", '{"threads": "many"}'], "threads"),
         (["--config", '{"lr": 1e-4}', "--blend"], "not to --blend"),
+        (["--config", '{"lr": 1e-4}', "--pair"], "not to --blend or --pair"),
+        (["--blend", "--pair"], "one at a time"),
     ],
 )
 def test_a_bad_config_is_a_usage_error(
@@ -62,3 +66,24 @@ def test_a_bad_config_is_a_usage_error(
     assert exit_info.value.code == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_pair_probe_first_encoder_is_the_cross_validation_run(
+    tmp_path: Path, test_data_dir: Path
+) -> None:
+    """``--pair``'s ``first`` is ``slotfill cv slots --intent-encoder``'s own fold; the second
+    encoder and the mean are scored on the same utterances."""
+    write_encoder(tmp_path / "encoder")
+    config = SlotTrainConfig(
+        intent_encoder=str(tmp_path / "encoder"),
+        **{"epochs": 2, "hidden_size": 16, "threads": 1, "seed": 2, "pretrained_vectors": "none"},
+    )
+    data = test_data_dir / "tiny_slots"
+    [run] = cross_validate("slots", data, config, folds=2, seeds=[2], only_folds=[1])["runs"]
+    probe = intent_encoder_probe.pair_probe(data, config, folds=2, only=[1])
+    [row] = probe["runs"]
+    assert row["test"] == run["test"] and probe["examples"] == run["test"]
+    assert row["right"]["first"] == round(run["intent_accuracy"] * run["test"])
+    assert probe["second_seed"] == 2 + intent_encoder_probe.SECOND_SEED
+    assert all(0 <= row["right"][k] <= row["test"] for k in ("second", "mean"))
+    assert probe["right"] == row["right"]
