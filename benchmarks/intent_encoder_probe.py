@@ -166,6 +166,18 @@ def _right(tagger: SlotTaggerPredictor, test: TaggingSet, gold: list[str]) -> in
     return sum(p[0] == g for p, g in zip(predicted, gold, strict=True))
 
 
+def _tagger_probe(args: argparse.Namespace) -> dict[str, Any]:
+    """``--pair``'s or ``--blend``'s result (each trains the tagger on the folds: one seed)."""
+    if args.pair:
+        config = SlotTrainConfig(
+            seed=args.seeds[0], threads=args.threads, device="cpu", intent_encoder=str(args.encoder)
+        )
+        return pair_probe(args.data, config, args.folds, args.only_folds)
+    return blend_probe(
+        args.data, args.encoder, args.seeds[0], args.folds, args.only_folds, args.threads
+    )
+
+
 def json_object(text: str) -> dict[str, Any]:
     """``--config``'s value: a JSON object, or a usage error."""
     try:
@@ -213,18 +225,7 @@ def main() -> None:
     if args.blend and args.pair:
         parser.error("--blend and --pair are two probes: one at a time")
     if args.blend or args.pair:
-        if args.pair:
-            tagger_config = SlotTrainConfig(
-                seed=args.seeds[0],
-                threads=args.threads,
-                device="cpu",
-                intent_encoder=str(args.encoder),
-            )
-            result = pair_probe(args.data, tagger_config, args.folds, args.only_folds)
-        else:
-            result = blend_probe(
-                args.data, args.encoder, args.seeds[0], args.folds, args.only_folds, args.threads
-            )
+        result = _tagger_probe(args)
         weights = args.encoder / "model.safetensors"
         result["probe"] = {"encoder_weights_sha256": file_sha256(weights)}
         args.out.write_text(json.dumps(result, indent=1) + "\n")

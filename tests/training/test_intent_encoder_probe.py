@@ -68,16 +68,19 @@ def test_a_bad_config_is_a_usage_error(
     assert not (tmp_path / "o").exists()
 
 
+def _tagger_config(encoder: Path) -> SlotTrainConfig:
+    """A tiny tagger with ``encoder`` blended in; seed 2, where the blend decides intents."""
+    small = {"epochs": 2, "hidden_size": 16, "threads": 1, "seed": 2, "pretrained_vectors": "none"}
+    return SlotTrainConfig(intent_encoder=str(encoder), **small)
+
+
 def test_the_pair_probe_first_encoder_is_the_cross_validation_run(
     tmp_path: Path, test_data_dir: Path
 ) -> None:
     """``--pair``'s ``first`` is ``slotfill cv slots --intent-encoder``'s own fold; the second
     encoder and the mean are scored on the same utterances."""
     write_encoder(tmp_path / "encoder")
-    config = SlotTrainConfig(
-        intent_encoder=str(tmp_path / "encoder"),
-        **{"epochs": 2, "hidden_size": 16, "threads": 1, "seed": 2, "pretrained_vectors": "none"},
-    )
+    config = _tagger_config(tmp_path / "encoder")
     data = test_data_dir / "tiny_slots"
     [run] = cross_validate("slots", data, config, folds=2, seeds=[2], only_folds=[1])["runs"]
     probe = intent_encoder_probe.pair_probe(data, config, folds=2, only=[1])
@@ -87,3 +90,16 @@ def test_the_pair_probe_first_encoder_is_the_cross_validation_run(
     assert probe["second_seed"] == 2 + intent_encoder_probe.SECOND_SEED
     assert all(0 <= row["right"][k] <= row["test"] for k in ("second", "mean"))
     assert probe["right"] == row["right"]
+
+
+def test_the_mean_of_one_encoder_twice_is_that_encoder(
+    tmp_path: Path, test_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the second seed the first's, both encoders are the same network: the mean must
+    read as each does (it averages the calibrated probabilities in the tagger's columns)."""
+    write_encoder(tmp_path / "encoder")
+    monkeypatch.setattr(intent_encoder_probe, "SECOND_SEED", 0)
+    config = _tagger_config(tmp_path / "encoder")
+    probe = intent_encoder_probe.pair_probe(test_data_dir / "tiny_slots", config, 2, [1])
+    right = probe["right"]
+    assert right["first"] == right["second"] == right["mean"]
